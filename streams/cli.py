@@ -1,0 +1,185 @@
+"""The ``rtx-analytics`` command.
+
+Subcommands: ``kafka start|stop|status`` (local broker, see infra/kafka_local.py),
+``topics apply|list`` (topics as code) and ``produce`` (send sample events). Later issues add
+``worker``, ``bridge``, ``token``, ``simulate``, ``replay`` and ``demo``.
+
+Every subcommand prints what it does; errors print one ``error: ...`` line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from streams.config import ConfigError, KafkaSettings
+from streams.topics import TopicError, apply_topics, table_rows
+
+EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
+
+
+def _err(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+async def _admin(settings: KafkaSettings, timeout_s: float = 15.0) -> AIOKafkaAdminClient:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            await admin.start()
+    except (TimeoutError, KafkaError, OSError) as exc:
+        await admin.close()
+        raise TopicError(
+            f"no Kafka broker answered at {settings.bootstrap_servers} within {timeout_s:g} s "
+            f"(set KAFKA_BOOTSTRAP_SERVERS, or run 'rtx-analytics kafka start'): {exc!r}"
+        ) from exc
+    return admin
+
+
+def cmd_topics_apply(args: argparse.Namespace) -> int:
+    settings = KafkaSettings.from_env()
+    print(
+        f"applying {len(table_rows(settings))} topics to {settings.bootstrap_servers} "
+        f"(prefix {settings.topic_prefix!r}, replication {settings.replication_factor}, "
+        f"min.insync.replicas {settings.min_insync_replicas})"
+    )
+
+    async def run() -> int:
+        admin = await _admin(settings)
+        try:
+            report = await apply_topics(
+                admin, settings, fix=args.fix, allow_partition_increase=args.add_partitions
+            )
+        finally:
+            await admin.close()
+        unfixed = [d for d in report.drift if d not in report.fixed]
+        print(
+            f"topics: {len(report.created)} created, {len(report.unchanged)} unchanged, "
+            f"{len(report.drift)} drifted settings, {len(report.fixed)} fixed"
+        )
+        if unfixed:
+            print(
+                "drift remains: re-run with --fix to set configs back to the table"
+                + (" and --add-partitions to add partitions" if any(
+                    d.setting == "partitions" for d in unfixed) else "")
+                + "; replication factor changes need a partition reassignment",
+                file=sys.stderr,
+            )
+            return EXIT_DRIFT
+        return EXIT_OK
+
+    return asyncio.run(run())
+
+
+def cmd_topics_list(args: argparse.Namespace) -> int:
+    settings = KafkaSettings.from_env()
+    rows = table_rows(settings)
+    header = ("topic", "kind", "parts", "repl", "key", "value schema")
+    table = [
+        (r["topic"], r["kind"], str(r["partitions"]), str(r["replication"]), r["key"], r["value"])
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths, strict=True)))
+    if args.verbose:
+        for r in rows:
+            configs = ", ".join(f"{k}={v}" for k, v in r["configs"].items())
+            print(f"\n{r['topic']}: {r['doc']}\n  configs: {configs}")
+    return EXIT_OK
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streams.samples import sample_events
+    from streams.sdk import Publisher, SdkError
+
+    settings = KafkaSettings.from_env()
+    print(
+        f"producing {args.count} sample events (seed {args.seed}) to {settings.bootstrap_servers}"
+    )
+
+    async def run() -> int:
+        counts: dict[str, int] = {}
+        started = time.monotonic()
+        last_report = started
+        async with Publisher(settings) as pub:
+            for i, (method, kwargs) in enumerate(sample_events(args.count, args.seed), 1):
+                await getattr(pub, method)(**kwargs)
+                counts[method] = counts.get(method, 0) + 1
+                now = time.monotonic()
+                if now - last_report >= 1.0:
+                    print(f"  queued {i}/{args.count} events", flush=True)
+                    last_report = now
+            await pub.flush()
+        elapsed = time.monotonic() - started
+        detail = ", ".join(f"{n} {m}" for m, n in sorted(counts.items()))
+        print(f"sent and acknowledged {sum(counts.values())} events in {elapsed:.2f} s: {detail}")
+        return EXIT_OK
+
+    try:
+        return asyncio.run(run())
+    except SdkError as exc:
+        return _err(str(exc))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rtx-analytics",
+        description="Real-time risk analytics for a hybrid A-book/B-book broker.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    from infra.kafka_local import register_cli
+
+    register_cli(sub)
+
+    topics = sub.add_parser("topics", help="apply or list the topic table")
+    tsub = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
+    apply_p = tsub.add_parser(
+        "apply", help="create missing topics, report drift (never deletes anything)"
+    )
+    apply_p.add_argument("--fix", action="store_true", help="set drifted configs back")
+    apply_p.add_argument(
+        "--add-partitions",
+        action="store_true",
+        help="increase partition counts below the table's (moves keys to other partitions)",
+    )
+    apply_p.set_defaults(func=cmd_topics_apply)
+    list_p = tsub.add_parser("list", help="print the topic table")
+    list_p.add_argument("-v", "--verbose", action="store_true", help="also configs and purpose")
+    list_p.set_defaults(func=cmd_topics_list)
+
+    produce = sub.add_parser("produce", help="send sample events through the producer SDK")
+    produce.add_argument("--count", type=int, default=200, help="events to send (default 200)")
+    produce.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    produce.set_defaults(func=cmd_produce)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        return _err(f"configuration: {exc}")
+    except TopicError as exc:
+        return _err(str(exc))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

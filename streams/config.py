@@ -1,0 +1,136 @@
+"""Process settings, read once from the environment into a frozen object.
+
+Every variable has the prefix ``RTX_`` except ``KAFKA_BOOTSTRAP_SERVERS``, the name Kafka tooling
+and our test harness already share. Units are in the names. A bad value stops start-up with a
+:class:`ConfigError` that names the variable. The table in README.md lists every variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+COMPRESSION_CHOICES = ("none", "gzip")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        raise ConfigError(f"{name}={value}: must be >= {minimum}{upper}")
+    return value
+
+
+def _float(name: str, raw: str, minimum: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number") from None
+    if not value >= minimum:  # also rejects NaN
+        raise ConfigError(f"{name}={value}: must be >= {minimum}")
+    return value
+
+
+_TOPIC_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]{0,200}$")
+_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    """How this process reaches Kafka and names and sizes its topics."""
+
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP
+    topic_prefix: str = "rtx."
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    input_partitions: int = 6
+    client_id: str = "rtx-analytics"
+
+    # Producer SDK
+    producer_linger_ms: int = 5
+    producer_max_batch_bytes: int = 262_144
+    producer_compression: str = "none"
+    producer_request_timeout_ms: int = 30_000
+    producer_connect_timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KafkaSettings:
+        env = os.environ if env is None else env
+
+        def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                return default
+            return parse(name, raw)
+
+        settings = cls(
+            bootstrap_servers=get("KAFKA_BOOTSTRAP_SERVERS", _bootstrap, DEFAULT_BOOTSTRAP),
+            topic_prefix=get("RTX_TOPIC_PREFIX", _prefix, "rtx."),
+            replication_factor=get("RTX_REPLICATION_FACTOR", lambda n, r: _int(n, r, 1, 32), 1),
+            min_insync_replicas=get("RTX_MIN_INSYNC_REPLICAS", lambda n, r: _int(n, r, 1, 32), 1),
+            input_partitions=get("RTX_INPUT_PARTITIONS", lambda n, r: _int(n, r, 1, 1024), 6),
+            client_id=get("RTX_CLIENT_ID", lambda n, r: r.strip(), "rtx-analytics"),
+            producer_linger_ms=get("RTX_PRODUCER_LINGER_MS", lambda n, r: _int(n, r, 0, 60_000), 5),
+            producer_max_batch_bytes=get(
+                "RTX_PRODUCER_MAX_BATCH_BYTES", lambda n, r: _int(n, r, 1024, 64 * 1024**2), 262_144
+            ),
+            producer_compression=get("RTX_PRODUCER_COMPRESSION", _compression, "none"),
+            producer_request_timeout_ms=get(
+                "RTX_PRODUCER_REQUEST_TIMEOUT_MS", lambda n, r: _int(n, r, 1000), 30_000
+            ),
+            producer_connect_timeout_s=get(
+                "RTX_PRODUCER_CONNECT_TIMEOUT_S", lambda n, r: _float(n, r, 0.1), 10.0
+            ),
+        )
+        if settings.min_insync_replicas > settings.replication_factor:
+            raise ConfigError(
+                f"RTX_MIN_INSYNC_REPLICAS={settings.min_insync_replicas} exceeds "
+                f"RTX_REPLICATION_FACTOR={settings.replication_factor}: no write could succeed"
+            )
+        return settings
+
+    def describe(self) -> dict[str, Any]:
+        """All settings, for a start-up log line (none of these is a secret)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _bootstrap(name: str, raw: str) -> str:
+    hosts = [h.strip() for h in raw.split(",") if h.strip()]
+    if not hosts:
+        raise ConfigError(f"{name}={raw!r}: expected host:port[,host:port...]")
+    for host in hosts:
+        if not _HOSTPORT_RE.match(host):
+            raise ConfigError(f"{name}={raw!r}: {host!r} is not host:port")
+        port = int(host.rsplit(":", 1)[1])
+        if not 0 < port < 65536:
+            raise ConfigError(f"{name}={raw!r}: port {port} out of range")
+    return ",".join(hosts)
+
+
+def _prefix(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not _TOPIC_PREFIX_RE.match(value):
+        raise ConfigError(
+            f"{name}={raw!r}: a topic prefix may use only letters, digits, '.', '_' and '-'"
+        )
+    return value
+
+
+def _compression(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in COMPRESSION_CHOICES:
+        raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(COMPRESSION_CHOICES)}")
+    return value

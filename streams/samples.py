@@ -1,0 +1,122 @@
+"""Deterministic sample events for ``rtx-analytics produce``, the demo and tests (pure: no I/O).
+
+A small, seeded stand-in for the full simulator: quotes for USD-quoted, USD-based and cross
+pairs, LP status for three LPs, routing decisions, the positions they open, and one service
+alert. Each item is ``(method, kwargs)`` for the matching :class:`streams.sdk.Publisher` call.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+MIDS = {
+    "EURUSD": 1.0850,
+    "GBPUSD": 1.2700,
+    "USDJPY": 151.20,
+    "USDCHF": 0.8800,
+    "EURCHF": 0.9550,
+    "XAUUSD": 2350.0,
+}
+LPS = ("OANDA", "LMAX", "Currenex")
+
+Sample = tuple[str, dict[str, Any]]
+
+
+def sample_events(count: int, seed: int = 7) -> Iterator[Sample]:
+    """``count`` events in a plausible order: quotes and LP status first, then trading."""
+    rng = random.Random(seed)  # noqa: S311 - sample data, not security
+    emitted = 0
+
+    def take(item: Sample) -> Sample:
+        nonlocal emitted
+        emitted += 1
+        return item
+
+    for symbol, mid in MIDS.items():
+        if emitted >= count:
+            return
+        half_spread = mid * 0.00005
+        yield take(("quote", {"symbol": symbol, "bid": mid - half_spread, "ask": mid + half_spread}))
+    for lp in LPS:
+        if emitted >= count:
+            return
+        yield take(
+            (
+                "lp_status",
+                {
+                    "lp_name": lp,
+                    "status": "connected",
+                    "avg_spread": round(rng.uniform(0.00005, 0.0002), 6),
+                    "execution_quality": round(rng.uniform(0.9, 0.99), 3),
+                    "latency_ms": round(rng.uniform(5, 60), 1),
+                    "quotes_per_second": round(rng.uniform(50, 400), 1),
+                    "reject_rate": round(rng.uniform(0, 0.03), 4),
+                    "uptime": 100.0,
+                },
+            )
+        )
+    n = 0
+    while emitted < count:
+        n += 1
+        symbol = rng.choice(list(MIDS))
+        mid = MIDS[symbol] * (1 + rng.gauss(0, 0.0005))
+        side = rng.choice(("BUY", "SELL"))
+        volume = float(rng.choice((1_000, 5_000, 10_000, 25_000, 50_000, 100_000)))
+        if symbol == "XAUUSD":
+            volume = float(rng.choice((1, 5, 10)))
+        abook = rng.random() < 0.4
+        lp = rng.choice(LPS) if abook else None
+        book = "ABOOK" if abook else "BBOOK"
+        slippage = round(rng.gauss(0, mid * 0.00002), 7)
+        yield take(
+            (
+                "routing_decision",
+                {
+                    "symbol": symbol,
+                    "side": side,
+                    "volume": volume,
+                    "decision": book,
+                    "lp": lp,
+                    "execution_time_ms": round(rng.lognormvariate(3, 0.5), 2),
+                    "spread": round(mid * 0.0001, 7),
+                    "slippage": slippage,
+                    "price": round(mid, 6),
+                    "order_id": f"ord-{seed}-{n}",
+                    "account_id": f"acc-{rng.randint(1, 20)}",
+                },
+            )
+        )
+        if emitted >= count:
+            return
+        yield take(
+            (
+                "position",
+                {
+                    "position_id": f"pos-{seed}-{n}",
+                    "account_id": f"acc-{rng.randint(1, 20)}",
+                    "symbol": symbol,
+                    "side": side,
+                    "volume": volume,
+                    "open_price": round(mid, 6),
+                    "book": book,
+                    "lp": lp,
+                    "version": 1,
+                },
+            )
+        )
+        if n % 50 == 0 and emitted < count:
+            yield take(
+                (
+                    "alert",
+                    {
+                        "severity": "info",
+                        "category": "system",
+                        "title": "Sample alert",
+                        "message": f"Sample alert after {n} orders",
+                        "source": "rtx-analytics produce",
+                        "action_items": ["No action needed: sample data"],
+                    },
+                )
+            )

@@ -1,0 +1,1 @@
+"""ws_bridge package."""
