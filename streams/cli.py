@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -69,8 +71,11 @@ def cmd_topics_apply(args: argparse.Namespace) -> int:
         if unfixed:
             print(
                 "drift remains: re-run with --fix to set configs back to the table"
-                + (" and --add-partitions to add partitions" if any(
-                    d.setting == "partitions" for d in unfixed) else "")
+                + (
+                    " and --add-partitions to add partitions"
+                    if any(d.setting == "partitions" for d in unfixed)
+                    else ""
+                )
                 + "; replication factor changes need a partition reassignment",
                 file=sys.stderr,
             )
@@ -166,10 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging() -> None:
+    """Log lines to stderr; RTX_LOG_LEVEL sets ours (default INFO), Kafka clients stay at
+    WARNING unless RTX_LOG_LEVEL=DEBUG."""
+    level_name = os.environ.get("RTX_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    level = logging.getLevelName(level_name)
+    if not isinstance(level, int):
+        raise ConfigError(f"RTX_LOG_LEVEL={level_name!r}: expected DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if level > logging.DEBUG:
+        logging.getLogger("aiokafka").setLevel(max(level, logging.WARNING))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        configure_logging()
         code: int = args.func(args)
     except ConfigError as exc:
         return _err(f"configuration: {exc}")

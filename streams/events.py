@@ -85,9 +85,34 @@ class _Checker:
         maximum: float | None = None,
         positive: bool = False,
     ) -> float:
+        # Fast path for the common case (plain float/int in range); anything else, including
+        # subclasses such as numpy floats, takes the full check below, which is the rule.
+        t = type(value)
+        if t is float or t is int:
+            v = float(value)
+            if (
+                v - v == 0.0  # finite: inf - inf and nan - nan are nan
+                and (not positive or v > 0)
+                and (minimum is None or v >= minimum)
+                and (maximum is None or v <= maximum)
+            ):
+                return v
+        return self._number_slow(field, value, minimum, maximum, positive)
+
+    def _number_slow(
+        self,
+        field: str,
+        value: Any,
+        minimum: float | None,
+        maximum: float | None,
+        positive: bool,
+    ) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(field, f"expected a number, got {type(value).__name__} {value!r}")
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:
+            raise self.fail(field, "too large for a double") from None
         if not math.isfinite(v):
             raise self.fail(field, f"must be finite, got {value!r}")
         if positive and v <= 0:
@@ -102,6 +127,8 @@ class _Checker:
         return None if value is None else self.number(field, value, positive=positive)
 
     def text(self, field: str, value: Any, *, max_len: int = MAX_NAME) -> str:
+        if type(value) is str and 0 < len(value) <= max_len and not value.isspace():
+            return value
         if not isinstance(value, str):
             raise self.fail(field, f"expected a string, got {type(value).__name__}")
         if not value.strip():
@@ -120,6 +147,8 @@ class _Checker:
         return s
 
     def choice(self, field: str, value: Any, choices: tuple[str, ...], *, upper: bool) -> str:
+        if value in choices and type(value) is str:
+            return value
         if not isinstance(value, str):
             raise self.fail(field, f"expected one of {', '.join(choices)}, got {value!r}")
         v = value.upper() if upper else value.lower()

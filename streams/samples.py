@@ -38,15 +38,16 @@ def sample_events(count: int, seed: int = 7) -> Iterator[Sample]:
         if emitted >= count:
             return
         half_spread = mid * 0.00005
-        yield take(("quote", {"symbol": symbol, "bid": mid - half_spread, "ask": mid + half_spread}))
-    for lp in LPS:
+        bid, ask = mid - half_spread, mid + half_spread
+        yield take(("quote", {"symbol": symbol, "bid": bid, "ask": ask}))
+    for lp_name in LPS:
         if emitted >= count:
             return
         yield take(
             (
                 "lp_status",
                 {
-                    "lp_name": lp,
+                    "lp_name": lp_name,
                     "status": "connected",
                     "avg_spread": round(rng.uniform(0.00005, 0.0002), 6),
                     "execution_quality": round(rng.uniform(0.9, 0.99), 3),
@@ -67,7 +68,7 @@ def sample_events(count: int, seed: int = 7) -> Iterator[Sample]:
         if symbol == "XAUUSD":
             volume = float(rng.choice((1, 5, 10)))
         abook = rng.random() < 0.4
-        lp = rng.choice(LPS) if abook else None
+        lp: str | None = rng.choice(LPS) if abook else None
         book = "ABOOK" if abook else "BBOOK"
         slippage = round(rng.gauss(0, mid * 0.00002), 7)
         yield take(

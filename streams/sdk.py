@@ -10,6 +10,15 @@ Calls return once the event is queued; delivery is confirmed by :meth:`Publisher
 raises :class:`DeliveryError` if any queued event failed) or per event with
 ``await delivery.wait()``.
 
+Batching: the publisher fills one aiokafka ``BatchBuilder`` per partition itself and submits it
+with ``send_batch`` when it is full (``RTX_PRODUCER_MAX_BATCH_BYTES``) or ``linger_ms`` after its
+first record, on one sender task per partition so per-key order holds. This skips most of
+``AIOKafkaProducer.send``'s per-record work (metadata wait, partitioner, a future per record),
+which costs more than validating and encoding an event; idempotence (producer id and sequence
+numbers) and retries stay aiokafka's. Partitions are chosen as the Java client does
+(murmur2 of the key), so keys land where every other Kafka client would put them. At most
+``MAX_READY_BATCHES`` closed batches wait per partition: a call beyond that waits for the broker.
+
 Exception hierarchy::
 
     SdkError
@@ -22,15 +31,18 @@ Exception hierarchy::
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import threading
+from collections import deque
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 from aiokafka.structs import RecordMetadata
 
 from schemas.codec import Codec, SchemaInfo, default_codec, encode_with
@@ -68,19 +80,57 @@ class PublisherClosed(SdkError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
 class Delivery:
-    """A queued event: its id, topic and a future for the broker's acknowledgement."""
+    """A queued event: its id and topic, and the broker's acknowledgement to await."""
 
-    event_id: str
-    topic: str
-    future: asyncio.Future[RecordMetadata]
+    __slots__ = ("event_id", "topic", "_batch", "_index")
+
+    def __init__(self, event_id: str, topic: str, batch: _Batch, index: int) -> None:
+        self.event_id = event_id
+        self.topic = topic
+        self._batch = batch
+        self._index = index
 
     async def wait(self) -> RecordMetadata:
+        """The event's position in Kafka once the broker acknowledged it."""
         try:
-            return await self.future
+            md = await asyncio.shield(self._batch.done)
         except KafkaError as exc:
             raise DeliveryError(1, exc) from exc
+        return RecordMetadata(
+            md.topic,
+            md.partition,
+            md.topic_partition,
+            md.offset + self._index,
+            md.timestamp,
+            md.timestamp_type,
+            md.log_start_offset,
+        )
+
+
+class _Batch:
+    """Records for one partition, built with aiokafka's batch API (see Publisher docstring)."""
+
+    __slots__ = ("builder", "done", "count")
+
+    def __init__(self, builder: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.builder = builder
+        self.done: asyncio.Future[RecordMetadata] = loop.create_future()
+        self.count = 0
+
+
+class _Partition:
+    """One topic-partition's open batch and the closed batches waiting to be submitted."""
+
+    __slots__ = ("topic", "partition", "open", "ready", "sender", "timer")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.open: _Batch | None = None
+        self.ready: deque[_Batch] = deque()
+        self.sender: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
 
 def _build(builder: Any, **kwargs: Any) -> dict[str, Any]:
@@ -89,6 +139,24 @@ def _build(builder: Any, **kwargs: Any) -> dict[str, Any]:
     except events.InvalidEvent as exc:
         raise InvalidEvent(exc.event, exc.field, exc.problem) from None
     return record
+
+
+MAX_READY_BATCHES = 4
+_PARTITION_CACHE_MAX = 100_000
+
+
+class _EventIds:
+    """Unique event ids in UUID text form: a random 76-bit prefix per publisher and a 48-bit
+    counter, with the version-4 and variant bits set. Cheaper than ``uuid4()`` per event and
+    unique as long as two publishers never draw the same prefix (p ~ n^2 / 2^77)."""
+
+    def __init__(self) -> None:
+        r = os.urandom(10).hex()
+        self._prefix = f"{r[:8]}-{r[8:12]}-4{r[12:15]}-{'89ab'[int(r[15], 16) % 4]}{r[16:19]}-"
+        self._counter = itertools.count(int.from_bytes(os.urandom(2), "big") << 24)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
 
 
 class Publisher:
@@ -111,6 +179,13 @@ class Publisher:
             )
         }
         self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[tuple[str, int], _Partition] = {}
+        self._partition_of: dict[tuple[str, str], int] = {}
+        self._partition_counts: dict[str, int] = {}
+        self._room = asyncio.Event()
+        self._linger_s = self.settings.producer_linger_ms / 1000
+        self._ids = _EventIds()
+        self._unacknowledged: set[_Batch] = set()
         self._closed = False
         self._failed = 0
         self._first_error: BaseException | None = None
@@ -155,27 +230,116 @@ class Publisher:
         self._producer = producer
 
     async def _send(self, schema: str, key: str, record: dict[str, Any]) -> Delivery:
-        if self._closed:
-            raise PublisherClosed("publisher is closed")
         producer = self._producer
-        if producer is None:
-            raise PublisherClosed("publisher not started: call start() or use 'async with'")
+        if producer is None or self._closed:
+            raise PublisherClosed(
+                "publisher is closed"
+                if self._closed
+                else "publisher not started: call start() or use 'async with'"
+            )
         topic, info = self._routes[schema]
         value = encode_with(info, record)
-        future = await producer.send(topic, value=value, key=key.encode())
-        future.add_done_callback(self._on_done)
+        key_bytes = key.encode()
+        partition = self._partition_of.get((topic, key))
+        if partition is None:
+            partition = await self._choose_partition(topic, key, key_bytes)
+        state = self._partitions.get((topic, partition))
+        if state is None:
+            state = self._partitions[(topic, partition)] = _Partition(topic, partition)
+        while len(state.ready) >= MAX_READY_BATCHES:
+            self._room.clear()
+            await self._room.wait()
+        timestamp_ms = record["eventTime"] // 1000
+        batch = state.open or self._open_batch(state)
+        meta = batch.builder.append(timestamp=timestamp_ms, key=key_bytes, value=value)
+        if meta is None:  # full: submit it and start the next one
+            self._close_batch(state)
+            batch = self._open_batch(state)
+            meta = batch.builder.append(timestamp=timestamp_ms, key=key_bytes, value=value)
+            if meta is None:
+                raise InvalidEvent(
+                    info.short_name,
+                    "*",
+                    f"encoded event of {len(value)} bytes exceeds RTX_PRODUCER_MAX_BATCH_BYTES",
+                )
+        batch.count += 1
         self.sent += 1
-        return Delivery(record["eventId"], topic, future)
+        return Delivery(record["eventId"], topic, batch, meta.offset)
 
-    def _on_done(self, future: asyncio.Future[RecordMetadata]) -> None:
+    async def _choose_partition(self, topic: str, key: str, key_bytes: bytes) -> int:
+        count = self._partition_counts.get(topic)
+        if count is None:
+            assert self._producer is not None  # noqa: S101 - checked by the caller
+            parts = await self._producer.partitions_for(topic)
+            count = self._partition_counts[topic] = len(parts)
+        # Java client's default partitioner for keyed records: toPositive(murmur2(key)) % n.
+        partition: int = (murmur2(key_bytes) & 0x7FFFFFFF) % count
+        if len(self._partition_of) >= _PARTITION_CACHE_MAX:
+            self._partition_of.clear()
+        self._partition_of[(topic, key)] = partition
+        return partition
+
+    def _open_batch(self, state: _Partition) -> _Batch:
+        assert self._producer is not None  # noqa: S101 - only called while started
+        batch = state.open = _Batch(self._producer.create_batch(), asyncio.get_running_loop())
+        state.timer = asyncio.get_running_loop().call_later(
+            self._linger_s, self._linger_expired, state, batch
+        )
+        return batch
+
+    def _linger_expired(self, state: _Partition, batch: _Batch) -> None:
+        if state.open is batch:
+            self._close_batch(state)
+
+    def _close_batch(self, state: _Partition) -> None:
+        batch, state.open = state.open, None
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        if batch is None or batch.count == 0:
+            return
+        batch.builder.close()
+        state.ready.append(batch)
+        self._unacknowledged.add(batch)
+        if state.sender is None or state.sender.done():
+            state.sender = asyncio.get_running_loop().create_task(self._submit(state))
+
+    async def _submit(self, state: _Partition) -> None:
+        """Hand a partition's closed batches to aiokafka in order, one at a time (send_batch
+        itself waits until the partition's previous batch is drained)."""
+        producer = self._producer
+        while state.ready:
+            batch = state.ready[0]
+            try:
+                if producer is None:
+                    raise PublisherClosed("publisher closed before the batch was sent")
+                future = await producer.send_batch(
+                    batch.builder, state.topic, partition=state.partition
+                )
+            except (KafkaError, PublisherClosed) as exc:
+                self._fail(batch, exc)
+            else:
+                future.add_done_callback(lambda f, b=batch: self._acknowledged(b, f))
+            state.ready.popleft()
+            self._room.set()
+
+    def _acknowledged(self, batch: _Batch, future: asyncio.Future[RecordMetadata]) -> None:
+        self._unacknowledged.discard(batch)
         if future.cancelled():
-            exc: BaseException | None = asyncio.CancelledError()
-        else:
-            exc = future.exception()
-        if exc is not None:
-            self._failed += 1
-            if self._first_error is None:
-                self._first_error = exc
+            self._fail(batch, asyncio.CancelledError())
+        elif (exc := future.exception()) is not None:
+            self._fail(batch, exc)
+        elif not batch.done.done():
+            batch.done.set_result(future.result())
+
+    def _fail(self, batch: _Batch, exc: BaseException) -> None:
+        self._unacknowledged.discard(batch)
+        self._failed += batch.count
+        if self._first_error is None:
+            self._first_error = exc
+        if not batch.done.done():
+            batch.done.set_exception(exc)
+            batch.done.exception()  # mark retrieved: flush() reports it
 
     async def routing_decision(
         self,
@@ -208,7 +372,7 @@ class Publisher:
             price=price,
             order_id=order_id,
             account_id=account_id,
-            event_id=event_id,
+            event_id=self._ids() if event_id is None else event_id,
             event_time=event_time,
         )
         return await self._send("RoutingDecision", r["symbol"], r)
@@ -238,7 +402,7 @@ class Publisher:
             quotes_per_second=quotes_per_second,
             reject_rate=reject_rate,
             uptime=uptime,
-            event_id=event_id,
+            event_id=self._ids() if event_id is None else event_id,
             event_time=event_time,
         )
         return await self._send("LpStatus", r["lpName"], r)
@@ -264,7 +428,7 @@ class Publisher:
             message=message,
             source=source,
             action_items=action_items,
-            event_id=event_id,
+            event_id=self._ids() if event_id is None else event_id,
             event_time=event_time,
         )
         return await self._send("ServiceAlert", r["source"], r)
@@ -300,7 +464,7 @@ class Publisher:
             lp=lp,
             current_price=current_price,
             status=status,
-            event_id=event_id,
+            event_id=self._ids() if event_id is None else event_id,
             event_time=event_time,
         )
         return await self._send("PositionState", r["positionId"], r)
@@ -322,15 +486,18 @@ class Publisher:
             bid=bid,
             ask=ask,
             lp=lp,
-            event_id=event_id,
+            event_id=self._ids() if event_id is None else event_id,
             event_time=event_time,
         )
         return await self._send("Quote", r["symbol"], r)
 
     async def flush(self) -> None:
         """Wait until every queued event is acknowledged; raise DeliveryError if any failed."""
-        if self._producer is not None:
-            await self._producer.flush()
+        for state in self._partitions.values():
+            self._close_batch(state)
+        pending = [b.done for b in self._unacknowledged]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         self._raise_failures()
 
     def _raise_failures(self) -> None:
@@ -342,18 +509,21 @@ class Publisher:
 
     async def close(self, *, flush: bool = True) -> None:
         """Flush (unless told not to) and stop the producer. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        producer, self._producer = self._producer, None
-        if producer is None:
+        if self._closed or self._producer is None:
+            self._closed = True
             return
         try:
             if flush:
-                await producer.flush()
+                await self.flush()
         finally:
+            self._closed = True
+            producer, self._producer = self._producer, None
+            for state in self._partitions.values():
+                if state.timer is not None:
+                    state.timer.cancel()
+                if state.sender is not None and not state.sender.done():
+                    state.sender.cancel()
             await producer.stop()
-        self._raise_failures()
 
 
 class SyncPublisher:

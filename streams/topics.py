@@ -281,6 +281,8 @@ async def apply_topics(
                 f"replication={settings.replication_factor})"
             )
             report.created.append(name)
+        if report.created and not await _wait_for_topics(admin, report.created):
+            out("warning: created topics are not yet visible in metadata; retry shortly")
 
     to_fix: dict[str, dict[str, str]] = {}
     for name, (partitions, rf) in shape.items():
@@ -340,6 +342,29 @@ async def _alter(admin: AIOKafkaAdminClient, wanted: dict[str, dict[str, str]]) 
         for res in response.resources:
             code, message, _type, name = res[:4]
             _check(code, message, f"alter configs of {name}")
+
+
+async def _wait_for_topics(
+    admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 10.0
+) -> bool:
+    """Wait until new topics show in metadata with leaders for all partitions: the controller
+    acknowledges CreateTopics before every broker has applied it (KRaft metadata log)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        existing = set(await admin.list_topics())
+        if existing.issuperset(names):
+            described = await admin.describe_topics(names)
+            if all(
+                t["error_code"] == 0
+                and t["partitions"]
+                and all(p["leader"] >= 0 for p in t["partitions"])
+                for t in described
+            ):
+                return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.1)
 
 
 async def _wait_for_configs(
