@@ -1,0 +1,58 @@
+# The README's two commands: `make demo` runs the product, `make test` runs the whole suite.
+# Both set up everything themselves: a virtualenv in .venv, the package and its test tools,
+# and (when KAFKA_BOOTSTRAP_SERVERS is unset) a local Apache Kafka broker from Maven Central.
+
+SHELL := /bin/bash
+VENV ?= .venv
+# The first Python >= 3.11 on PATH.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+RTX := $(VENV)/bin/rtx-analytics
+
+.PHONY: demo test lint install bench clean kafka-start kafka-stop help
+
+help:
+	@echo "make demo   run the product (broker, topics, sample events)"
+	@echo "make test   run the whole test suite (starts and stops its own broker)"
+	@echo "make lint   ruff + mypy --strict"
+	@echo "make bench  run the benchmarks in bench/ against the demo broker"
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "error: Python >= 3.11 not found on PATH (install python3.11 or newer)" >&2; exit 2; fi
+	@echo "==> creating virtualenv $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "==> installing rtx-analytics and its test tools into $(VENV)"
+	@$(VENV)/bin/pip install --quiet --upgrade pip
+	@$(VENV)/bin/pip install --quiet --progress-bar off -e '.[test,dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+test: $(STAMP)
+	@bash infra/run-tests.sh
+
+lint: $(STAMP)
+	@echo "==> ruff check + format check"
+	@$(VENV)/bin/ruff check streams schemas ws_bridge infra tests bench
+	@$(VENV)/bin/ruff format --check streams schemas ws_bridge infra tests bench
+	@echo "==> mypy --strict"
+	@$(VENV)/bin/mypy
+
+demo: $(STAMP)
+	@bash infra/demo.sh
+
+bench: $(STAMP)
+	@$(RTX) kafka start
+	@KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092} $(VENV)/bin/python bench/sdk_throughput.py
+
+kafka-start: $(STAMP)
+	@$(RTX) kafka start
+
+kafka-stop: $(STAMP)
+	@$(RTX) kafka stop
+
+clean:
+	@-[ -x $(RTX) ] && $(RTX) kafka stop || true
+	rm -rf $(VENV) .rtx .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

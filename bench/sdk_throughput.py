@@ -1,0 +1,134 @@
+"""SDK publish throughput from one process to a broker, against a raw aiokafka baseline.
+
+    python bench/sdk_throughput.py [--events 200000] [--rounds 3]
+
+Both sides use the same producer settings (acks=all, idempotent, the SDK's linger and batch
+size) and send to topics of their own, created for the run. The raw baseline sends bytes that
+were Avro-encoded before the clock starts; the SDK path validates, fills in ids and times,
+encodes and sends. Rounds alternate (raw, SDK, raw, SDK, ...) so both see the same machine
+state; the median of each is reported with the ratio SDK / raw.
+
+Needs a broker: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092; ``rtx-analytics kafka start``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from schemas.codec import default_codec
+from streams import events
+from streams.config import KafkaSettings
+from streams.sdk import Publisher
+from streams.topics import apply_topics, topic_name
+
+SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "USDCHF", "EURCHF", "XAUUSD", "AUDUSD", "NZDUSD")
+LPS = ("OANDA", "LMAX", "Currenex")
+
+
+def decision_args(i: int) -> dict[str, object]:
+    abook = i % 5 < 2
+    return {
+        "symbol": SYMBOLS[i % len(SYMBOLS)],
+        "side": "BUY" if i % 2 else "SELL",
+        "volume": 1000.0 * (1 + i % 50),
+        "decision": "ABOOK" if abook else "BBOOK",
+        "lp": LPS[i % 3] if abook else None,
+        "execution_time_ms": 10.0 + i % 40,
+        "spread": 0.0001,
+        "slippage": 0.00001 * ((i % 7) - 3),
+    }
+
+
+def progress(label: str, i: int, n: int) -> None:
+    if i % 50_000 == 0 and i:
+        print(f"    {label}: {i}/{n}", file=sys.stderr, flush=True)
+
+
+async def run_raw(settings: KafkaSettings, n: int) -> float:
+    codec = default_codec()
+    topic = topic_name("routing_decisions", settings)
+    payloads = []
+    for i in range(n):
+        record = events.routing_decision(**decision_args(i))  # type: ignore[arg-type]
+        payloads.append((record["symbol"].encode(), codec.encode("RoutingDecision", record)))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=settings.producer_linger_ms,
+        max_batch_size=settings.producer_max_batch_bytes,
+    )
+    await producer.start()
+    try:
+        start = time.perf_counter()
+        for i, (key, value) in enumerate(payloads):
+            await producer.send(topic, value=value, key=key)
+            progress("raw", i, n)
+        await producer.flush()
+        return n / (time.perf_counter() - start)
+    finally:
+        await producer.stop()
+
+
+async def run_sdk(settings: KafkaSettings, n: int) -> float:
+    args = [decision_args(i) for i in range(n)]
+    async with Publisher(settings) as pub:
+        start = time.perf_counter()
+        for i, a in enumerate(args):
+            await pub.routing_decision(**a)  # type: ignore[arg-type]
+            progress("sdk", i, n)
+        await pub.flush()
+        return n / (time.perf_counter() - start)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    base = KafkaSettings.from_env()
+    run_id = uuid.uuid4().hex[:8]
+    raw_settings = dataclasses.replace(base, topic_prefix=f"bench-raw-{run_id}.")
+    sdk_settings = dataclasses.replace(base, topic_prefix=f"bench-sdk-{run_id}.")
+    print(
+        f"broker {base.bootstrap_servers}; {args.events} routing decisions x {args.rounds} rounds"
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=base.bootstrap_servers)
+    await admin.start()
+    try:
+        for s in (raw_settings, sdk_settings):
+            await apply_topics(admin, s, out=lambda _line: None)
+    finally:
+        await admin.close()
+
+    raw, sdk = [], []
+    for r in range(1, args.rounds + 1):
+        raw.append(await run_raw(raw_settings, args.events))
+        print(f"  round {r}: raw aiokafka (pre-encoded) {raw[-1]:,.0f} events/s", flush=True)
+        sdk.append(await run_sdk(sdk_settings, args.events))
+        print(f"  round {r}: SDK (validate+encode+send) {sdk[-1]:,.0f} events/s", flush=True)
+    raw_m, sdk_m = statistics.median(raw), statistics.median(sdk)
+    print()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"raw aiokafka median: {raw_m:,.0f} events/s")
+    print(f"SDK median:          {sdk_m:,.0f} events/s")
+    print(f"ratio SDK/raw:       {sdk_m / raw_m:.2f}")
+    print("goal: SDK >= 50,000 events/s and >= 0.70 of raw")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

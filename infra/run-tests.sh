@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make test`: lint, then the whole pytest suite against a real Kafka broker.
+# When KAFKA_BOOTSTRAP_SERVERS is unset it starts a fresh local broker (infra/kafka_local.py) on
+# RTX_TEST_KAFKA_PORT (default 19092, so a demo broker on 9092 is left alone) and stops it on
+# exit, also when the tests fail. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+RTX="$VENV/bin/rtx-analytics"
+PORT=${RTX_TEST_KAFKA_PORT:-19092}
+STATE=${RTX_TEST_KAFKA_DIR:-.rtx/test-kafka}
+
+echo "==> lint (ruff, mypy --strict)"
+"$VENV/bin/ruff" check streams schemas ws_bridge infra tests bench
+"$VENV/bin/ruff" format --check streams schemas ws_bridge infra tests bench
+"$VENV/bin/mypy"
+
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  "$RTX" kafka stop --state-dir "$STATE" >/dev/null 2>&1 || true
+  rm -rf "$STATE"
+  echo "==> starting a fresh local Kafka broker for the tests on 127.0.0.1:$PORT ($STATE)"
+  stop_broker() {
+    echo "==> stopping the test broker"
+    "$RTX" kafka stop --state-dir "$STATE" || true
+  }
+  trap stop_broker EXIT
+  "$RTX" kafka start --port "$PORT" --state-dir "$STATE"
+  export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$PORT"
+else
+  echo "==> using the Kafka broker at KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS"
+fi
+
+echo "==> pytest"
+"$VENV/bin/pytest" "$@"
