@@ -12,7 +12,9 @@ the broker and client; this module catches structural damage: a missing marker, 
 fingerprint, a body that ends early, an invalid union/enum index, invalid UTF-8, trailing bytes.
 
 Each ``.avsc`` file in ``schemas/avro/`` is parsed once (``fastavro.parse_schema``) and encoded
-and decoded with fastavro's schemaless writer and reader.
+and decoded with fastavro's schemaless writer and reader. Writing accepts ``timestamp-micros``
+fields as int microseconds or aware datetimes; reading returns int microseconds since the epoch
+(UTC), exact and cheaper than datetimes.
 
 Exception hierarchy::
 
@@ -32,6 +34,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -39,7 +43,10 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+import fastavro.validation
 from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from schemas.fastwrite import Writer, compile_writer
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -103,9 +110,15 @@ class SchemaInfo:
     """One parsed schema and its identity on the wire."""
 
     name: str  # full name, e.g. rtx.analytics.Quote
-    parsed: Any = field(repr=False)  # fastavro's parsed schema
+    parsed: Any = field(repr=False)  # fastavro's parsed schema, used for writing
+    plain: Any = field(repr=False)  # the same without logical types, used for reading
     canonical_form: str
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO
+    # Compiled writers (schemas.fastwrite) producing header + body, or None: for records with
+    # datetimes or ints for timestamps, and for decoded records (ints), respectively.
+    field_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    fast_writer: Writer | None = field(default=None, repr=False, compare=False)
+    plain_writer: Writer | None = field(default=None, repr=False, compare=False)
 
     @property
     def short_name(self) -> str:
@@ -133,12 +146,38 @@ def schema_info(schema: Mapping[str, Any] | str) -> SchemaInfo:
         canonical = to_parsing_canonical_form(parsed)
     except (ValueError, TypeError, KeyError, fastavro.schema.SchemaParseException) as exc:
         raise SchemaLoadError(f"invalid Avro schema: {exc}") from exc
-    name = parsed.get("name") if isinstance(parsed, dict) else None
-    if not isinstance(name, str):
+    if not isinstance(parsed, dict):
+        raise SchemaLoadError("an event schema must be a named record")
+    name = parsed.get("name")
+    if not isinstance(name, str) or parsed.get("type") != "record":
         raise SchemaLoadError("an event schema must be a named record")
     # fastavro's CRC-64-AVRO hex is already the little-endian byte order the spec puts on the wire.
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-    return SchemaInfo(name=name, parsed=parsed, canonical_form=canonical, fingerprint=fp)
+    plain_raw = _without_logical_types(raw)
+    plain = fastavro.parse_schema(plain_raw, _force=True)
+    header = MAGIC + fp
+    return SchemaInfo(
+        name=name,
+        parsed=parsed,
+        plain=plain,
+        canonical_form=canonical,
+        fingerprint=fp,
+        field_names=frozenset(f["name"] for f in parsed["fields"]),
+        fast_writer=compile_writer(raw, header),
+        plain_writer=compile_writer(plain_raw, header),
+    )
+
+
+def _without_logical_types(schema: Any) -> Any:
+    """The schema with logical types dropped (the canonical form drops them too), so that
+    timestamp-micros reads as int microseconds: exact, and cheaper than building datetimes."""
+    if isinstance(schema, list):
+        return [_without_logical_types(s) for s in schema]
+    if isinstance(schema, dict):
+        if "logicalType" in schema and isinstance(schema.get("type"), str):
+            return schema["type"]
+        return {k: _without_logical_types(v) for k, v in schema.items()}
+    return schema
 
 
 def load_schema_file(path: Path) -> SchemaInfo:
@@ -219,7 +258,20 @@ class Codec:
         return Decoded(schema=reader.short_name, record=record, writer=writer)
 
 
-def encode_with(info: SchemaInfo, record: Mapping[str, Any]) -> bytes:
+def encode_with(info: SchemaInfo, record: Mapping[str, Any], *, validate: bool = True) -> bytes:
+    """Encode one record. ``validate=False`` skips the type check (~4 us) for records built with
+    checked types (the SDK's builders, the stream processor's outputs); if such a record still
+    does not fit, the check runs after all and raises EncodeError, so a wrong type is never
+    written converted (fastavro alone writes ``"1.5"`` for a double, ``1.5`` as the long 1)."""
+    if validate:
+        _validate(info, record)
+    if info.fast_writer is not None:
+        try:
+            return info.fast_writer(record)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, struct.error):
+            if not validate:
+                _validate(info, record)
+            # Valid but not compiled-writable (e.g. a missing field that has a default).
     buf = io.BytesIO()
     buf.write(MAGIC)
     buf.write(info.fingerprint)
@@ -230,27 +282,44 @@ def encode_with(info: SchemaInfo, record: Mapping[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def decode_body(data: bytes, writer: SchemaInfo, reader: SchemaInfo) -> Record:
+def _validate(info: SchemaInfo, record: Any) -> None:
+    if not isinstance(record, Mapping):
+        raise EncodeError(f"{info.short_name}: expected a record (dict), got {record!r}")
+    extra = record.keys() - info.field_names
+    if extra:
+        raise EncodeError(
+            f"{info.short_name}: fields not in the schema: {', '.join(sorted(extra))}"
+        )
+    try:
+        fastavro.validation.validate(record, info.parsed, raise_errors=True)
+    except fastavro.validation.ValidationError as exc:
+        problems = "; ".join(str(e) for e in exc.errors) if exc.errors else str(exc)
+        raise EncodeError(f"{info.short_name}: {problems}") from exc
+
+
+_NEGATIVE_LENGTH = re.compile(r"Expected -\d+ bytes")
+
+
+def _read(data: bytes, writer: SchemaInfo, reader: SchemaInfo | None) -> Record:
     buf = io.BytesIO(data)
     buf.seek(HEADER_LEN)
-    reader_schema = None if reader is writer else reader.parsed
     try:
-        record = fastavro.schemaless_reader(buf, writer.parsed, reader_schema)
-    except EOFError as exc:
-        raise TruncatedMessage(
-            f"{writer.short_name}: body ended early ({len(data) - HEADER_LEN} body bytes): {exc}"
-        ) from exc
+        reader_schema = None if reader is None else reader.plain
+        record = fastavro.schemaless_reader(buf, writer.plain, reader_schema)
     except fastavro.read.SchemaResolutionError as exc:
         raise IncompatibleSchema(f"{writer.short_name}: {exc}") from exc
-    except (
-        IndexError,
-        UnicodeDecodeError,
-        ValueError,
-        TypeError,
-        OverflowError,
-        KeyError,
-        MemoryError,
-    ) as exc:
+    except (EOFError, IndexError) as exc:
+        # fastavro signals "ran out of bytes" with EOFError, or with IndexError when a varint
+        # runs off the end. A negative length or an enum/union index past the symbols is not
+        # truncation but damage.
+        message = str(exc)
+        ran_out = buf.tell() >= len(data) or isinstance(exc, EOFError)
+        if ran_out and not _NEGATIVE_LENGTH.search(message) and "list index" not in message:
+            raise TruncatedMessage(
+                f"{writer.short_name}: body ended early ({len(data) - HEADER_LEN} body bytes)"
+            ) from exc
+        raise CorruptMessage(f"{writer.short_name}: invalid encoding: {exc!r}") from exc
+    except (UnicodeDecodeError, ValueError, TypeError, OverflowError, KeyError, MemoryError) as exc:
         raise CorruptMessage(f"{writer.short_name}: invalid encoding: {exc!r}") from exc
     if buf.tell() != len(data):
         raise CorruptMessage(
@@ -259,6 +328,32 @@ def decode_body(data: bytes, writer: SchemaInfo, reader: SchemaInfo) -> Record:
     if not isinstance(record, dict):
         raise CorruptMessage(f"{writer.short_name}: decoded to {type(record).__name__}")
     return record
+
+
+def decode_body(data: bytes, writer: SchemaInfo, reader: SchemaInfo) -> Record:
+    """Decode and check the body. fastavro accepts a negative enum or union index as a Python
+    list index (-1 = last symbol), which would be a silently wrong value; every writer emits the
+    canonical encoding (minimal varints, one block per array or map), so the record is written
+    again and must give the same bytes."""
+    record = _read(data, writer, None)
+    try:
+        if writer.plain_writer is not None:
+            again = writer.plain_writer(record)
+        else:
+            buf = io.BytesIO()
+            buf.write(data[:HEADER_LEN])
+            fastavro.schemaless_writer(buf, writer.plain, record)
+            again = buf.getvalue()
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError, struct.error) as exc:
+        raise CorruptMessage(f"{writer.short_name}: record does not re-encode: {exc}") from exc
+    if again != data:
+        raise CorruptMessage(
+            f"{writer.short_name}: not a canonical encoding (negative enum or union index, "
+            "or a non-minimal varint)"
+        )
+    if reader is writer:
+        return record
+    return _read(data, writer, reader)
 
 
 @cache

@@ -7,6 +7,7 @@ and our test harness already share. Units are in the names. A bad value stops st
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -39,8 +40,8 @@ def _float(name: str, raw: str, minimum: float) -> float:
         value = float(raw.strip())
     except ValueError:
         raise ConfigError(f"{name}={raw!r}: expected a number") from None
-    if not value >= minimum:  # also rejects NaN
-        raise ConfigError(f"{name}={value}: must be >= {minimum}")
+    if not minimum <= value < math.inf:  # also rejects NaN
+        raise ConfigError(f"{name}={value}: must be a finite number >= {minimum}")
     return value
 
 

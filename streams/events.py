@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Record = dict[str, Any]
@@ -26,7 +26,11 @@ SEVERITIES = ("info", "warning", "error", "critical")
 CATEGORIES = ("exposure", "lp", "routing", "system")
 POSITION_STATUSES = ("OPEN", "CLOSED")
 
-_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._#/-]{0,31}$")
+_SYMBOL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._#/-]{0,31}")  # used with fullmatch
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICRO = timedelta(microseconds=1)
+MAX_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the last datetime
+MAX_LONG = 2**63 - 1
 MAX_TEXT = 4096
 MAX_NAME = 128
 MAX_ACTION_ITEMS = 32
@@ -51,17 +55,20 @@ def now_micros() -> int:
 
 
 def to_micros(event: str, value: datetime | int | None) -> int:
-    """Event time as microseconds since the epoch; None means now. Naive datetimes are refused."""
+    """Event time as microseconds since the epoch; None means now. Naive datetimes are refused.
+    Exact integer arithmetic: ``timestamp() * 1e6`` loses a microsecond on some later dates."""
     if value is None:
         return now_micros()
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise InvalidEvent(event, "eventTime", "naive datetime; give a timezone (UTC)")
-        return int(value.timestamp() * 1_000_000)
-    if isinstance(value, bool) or not isinstance(value, int):
+        value = (value - EPOCH) // ONE_MICRO
+    elif isinstance(value, bool) or not isinstance(value, int):
         raise InvalidEvent(event, "eventTime", f"expected datetime or int micros, got {value!r}")
-    if value < 0:
-        raise InvalidEvent(event, "eventTime", f"negative timestamp {value}")
+    if not 0 <= value <= MAX_MICROS:
+        raise InvalidEvent(
+            event, "eventTime", f"{value} is outside 1970-01-01 .. 9999-12-31 (microseconds)"
+        )
     return value
 
 
@@ -88,7 +95,7 @@ class _Checker:
         # Fast path for the common case (plain float/int in range); anything else, including
         # subclasses such as numpy floats, takes the full check below, which is the rule.
         t = type(value)
-        if t is float or t is int:
+        if t is float or (t is int and -(2**53) <= value <= 2**53):
             v = float(value)
             if (
                 v - v == 0.0  # finite: inf - inf and nan - nan are nan
@@ -127,7 +134,12 @@ class _Checker:
         return None if value is None else self.number(field, value, positive=positive)
 
     def text(self, field: str, value: Any, *, max_len: int = MAX_NAME) -> str:
-        if type(value) is str and 0 < len(value) <= max_len and not value.isspace():
+        if (
+            type(value) is str
+            and 0 < len(value) <= max_len
+            and value.isascii()
+            and not value.isspace()
+        ):
             return value
         if not isinstance(value, str):
             raise self.fail(field, f"expected a string, got {type(value).__name__}")
@@ -135,6 +147,10 @@ class _Checker:
             raise self.fail(field, "must not be empty")
         if len(value) > max_len:
             raise self.fail(field, f"longer than {max_len} characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.fail(field, "not valid Unicode text (lone surrogate)") from None
         return value
 
     def optional_text(self, field: str, value: Any) -> str | None:
@@ -142,7 +158,7 @@ class _Checker:
 
     def symbol(self, field: str, value: Any) -> str:
         s = self.text(field, value, max_len=32)
-        if not _SYMBOL_RE.match(s):
+        if not _SYMBOL_RE.fullmatch(s):
             raise self.fail(field, f"{s!r} is not a symbol (letters, digits, . _ # / -)")
         return s
 
@@ -254,8 +270,8 @@ def position(
     if book_v == "BBOOK" and lp_name is not None:
         raise c.fail("lp", f"a BBOOK position has no LP, got {lp_name!r}")
     status_v = c.choice("status", status, POSITION_STATUSES, upper=True)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise c.fail("version", f"expected an integer >= 1, got {version!r}")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_LONG:
+        raise c.fail("version", f"expected an integer from 1 to 2^63-1, got {version!r}")
     vol = c.number("volume", volume, minimum=0)
     if status_v == "OPEN" and vol == 0:
         raise c.fail("volume", "an OPEN position needs volume > 0 (send status CLOSED to close)")
@@ -312,9 +328,14 @@ def service_alert(
     event_time: datetime | int | None = None,
 ) -> Record:
     c = _Checker("ServiceAlert")
-    if isinstance(action_items, str):
+    if isinstance(action_items, str | bytes):
         raise c.fail("actionItems", "expected a list of strings, got one string")
-    items = list(action_items)
+    try:
+        items = list(action_items)
+    except TypeError:
+        raise c.fail(
+            "actionItems", f"expected a list of strings, got {type(action_items).__name__}"
+        ) from None
     if len(items) > MAX_ACTION_ITEMS:
         raise c.fail("actionItems", f"more than {MAX_ACTION_ITEMS} items")
     return {
@@ -331,8 +352,10 @@ def service_alert(
     }
 
 
-def _micros_of(value: Any) -> int:
-    return int(value.timestamp() * 1_000_000) if isinstance(value, datetime) else int(value)
+def _micros_of(value: Any) -> Any:
+    """A decoded eventTime (int micros from schemas.codec, or an aware datetime) as int micros;
+    anything else is passed on for to_micros to reject."""
+    return (value - EPOCH) // ONE_MICRO if isinstance(value, datetime) and value.tzinfo else value
 
 
 # Re-validation of decoded records (for the stream processor): map the record's camelCase fields

@@ -71,6 +71,7 @@ def sample_events(count: int, seed: int = 7) -> Iterator[Sample]:
         lp: str | None = rng.choice(LPS) if abook else None
         book = "ABOOK" if abook else "BBOOK"
         slippage = round(rng.gauss(0, mid * 0.00002), 7)
+        account = f"acc-{rng.randint(1, 20)}"
         yield take(
             (
                 "routing_decision",
@@ -85,7 +86,7 @@ def sample_events(count: int, seed: int = 7) -> Iterator[Sample]:
                     "slippage": slippage,
                     "price": round(mid, 6),
                     "order_id": f"ord-{seed}-{n}",
-                    "account_id": f"acc-{rng.randint(1, 20)}",
+                    "account_id": account,
                 },
             )
         )
@@ -96,7 +97,7 @@ def sample_events(count: int, seed: int = 7) -> Iterator[Sample]:
                 "position",
                 {
                     "position_id": f"pos-{seed}-{n}",
-                    "account_id": f"acc-{rng.randint(1, 20)}",
+                    "account_id": account,
                     "symbol": symbol,
                     "side": side,
                     "volume": volume,

@@ -238,7 +238,7 @@ class Publisher:
                 else "publisher not started: call start() or use 'async with'"
             )
         topic, info = self._routes[schema]
-        value = encode_with(info, record)
+        value = encode_with(info, record, validate=False)  # built by streams.events
         key_bytes = key.encode()
         partition = self._partition_of.get((topic, key))
         if partition is None:

@@ -316,6 +316,8 @@ async def apply_topics(
             parts_response = await admin.create_partitions({name: NewPartitions(want_parts)})
             for entry in parts_response.topic_errors:
                 _check(entry[1], entry[2] if len(entry) > 2 else None, f"add partitions to {name}")
+            if not await _wait_for_topics(admin, [name], partitions={name: want_parts}):
+                out(f"warning: {name}: new partitions not yet visible; run apply again")
             report.fixed.extend(d for d in found if d.setting == "partitions")
             out(f"fixed: {name} partitions {partitions} -> {want_parts}")
 
@@ -345,10 +347,15 @@ async def _alter(admin: AIOKafkaAdminClient, wanted: dict[str, dict[str, str]]) 
 
 
 async def _wait_for_topics(
-    admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 10.0
+    admin: AIOKafkaAdminClient,
+    names: list[str],
+    timeout_s: float = 10.0,
+    partitions: dict[str, int] | None = None,
 ) -> bool:
-    """Wait until new topics show in metadata with leaders for all partitions: the controller
-    acknowledges CreateTopics before every broker has applied it (KRaft metadata log)."""
+    """Wait until topics show in metadata with leaders for all partitions (and, if given, at
+    least that many partitions): the controller acknowledges CreateTopics and CreatePartitions
+    before every broker has applied them (KRaft metadata log)."""
+    want = partitions or {}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
@@ -358,6 +365,7 @@ async def _wait_for_topics(
             if all(
                 t["error_code"] == 0
                 and t["partitions"]
+                and len(t["partitions"]) >= want.get(t["topic"], 1)
                 and all(p["leader"] >= 0 for p in t["partitions"])
                 for t in described
             ):
