@@ -191,10 +191,13 @@ def routing_decision(
     price: float | None = None,
     order_id: str | None = None,
     account_id: str | None = None,
+    lp_rejected: bool = False,
     event_id: str | None = None,
     event_time: datetime | int | None = None,
 ) -> Record:
     c = _Checker("RoutingDecision")
+    if type(lp_rejected) is not bool:
+        raise c.fail("lpRejected", f"expected true or false, got {lp_rejected!r}")
     book = c.choice("routingDecision", decision, BOOKS, upper=True)
     lp_name = c.optional_text("lpSelected", lp)
     if book == "ABOOK" and lp_name is None:
@@ -215,6 +218,7 @@ def routing_decision(
         "price": c.optional_number("price", price, positive=True),
         "orderId": c.optional_text("orderId", order_id),
         "accountId": c.optional_text("accountId", account_id),
+        "lpRejected": lp_rejected,
     }
 
 
@@ -373,6 +377,7 @@ _REBUILD: dict[str, Callable[[Mapping[str, Any]], Record]] = {
         price=r.get("price"),
         order_id=r.get("orderId"),
         account_id=r.get("accountId"),
+        lp_rejected=r.get("lpRejected", False),
         event_id=r["eventId"],
         event_time=_micros_of(r["eventTime"]),
     ),

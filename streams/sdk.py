@@ -355,6 +355,7 @@ class Publisher:
         price: float | None = None,
         order_id: str | None = None,
         account_id: str | None = None,
+        lp_rejected: bool = False,
         event_id: str | None = None,
         event_time: datetime | int | None = None,
     ) -> Delivery:
@@ -372,6 +373,7 @@ class Publisher:
             price=price,
             order_id=order_id,
             account_id=account_id,
+            lp_rejected=lp_rejected,
             event_id=self._ids() if event_id is None else event_id,
             event_time=event_time,
         )

@@ -297,6 +297,7 @@ GOLDEN_RECORDS: dict[str, dict[str, Any]] = {
         "price": 1.085,
         "orderId": "ord-7-1",
         "accountId": None,
+        "lpRejected": True,
     },
     "RoutingSummary": {
         "windowStart": 1_768_818_600_000_000,
@@ -368,10 +369,10 @@ GOLDEN_HEX: dict[str, str] = {
         "4f414e4441"
     ),
     "RoutingDecision": (
-        "c3010375facf86f912cd4837613662356334642d336532662d346131622d396338642d3765366635"
+        "c30111affca2c303dc8f4837613662356334642d336532662d346131622d396338642d3765366635"
         "6134623363326480869ef0e5aea4060c4555525553440000000000006af84000020a4f414e444100"
         "000000000029402d431cebe2361a3ff168e388b5f8f4be025c8fc2f5285cf13f020e6f72642d372d"
-        "3100"
+        "310001"
     ),
     "RoutingSummary": (
         "c301d3f62f80f7c73e8a80e899c5e5aea4068084b6fee5aea4061400000000e0c820410000000010"
