@@ -137,6 +137,12 @@ def cmd_produce(args: argparse.Namespace) -> int:
         return _err(str(exc))
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.worker import run
+
+    return run(loglevel=args.loglevel)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rtx-analytics",
@@ -163,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     list_p = tsub.add_parser("list", help="print the topic table")
     list_p.add_argument("-v", "--verbose", action="store_true", help="also configs and purpose")
     list_p.set_defaults(func=cmd_topics_list)
+
+    worker = sub.add_parser(
+        "worker", help="run the stream processor (Faust): exposure, alerts, routing, LP metrics"
+    )
+    worker.add_argument(
+        "--loglevel",
+        default="info",
+        choices=("debug", "info", "warn", "error"),
+        help="log level (default info)",
+    )
+    worker.set_defaults(func=cmd_worker)
 
     produce = sub.add_parser("produce", help="send sample events through the producer SDK")
     produce.add_argument("--count", type=int, default=200, help="events to send (default 200)")

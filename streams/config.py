@@ -135,3 +135,75 @@ def _compression(name: str, raw: str) -> str:
     if value not in COMPRESSION_CHOICES:
         raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(COMPRESSION_CHOICES)}")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Settings of ``rtx-analytics worker`` (the stream processor) beyond Kafka's.
+
+    Limits, risk bands and alert rules come from the TOML file ``RTX_CONFIG_FILE`` (optional;
+    see infra/rules.example.toml); the variables below are the operational knobs.
+    """
+
+    app_id: str = "rtx-analytics"
+    config_file: str | None = None
+    exposure_limit_usd: float | None = None  # overrides [exposure.limits] global_usd
+    exposure_coalesce_ms: int = 50
+    exposure_heartbeat_s: float = 5.0
+    routing_window_s: int | None = None  # overrides [routing] window_s
+    metrics_port: int = 9464
+    batch_max: int = 2000
+    batch_within_ms: int = 5
+    state_snapshot_s: float = 30.0
+    data_dir: str = ".rtx/worker"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
+        env = os.environ if env is None else env
+
+        def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                return default
+            return parse(name, raw)
+
+        config_file = get("RTX_CONFIG_FILE", lambda n, r: r.strip(), None)
+        if config_file is not None and not os.path.isfile(config_file):
+            raise ConfigError(f"RTX_CONFIG_FILE={config_file!r}: no such file")
+        return cls(
+            app_id=get("RTX_APP_ID", _app_id, "rtx-analytics"),
+            config_file=config_file,
+            exposure_limit_usd=get(
+                "RTX_EXPOSURE_LIMIT_USD", lambda n, r: _positive_float(n, r), None
+            ),
+            exposure_coalesce_ms=get(
+                "RTX_EXPOSURE_COALESCE_MS", lambda n, r: _int(n, r, 0, 60_000), 50
+            ),
+            exposure_heartbeat_s=get(
+                "RTX_EXPOSURE_HEARTBEAT_S", lambda n, r: _positive_float(n, r), 5.0
+            ),
+            routing_window_s=get("RTX_ROUTING_WINDOW_S", lambda n, r: _int(n, r, 1, 86_400), None),
+            metrics_port=get("RTX_WORKER_METRICS_PORT", lambda n, r: _int(n, r, 0, 65_535), 9464),
+            batch_max=get("RTX_WORKER_BATCH_MAX", lambda n, r: _int(n, r, 1, 100_000), 2000),
+            batch_within_ms=get(
+                "RTX_WORKER_BATCH_WITHIN_MS", lambda n, r: _int(n, r, 1, 10_000), 5
+            ),
+            state_snapshot_s=get(
+                "RTX_WORKER_STATE_SNAPSHOT_S", lambda n, r: _positive_float(n, r), 30.0
+            ),
+            data_dir=get("RTX_WORKER_DATA_DIR", lambda n, r: r.strip(), ".rtx/worker"),
+        )
+
+
+def _positive_float(name: str, raw: str) -> float:
+    value = _float(name, raw, 0.0)
+    if value <= 0:
+        raise ConfigError(f"{name}={value}: must be > 0")
+    return value
+
+
+def _app_id(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not _TOPIC_PREFIX_RE.match(value) or not value:
+        raise ConfigError(f"{name}={raw!r}: letters, digits, '.', '_' and '-' only")
+    return value

@@ -22,7 +22,7 @@ from aiokafka.errors import for_code
 from streams.config import KafkaSettings
 
 DAY_MS = 24 * 60 * 60 * 1000
-Kind = Literal["input", "derived", "dead-letter"]
+Kind = Literal["input", "derived", "dead-letter", "internal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +155,22 @@ TOPICS: tuple[TopicSpec, ...] = (
         _delete(30 * DAY_MS),
         "Events that could not be decoded or validated, bytes untouched; headers name the "
         "source topic, partition, offset and the error.",
+        partitions=1,
+    ),
+    TopicSpec(
+        "internal",
+        "internal.global",
+        "internal",
+        "kind:subject (e.g. pos:3, mids:2, lp:OANDA)",
+        (),
+        {
+            "cleanup.policy": "compact",
+            "min.compaction.lag.ms": str(60 * 60 * 1000),
+            "delete.retention.ms": str(DAY_MS),
+        },
+        "Worker-internal: stage-1 partials (exposure per positions partition, quote mids, "
+        "routing windows) and forwarded LP inputs for the one global stage; JSON values. "
+        "Compacted, and read from the start when the global stage starts.",
         partitions=1,
     ),
 )

@@ -1,0 +1,301 @@
+"""The worker as a real process against a real broker: inputs through the SDK, derived topics
+read back raw and decoded with the codec."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas.codec import default_codec
+from streams.config import KafkaSettings
+from streams.sdk import Publisher
+from streams.topics import BY_LOGICAL, topic_name
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
+
+CODEC = default_codec()
+EURUSD_MID = 1.085
+
+
+class WorkerProcess:
+    def __init__(self, settings: KafkaSettings, tmp: Path, app_id: str, **env: str) -> None:
+        self.log_path = tmp / f"{app_id}-{uuid.uuid4().hex[:6]}.log"
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "RTX_TOPIC_PREFIX": settings.topic_prefix,
+            "RTX_APP_ID": app_id,
+            "RTX_WORKER_METRICS_PORT": "0",
+            "RTX_WORKER_DATA_DIR": str(tmp / "worker-data"),
+            "RTX_EXPOSURE_HEARTBEAT_S": "1",
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(  # noqa: S603 - our own command
+                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+def start_worker(topics: KafkaSettings, tmp_path: Path) -> Iterator[Any]:
+    started: list[WorkerProcess] = []
+    app_id = f"rtx-test-{uuid.uuid4().hex[:8]}"
+
+    def start(**env: str) -> WorkerProcess:
+        w = WorkerProcess(topics, tmp_path, app_id, **env)
+        w.start()
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.kill(signal.SIGTERM)
+
+
+class TopicReader:
+    """Reads a topic from the start (all partitions), decoding values with the codec."""
+
+    def __init__(self, settings: KafkaSettings, logical: str) -> None:
+        self.settings = settings
+        self.topic = topic_name(logical, settings)
+        self.partitions = BY_LOGICAL[logical].partition_count(settings)
+        self.records: list[Any] = []
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> TopicReader:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await self.consumer.start()
+        self.consumer.assign([TopicPartition(self.topic, p) for p in range(self.partitions)])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.consumer is not None
+        await self.consumer.stop()
+
+    async def poll(self, timeout_s: float = 0.2) -> list[Any]:
+        assert self.consumer is not None
+        batch = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000))
+        new = [r for msgs in batch.values() for r in msgs]
+        self.records.extend(new)
+        return new
+
+    async def until(self, predicate: Any, timeout_s: float, what: str, worker: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            for r in await self.poll():
+                if predicate(r):
+                    return r
+        raise AssertionError(
+            f"{what} did not appear within {timeout_s} s; worker log:\n{worker.log()}"
+        )
+
+
+def decoded(r: Any) -> dict[str, Any]:
+    return CODEC.decode(r.value).record
+
+
+async def test_guide_scenario_raises_exactly_one_critical_alert(
+    topics: KafkaSettings, start_worker: Any
+) -> None:
+    """Five 50,000 EURUSD buys against the 100,000 USD limit: exposure 271,250 USD and one
+    critical alert (the integration guide's test), not one per order."""
+    worker = start_worker()
+    async with Publisher(topics) as pub:
+        await pub.quote("EURUSD", EURUSD_MID - 0.0001, EURUSD_MID + 0.0001)
+        await pub.flush()
+        for i in range(5):
+            await pub.position(f"guide-{i}", "acc-1", "EURUSD", "BUY", 50_000, 1.0850, "BBOOK", 1)
+            await pub.flush()
+            await asyncio.sleep(0.2)
+    async with TopicReader(topics, "exposure") as exposure:
+        last = await exposure.until(
+            lambda r: abs(decoded(r)["totalExposure"] - 271_250) < 1e-6,
+            90,
+            "exposure 271,250",
+            worker,
+        )
+        rec = decoded(last)
+        assert rec["utilizationPct"] == pytest.approx(271.25)
+        assert rec["riskLevel"] == "critical"
+        assert rec["bySymbol"] == {"EURUSD": pytest.approx(271_250)}
+        assert rec["positionCount"] == 5
+    async with TopicReader(topics, "alerts") as alerts:
+        await alerts.until(lambda r: decoded(r)["severity"] == "critical", 30, "alert", worker)
+        for _ in range(10):  # give a second alert time to show up, if one were coming
+            await alerts.poll(0.3)
+    critical = [decoded(r) for r in alerts.records if decoded(r)["severity"] == "critical"]
+    assert len(critical) == 1, [c["title"] for c in critical]
+    assert critical[0]["category"] == "exposure"
+    assert critical[0]["id"] == alerts.records[0].key.decode()
+
+
+def ground_truth(positions: dict[str, dict[str, Any]], mids: dict[str, float]) -> float:
+    """Gross USD notional computed independently: volume x USD value of the base currency."""
+    usd = {"USD": 1.0, "EUR": mids["EURUSD"], "GBP": mids["GBPUSD"], "JPY": 1 / mids["USDJPY"]}
+    total = 0.0
+    for p in positions.values():
+        if p["status"] == "OPEN":
+            total += p["volume"] * usd[p["symbol"][:3]]
+    return total
+
+
+async def test_exposure_equals_ground_truth_with_updates_closes_and_duplicates(
+    topics: KafkaSettings, start_worker: Any
+) -> None:
+    worker = start_worker()
+    rng = random.Random(11)  # noqa: S311
+    mids = {"EURUSD": 1.085, "GBPUSD": 1.27, "USDJPY": 151.2}
+    state: dict[str, dict[str, Any]] = {}
+    sent: list[dict[str, Any]] = []
+    async with Publisher(topics) as pub:
+        for symbol, mid in mids.items():
+            await pub.quote(symbol, mid * 0.9999, mid * 1.0001)
+        for _ in range(400):
+            pid = f"p{rng.randrange(60)}"
+            prev = state.get(pid)
+            version = (prev["version"] + 1) if prev else 1
+            if prev and prev["status"] == "OPEN" and rng.random() < 0.2:
+                ev = dict(prev, version=version, status="CLOSED", volume=0.0)
+            else:
+                symbol = prev["symbol"] if prev else rng.choice(list(mids))
+                ev = {
+                    "position_id": pid,
+                    "account_id": "a",
+                    "symbol": symbol,
+                    "side": rng.choice(("BUY", "SELL")),
+                    "volume": float(rng.choice((1000, 5000, 20000))),
+                    "open_price": mids[symbol],
+                    "book": "BBOOK",
+                    "version": version,
+                    "status": "OPEN",
+                }
+            state[pid] = ev
+            sent.append(ev)
+            await pub.position(**ev)
+            if rng.random() < 0.1:  # a redelivery of an older event changes nothing
+                await pub.position(**rng.choice(sent))
+    expected = ground_truth(state, mids)
+    async with TopicReader(topics, "exposure") as exposure:
+        await exposure.until(
+            lambda r: decoded(r)["totalExposure"] == pytest.approx(expected, rel=1e-9),
+            90,
+            f"exposure {expected}",
+            worker,
+        )
+
+
+async def test_bad_events_go_to_the_dead_letter_topic_and_the_worker_carries_on(
+    topics: KafkaSettings, start_worker: Any
+) -> None:
+    worker = start_worker()
+    producer = AIOKafkaProducer(bootstrap_servers=topics.bootstrap_servers)
+    await producer.start()
+    positions = topic_name("positions", topics)
+    good = CODEC.encode(
+        "PositionState",
+        {
+            "eventId": "e1",
+            "eventTime": 1,
+            "positionId": "x",
+            "version": 1,
+            "accountId": "a",
+            "symbol": "EURUSD",
+            "side": "BUY",
+            "volume": float("nan"),
+            "openPrice": 1.1,
+            "currentPrice": None,
+            "book": "BBOOK",
+            "lp": None,
+            "status": "OPEN",
+        },
+    )
+    try:
+        await producer.send_and_wait(positions, b"not avro at all", key=b"x")
+        await producer.send_and_wait(positions, good, key=b"x")  # decodes, fails validation
+    finally:
+        await producer.stop()
+    async with Publisher(topics) as pub:
+        await pub.quote("EURUSD", 1.0849, 1.0851)
+        await pub.position("ok-1", "a", "EURUSD", "BUY", 10_000, 1.085, "BBOOK", 1)
+    async with TopicReader(topics, "dead_letter") as dlq:
+        for _ in range(200):
+            await dlq.poll()
+            if len(dlq.records) >= 2:
+                break
+        assert len(dlq.records) == 2, worker.log()
+        by_value = {r.value: dict(r.headers) for r in dlq.records}
+        assert by_value[b"not avro at all"]["rtx.error"].startswith(b"not-single-object")
+        assert by_value[good]["rtx.error"].startswith(b"invalid")
+        assert b"volume" in by_value[good]["rtx.error"]
+        for headers in by_value.values():
+            assert headers["rtx.source.topic"] == positions.encode()
+            assert int(headers["rtx.source.offset"]) >= 0
+    async with TopicReader(topics, "exposure") as exposure:
+        await exposure.until(
+            lambda r: decoded(r)["totalExposure"] == pytest.approx(10_850), 60, "exposure", worker
+        )
+
+
+async def test_routing_decisions_pass_through_and_service_alerts_are_merged(
+    topics: KafkaSettings, start_worker: Any
+) -> None:
+    worker = start_worker()
+    async with Publisher(topics) as pub:
+        d = await pub.routing_decision("EURUSD", "BUY", 10_000, "ABOOK", "OANDA", 45, 0.0001, 0.0)
+        a = await pub.alert("warning", "system", "Disk", "90% full", "AlertEngine", ["Clean up"])
+        await pub.alert(
+            "warning",
+            "system",
+            "Disk",
+            "90% full",
+            "AlertEngine",
+            ["Clean up"],
+            event_id=a.event_id,
+        )  # a redelivered service alert
+    async with TopicReader(topics, "routing_metrics") as routing:
+        rec = await routing.until(
+            lambda r: decoded(r).get("eventId") == d.event_id, 60, "routing decision", worker
+        )
+        assert decoded(rec)["lpSelected"] == "OANDA"
+    async with TopicReader(topics, "alerts") as alerts:
+        await alerts.until(lambda r: decoded(r)["source"] == "AlertEngine", 60, "alert", worker)
+        for _ in range(5):
+            await alerts.poll(0.3)
+    merged = [decoded(r) for r in alerts.records if decoded(r)["source"] == "AlertEngine"]
+    assert len(merged) == 1
+    assert merged[0]["title"] == "Disk" and merged[0]["actionItems"] == ["Clean up"]
