@@ -135,6 +135,7 @@ class Worker:
         agent("internal", self._on_internal)
 
         app.timer(0.02)(self._tick)
+        app.on_partitions_revoked.connect(self._on_revoked)
         app.task(self._producer)
 
         return app
@@ -256,6 +257,22 @@ class Worker:
             await consumer.stop()
         return records
 
+    async def _on_revoked(self, *args: Any, **kwargs: Any) -> None:
+        """Forget the state of partitions this worker gives up: another worker continues them,
+        and if they come back, their state is rebuilt from Kafka then."""
+        revoked = args[1] if len(args) > 1 else kwargs.get("revoked", set())
+        for tp in revoked:
+            if tp.topic == self.topics["positions"]:
+                self.positions.drop(tp.partition)
+            elif tp.topic == self.topics["routing_decisions"]:
+                self.routing.windows.pop(tp.partition, None)
+                self.routing.rates.pop(tp.partition, None)
+                self.routing.pending.pop(tp.partition, None)
+            elif tp.topic == self.topics["internal"] and self.global_stage is not None:
+                log.info("global stage moves to another worker")
+                self.global_stage = None
+                self.written_alerts.clear()
+
     # --- stage 1 ------------------------------------------------------------------------------
 
     async def _on_positions(self, batch: Sequence[Any]) -> None:
@@ -322,7 +339,8 @@ class Worker:
             outputs.append(Output("routing_metrics", record["symbol"], "RoutingDecision", record))
             internal += self.routing.apply(event.message.partition, record, now)
         futures += await self._send_outputs(outputs)
-        internal += self.routing.drain_due(now)
+        # Every delta of this batch goes out before its offsets can commit.
+        internal += self.routing.drain_due(now, force=True)
         futures += await self._send_internal(internal)
         await self._settle(futures)
 

@@ -1,7 +1,7 @@
 """Tests of the local Kafka launcher (infra/kafka_local.py) with real JVMs and real clients.
 
-They need java 17+ (and mvn when the jar cache is cold). Ports 19592/19593 (single node) and
-19692..19893 (three nodes) keep clear of a broker on 9092 that the rest of the suite may use;
+They need java 17+ (and mvn when the jar cache is cold). Ports are picked free at import time
+(20000-29999) so they keep clear of a broker that the rest of the suite or anyone else uses;
 every test has its own state dir and stops what it started, even when it fails.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,8 +25,31 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from infra import kafka_local as kl
 
-SINGLE_PORT = 19592
-CLUSTER_PORT = 19692
+
+def _free_base(span: int) -> int:
+    """A base port b with b, b+1, b+100, b+101, ... b+100*(span-1)+1 all free now, so the tests
+    do not collide with a broker someone else runs on this machine."""
+    rng = random.Random()  # noqa: S311 - port choice, not security
+    for _ in range(200):
+        base = rng.randrange(20_000, 30_000)
+        ports = [base + 100 * i + j for i in range(span) for j in (0, 1)]
+        socks = []
+        try:
+            for port in ports:
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return base
+    raise RuntimeError("no free ports for the launcher tests")
+
+
+SINGLE_PORT = _free_base(1)
+CLUSTER_PORT = _free_base(3)
 
 needs_java = pytest.mark.skipif(
     shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
@@ -261,12 +285,12 @@ async def test_three_node_cluster_keeps_acks_all_writes_through_one_node_loss(
     )
     assert st.running
     assert [(n.node_id, n.port, n.controller_port) for n in st.nodes] == [
-        (1, 19692, 19693),
-        (2, 19792, 19793),
-        (3, 19892, 19893),
+        (1, CLUSTER_PORT, CLUSTER_PORT + 1),
+        (2, CLUSTER_PORT + 100, CLUSTER_PORT + 101),
+        (3, CLUSTER_PORT + 200, CLUSTER_PORT + 201),
     ]
     bootstrap = st.bootstrap_servers
-    assert bootstrap == "127.0.0.1:19692,127.0.0.1:19792,127.0.0.1:19892"
+    assert bootstrap == ",".join(f"127.0.0.1:{CLUSTER_PORT + d}" for d in (0, 100, 200))
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

@@ -128,6 +128,7 @@ async def test_each_call_arrives_decoded_keyed_and_partitioned(topics: KafkaSett
         "price": 1.085,
         "orderId": "o-1",
         "accountId": "acc-1",
+        "lpRejected": False,
     }
 
 

@@ -299,3 +299,106 @@ async def test_routing_decisions_pass_through_and_service_alerts_are_merged(
     merged = [decoded(r) for r in alerts.records if decoded(r)["source"] == "AlertEngine"]
     assert len(merged) == 1
     assert merged[0]["title"] == "Disk" and merged[0]["actionItems"] == ["Clean up"]
+
+
+def position_stream(seed: int, n: int, ids: int) -> list[dict[str, Any]]:
+    """``n`` position events over ``ids`` positions: opens, updates and closes, in order."""
+    rng = random.Random(seed)  # noqa: S311
+    mids = {"EURUSD": 1.085, "GBPUSD": 1.27, "USDJPY": 151.2}
+    state: dict[str, dict[str, Any]] = {}
+    out = []
+    for _ in range(n):
+        pid = f"s{seed}-{rng.randrange(ids)}"
+        prev = state.get(pid)
+        version = prev["version"] + 1 if prev else 1
+        if prev and prev["status"] == "OPEN" and rng.random() < 0.15:
+            ev = dict(prev, version=version, status="CLOSED", volume=0.0)
+        else:
+            symbol = prev["symbol"] if prev else rng.choice(list(mids))
+            ev = {
+                "position_id": pid,
+                "account_id": "a",
+                "symbol": symbol,
+                "side": rng.choice(("BUY", "SELL")),
+                "volume": float(rng.choice((1000, 5000, 20000))),
+                "open_price": mids[symbol],
+                "book": "BBOOK",
+                "version": version,
+                "status": "OPEN",
+            }
+        state[pid] = ev
+        out.append(ev)
+    return out
+
+
+def final_state(evs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    state: dict[str, dict[str, Any]] = {}
+    for ev in evs:
+        state[ev["position_id"]] = ev
+    return state
+
+
+MIDS = {"EURUSD": 1.085, "GBPUSD": 1.27, "USDJPY": 151.2}
+
+
+async def publish_quotes(pub: Publisher) -> None:
+    for symbol, mid in MIDS.items():
+        await pub.quote(symbol, mid * 0.9999, mid * 1.0001)
+
+
+async def test_kill_9_mid_stream_then_restart_recovers_exact_exposure_and_unique_alerts(
+    topics: KafkaSettings, start_worker: Any
+) -> None:
+    """kill -9 while events flow; the restarted worker rebuilds its state from Kafka: exposure
+    equals the ground truth and no alert id appears twice in the alert log."""
+    first = start_worker(RTX_EXPOSURE_LIMIT_USD="500000")
+    evs = position_stream(21, 3000, 400)
+    async with Publisher(topics) as pub:
+        await publish_quotes(pub)
+        await pub.flush()
+        for i, ev in enumerate(evs[:2000]):
+            await pub.position(**ev)
+            if i % 200 == 0:
+                await pub.flush()
+                await asyncio.sleep(0.05)
+            if i == 1200:
+                first.kill(signal.SIGKILL)  # mid-stream, no clean shutdown
+        await pub.flush()
+        second = start_worker(RTX_EXPOSURE_LIMIT_USD="500000")
+        for ev in evs[2000:]:
+            await pub.position(**ev)
+    expected = ground_truth(final_state(evs), MIDS)
+    async with TopicReader(topics, "exposure") as exposure:
+        await exposure.until(
+            lambda r: decoded(r)["totalExposure"] == pytest.approx(expected, rel=1e-9),
+            120,
+            f"exposure {expected}",
+            second,
+        )
+    async with TopicReader(topics, "alerts") as alerts:
+        for _ in range(10):
+            await alerts.poll(0.3)
+    ids = [r.key for r in alerts.records]
+    assert len(ids) == len(set(ids))
+
+
+async def test_two_workers_give_the_same_exposure_as_the_ground_truth(
+    topics: KafkaSettings, start_worker: Any
+) -> None:
+    workers = [start_worker(), start_worker()]
+    evs = position_stream(33, 2000, 300)
+    await asyncio.sleep(5)  # let both join the group before the data arrives
+    async with Publisher(topics) as pub:
+        await publish_quotes(pub)
+        for ev in evs:
+            await pub.position(**ev)
+    expected = ground_truth(final_state(evs), MIDS)
+    async with TopicReader(topics, "exposure") as exposure:
+        await exposure.until(
+            lambda r: decoded(r)["totalExposure"] == pytest.approx(expected, rel=1e-9),
+            120,
+            f"exposure {expected}",
+            workers[0],
+        )
+    for w in workers:
+        assert w.proc is not None and w.proc.poll() is None, w.log()
