@@ -11,10 +11,11 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 RTX := $(VENV)/bin/rtx-analytics
 
-.PHONY: demo test lint install bench clean kafka-start kafka-stop help
+.PHONY: demo stop test lint install bench clean kafka-start kafka-stop help
 
 help:
-	@echo "make demo   run the product (broker, topics, sample events)"
+	@echo "make demo   run the product (broker, topics, worker, sample events)"
+	@echo "make stop   stop what make demo started"
 	@echo "make test   run the whole test suite (starts and stops its own broker)"
 	@echo "make lint   ruff + mypy --strict"
 	@echo "make bench  run the benchmarks in bench/ against the demo broker"
@@ -42,6 +43,13 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	@bash infra/demo.sh
+
+stop:
+	@if [ -f .rtx/worker.pid ] && kill -0 $$(cat .rtx/worker.pid) 2>/dev/null; then \
+		echo "==> stopping the worker (pid $$(cat .rtx/worker.pid))"; kill $$(cat .rtx/worker.pid); \
+		for i in $$(seq 1 40); do kill -0 $$(cat .rtx/worker.pid) 2>/dev/null || break; sleep 0.25; done; \
+	fi; rm -f .rtx/worker.pid
+	@-[ -x $(RTX) ] && $(RTX) kafka stop || true
 
 bench: $(STAMP)
 	@$(RTX) kafka start

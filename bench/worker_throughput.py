@@ -463,7 +463,9 @@ async def routing_output_check(settings: KafkaSettings) -> tuple[int, float | No
 # --- main -------------------------------------------------------------------------------------
 
 
-async def run_round(base: KafkaSettings, n: int, r: int, seed: int) -> tuple[float, WorkerRun]:
+async def run_round(
+    base: KafkaSettings, n: int, r: int, seed: int, args: argparse.Namespace
+) -> tuple[float, WorkerRun]:
     run_id = uuid.uuid4().hex[:8]
     settings = dataclasses.replace(base, topic_prefix=f"bench-worker-{run_id}.")
     app_id = f"bench-worker-{run_id}"
@@ -475,8 +477,11 @@ async def run_round(base: KafkaSettings, n: int, r: int, seed: int) -> tuple[flo
             raise SystemExit(f"input topics hold {sum(ends.values()):,} records, expected {n:,}")
         ceiling = await run_ceiling(settings, n)
         print(f"  round {r}: ceiling (getmany + decode)       {ceiling:>9,.0f} events/s")
-        with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
-            run = await run_worker(settings, app_id, Path(tmp), ends)
+        if args.log_dir:
+            run = await run_worker(settings, app_id, Path(args.log_dir), ends)
+        else:
+            with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+                run = await run_worker(settings, app_id, Path(tmp), ends)
         if run.sustained is not None:
             print(f"  round {r}: worker sustained (commit slope) {run.sustained:>9,.0f} events/s")
         else:
@@ -493,15 +498,28 @@ async def run_round(base: KafkaSettings, n: int, r: int, seed: int) -> tuple[flo
         print(f"  round {r}: routing.metrics pass-through {passed:,}/{expected:,} {check}{span}")
         return ceiling, run
     finally:
-        await delete_topics(settings)
+        if args.keep_topics:
+            progress(f"kept the round's topics: {settings.topic_prefix}*")
+        else:
+            await delete_topics(settings)
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--keep-topics", action="store_true", help="keep each round's topics for inspection"
+    )
+    parser.add_argument("--log-dir", help="keep the worker logs here (default: a temporary dir)")
     args = parser.parse_args()
+    if args.log_dir:
+        Path(args.log_dir).mkdir(parents=True, exist_ok=True)
+    return args
+
+
+async def main(args: argparse.Namespace) -> None:
 
     base = KafkaSettings.from_env()
     print(
@@ -511,7 +529,7 @@ async def main() -> None:
     ceilings: list[float] = []
     runs: list[WorkerRun] = []
     for r in range(1, args.rounds + 1):
-        ceiling, run = await run_round(base, args.events, r, args.seed + r)
+        ceiling, run = await run_round(base, args.events, r, args.seed + r, args)
         ceilings.append(ceiling)
         runs.append(run)
 
@@ -540,4 +558,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(parse_args()))

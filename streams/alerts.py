@@ -92,7 +92,7 @@ def from_service_alert(record: Mapping[str, Any]) -> Alert:
 
 # --- configuration ---------------------------------------------------------------------------
 
-# TOML section -> key -> RulesConfig field. infra/rules.example.toml documents each one.
+# TOML section -> key -> RulesConfig field. infra/rtx.example.toml documents each one.
 _TOML_KEYS: Final[dict[str, dict[str, str]]] = {
     "exposure": {
         "warning_pct": "exposure_warning_pct",
@@ -121,7 +121,7 @@ _KEY_PATH: Final = {f: f"rules.{s}.{k}" for s, keys in _TOML_KEYS.items() for k,
 
 @dataclass(frozen=True, slots=True)
 class RulesConfig:
-    """Every threshold and hysteresis margin of the rules; see infra/rules.example.toml."""
+    """Every threshold and hysteresis margin of the rules; see infra/rtx.example.toml."""
 
     exposure_warning_pct: float = 75.0
     exposure_critical_pct: float = 90.0

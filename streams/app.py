@@ -88,6 +88,7 @@ class Worker:
         self.written_alerts: set[str] = set()
         self.producer: AIOKafkaProducer | None = None
         self._last_snapshot = 0.0
+        self._last_lag = 0.0
         self._producer_lock = asyncio.Lock()
         self.app = self._build_app()
 
@@ -444,6 +445,23 @@ class Worker:
                 futures += await self._send_internal([stage.snapshot()])
         for f in futures:
             f.add_done_callback(_log_failure)
+        if now - self._last_lag >= 2.0:
+            self._last_lag = now
+            await self._update_lag()
+
+    async def _update_lag(self) -> None:
+        """Consumer lag per assigned partition: end of the log minus our next offset."""
+        try:
+            consumer = self.app.consumer
+            for tp in consumer.assignment():
+                position = await consumer.position(tp)
+                highwater = consumer.highwater(tp)
+                if position is not None and highwater is not None:
+                    m.LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                        max(0, highwater - position)
+                    )
+        except Exception:  # noqa: BLE001 - metrics must never stop the worker
+            log.debug("consumer lag not available yet", exc_info=True)
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:

@@ -137,6 +137,68 @@ def cmd_produce(args: argparse.Namespace) -> int:
         return _err(str(exc))
 
 
+def cmd_tail(args: argparse.Namespace) -> int:
+    """Print a topic's messages as JSON lines (decoded with the codec; others as raw text)."""
+    import json
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from schemas.codec import DecodeError, default_codec
+    from streams.topics import BY_LOGICAL
+
+    settings = KafkaSettings.from_env()
+    if args.topic not in BY_LOGICAL:
+        return _err(f"unknown topic {args.topic!r}; one of {', '.join(BY_LOGICAL)}")
+    topic = BY_LOGICAL[args.topic].name(settings.topic_prefix)
+    codec = default_codec()
+
+    async def run() -> int:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            parts = consumer.partitions_for_topic(topic) or set()
+            if not parts:
+                await consumer._client.force_metadata_update()  # noqa: SLF001
+                parts = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            if not tps:
+                return _err(f"topic {topic} does not exist (run 'rtx-analytics topics apply')")
+            consumer.assign(tps)
+            if args.from_beginning:
+                await consumer.seek_to_beginning(*tps)
+            else:
+                ends = await consumer.end_offsets(tps)
+                for tp in tps:
+                    consumer.seek(tp, max(0, ends[tp] - args.last))
+            shown = 0
+            idle_rounds = 0
+            while args.limit == 0 or shown < args.limit:
+                batch = await consumer.getmany(timeout_ms=500)
+                if not batch:
+                    idle_rounds += 1
+                    if not args.follow and idle_rounds >= 2:
+                        break
+                    continue
+                idle_rounds = 0
+                for records in batch.values():
+                    for r in records:
+                        try:
+                            d = codec.decode(r.value) if r.value else None
+                            body: object = {"type": d.schema, **d.record} if d else None
+                        except DecodeError:
+                            body = {"raw": (r.value or b"").decode("utf-8", "replace")[:2000]}
+                        line = {"partition": r.partition, "offset": r.offset, "value": body}
+                        print(json.dumps(line, default=str), flush=True)
+                        shown += 1
+        finally:
+            await consumer.stop()
+        return EXIT_OK
+
+    return asyncio.run(run())
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run
 
@@ -180,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level (default info)",
     )
     worker.set_defaults(func=cmd_worker)
+
+    tail = sub.add_parser("tail", help="print a topic's messages as JSON lines")
+    tail.add_argument("topic", help="logical topic name, e.g. exposure, alerts, routing_metrics")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
+    tail.add_argument("--last", type=int, default=5, help="start N messages before the end")
+    tail.add_argument("--limit", type=int, default=0, help="stop after N messages (0 = no limit)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep waiting for new ones")
+    tail.set_defaults(func=cmd_tail)
 
     produce = sub.add_parser("produce", help="send sample events through the producer SDK")
     produce.add_argument("--count", type=int, default=200, help="events to send (default 200)")

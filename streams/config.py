@@ -142,7 +142,7 @@ class WorkerSettings:
     """Settings of ``rtx-analytics worker`` (the stream processor) beyond Kafka's.
 
     Limits, risk bands and alert rules come from the TOML file ``RTX_CONFIG_FILE`` (optional;
-    see infra/rules.example.toml); the variables below are the operational knobs.
+    see infra/rtx.example.toml); the variables below are the operational knobs.
     """
 
     app_id: str = "rtx-analytics"

@@ -33,7 +33,7 @@ CODEC = default_codec()
 ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 T0 = 1_768_818_645_000_000  # 2026-01-19T10:30:45Z
 S = 1_000_000  # one second in micros
-EXAMPLE_TOML = Path(__file__).resolve().parents[2] / "infra" / "rules.example.toml"
+EXAMPLE_TOML = Path(__file__).resolve().parents[2] / "infra" / "rtx.example.toml"
 
 PROPERTY = settings(
     max_examples=150,

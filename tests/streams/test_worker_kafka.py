@@ -7,8 +7,11 @@ import asyncio
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -402,3 +405,74 @@ async def test_two_workers_give_the_same_exposure_as_the_ground_truth(
         )
     for w in workers:
         assert w.proc is not None and w.proc.poll() is None, w.log()
+
+
+async def test_routing_summaries_lp_performance_and_metrics(
+    topics: KafkaSettings, start_worker: Any
+) -> None:
+    """With 1 s windows: a routing-summary per closed window with the right counts; LP status
+    comes out as lp-metrics with derived fields; /metrics counts events per topic."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    worker = start_worker(RTX_ROUTING_WINDOW_S="1", RTX_WORKER_METRICS_PORT=str(port))
+    base = (int(time.time()) - 30) * 1_000_000  # event times in the past: windows close at once
+    async with Publisher(topics) as pub:
+        await pub.lp_status("OANDA", "connected", 0.0001, 0.95, 12.0, 200, 0.01, 99.0)
+        for i in range(10):
+            await pub.routing_decision(
+                "EURUSD",
+                "BUY",
+                1000,
+                "ABOOK" if i < 4 else "BBOOK",
+                "OANDA" if i < 4 else None,
+                10.0 + i,
+                0.0001,
+                0.00001 if i % 2 else -0.00001,
+                price=1.085,
+                event_time=base + i * 10_000,  # all in one 1 s window
+            )
+        # A later decision moves event time on, so the first window closes.
+        await pub.routing_decision(
+            "EURUSD",
+            "SELL",
+            1000,
+            "BBOOK",
+            None,
+            5.0,
+            0.0001,
+            0.0,
+            price=1.085,
+            event_time=base + 10_000_000,
+        )
+    async with TopicReader(topics, "routing_metrics") as routing:
+        rec = await routing.until(
+            lambda r: CODEC.decode(r.value).schema == "RoutingSummary", 60, "summary", worker
+        )
+    summary = decoded(rec)
+    assert summary["windowStart"] == base - base % 1_000_000
+    assert summary["count"] == 10
+    assert (summary["abookCount"], summary["bbookCount"]) == (4, 6)
+    assert summary["abookShareByCountPct"] == pytest.approx(40.0)
+    assert summary["byLP"] == {"OANDA": 4}
+    assert summary["notionalUsd"] == pytest.approx(10 * 1000 * 1.085)
+    assert (summary["slippagePositiveCount"], summary["slippageNegativeCount"]) == (5, 5)
+    async with TopicReader(topics, "lp_performance") as lp:
+        perf = decoded(await lp.until(lambda r: True, 30, "lp-metrics", worker))
+    assert perf["lpName"] == "OANDA" and perf["status"] == "connected"
+    assert perf["latencyMs"] == 12.0 and perf["uptime"] == 99.0
+    body = ""
+    want = ('rtx_worker_events_total{topic="routing_decisions"} 11.0', "rtx_worker_consumer_lag{")
+    for _ in range(100):
+        body = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/metrics")
+        if all(w in body for w in want):
+            break
+        await asyncio.sleep(0.2)
+    for w in want:
+        assert w in body
+    assert 'rtx_worker_derived_total{topic="routing_metrics"}' in body
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own 127.0.0.1 server
+        return str(resp.read().decode())
