@@ -390,7 +390,7 @@ async def run_worker(
         last_report = 0.0
         while True:
             try:
-                offsets = await admin.list_consumer_group_offsets(app_id)
+                offsets = await admin.list_consumer_group_offsets(f"{app_id}.inputs")
             except KafkaError as exc:
                 if not exc.retriable:  # e.g. no coordinator yet: __consumer_offsets is created
                     raise

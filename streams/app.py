@@ -1,21 +1,24 @@
-"""The Faust application: ``rtx-analytics worker``.
+"""The worker process: a Faust app whose tasks read Kafka in large batches.
 
-One agent per input topic (concurrency 1: faust-streaming #606 commits past in-flight messages
-with more), each taking raw bytes in batches (``take_events``) and decoding them with our codec
-(Faust's Record parsing costs more than the Avro decode). State is kept in plain objects
-(:mod:`streams.pipeline`), never in Faust tables (one changelog write per key and event would
-cap us near 3,400 events/s), and rebuilt from Kafka when a partition is first seen:
+Why not Faust agents: faust-streaming hands every message through its conductor, channel and
+stream machinery (~50 us each here), which with acks caps a worker near 5,000 events/s on this
+machine (bench/worker_throughput.py, first figures in docs/benchmarks.md); the issue asks for
+20,000. So the Faust app provides the worker's life cycle, signal handling and timers, and two
+long-running tasks read with aiokafka ``getmany`` (thousands of records a call) in consumer
+groups of their own:
 
-- positions: the positions topic is compacted and carries each position's full state, so it *is*
-  the changelog: a partition's book is rebuilt by reading it from the start up to the first
-  offset this process handles;
-- the global stage reads the compacted internal topic from the start up to its first offset,
-  restores the latest state snapshot and re-applies what followed; alert ids already in the alert
-  log are loaded so that nothing is written twice.
+- ``<app id>.inputs``: the five input topics, stage 1 (:mod:`streams.pipeline`); any number of
+  workers split these partitions;
+- ``<app id>.global``: the one-partition internal topic, the global stage, in exactly one worker.
+  A separate consumer, so the global stage never waits behind an input backlog in a fetch.
 
-Outputs of a batch are acknowledged by the broker (acks=all) before the batch's offsets can be
-committed (at-least-once; ``exactly_once`` has open bugs, #517 #323 #177), and every output is
-idempotent: latest-wins partials, and alert ids derived from their cause.
+State lives in plain objects, never Faust tables (one changelog record per key and event), and is
+rebuilt from Kafka when a partition is assigned: the compacted positions topic *is* the
+changelog of the position books; the global stage replays the compacted internal topic from its
+last state snapshot. A batch's outputs are acknowledged by the broker (acks=all) before its
+offsets are committed (at-least-once; Faust's ``exactly_once`` has open bugs #517 #323 #177), and
+every output is idempotent: latest-wins partials, union-merged routing deltas, alert ids derived
+from their cause and never written twice.
 
 Bad input (undecodable or invalid) goes to the dead-letter topic unchanged, with headers naming
 the source topic, partition, offset and the error; the worker carries on.
@@ -24,13 +27,17 @@ the source topic, partition, offset and the error; the worker carries on.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.partitioner import murmur2
+from aiokafka.structs import OffsetAndMetadata
 
 from schemas.codec import DecodeError, default_codec, encode_with
 from streams import events
@@ -57,10 +64,84 @@ INPUTS = {
     "lp_status": "LpStatus",
     "alerts_inbound": "ServiceAlert",
 }
+Batch = Mapping[TopicPartition, list[Any]]
+Futures = list["asyncio.Future[Any]"]
+
+
+class BatchSender:
+    """Collects one processing batch's outputs into aiokafka BatchBuilders, one per partition,
+    and submits them with ``send_batch`` (a few us per record instead of ~10 us for ``send``).
+    Partitions are chosen like the Java client (murmur2 of the key), cached per key."""
+
+    def __init__(self, producer: AIOKafkaProducer, counts: dict[str, int]) -> None:
+        self.producer = producer
+        self.counts = counts
+        self.partition_of: dict[tuple[str, bytes], int] = {}
+        self.builders: dict[tuple[str, int], Any] = {}
+        self.full: list[tuple[str, int, Any]] = []
+
+    async def partition(self, topic: str, key: bytes) -> int:
+        cached = self.partition_of.get((topic, key))
+        if cached is not None:
+            return cached
+        count = self.counts.get(topic)
+        if count is None:
+            count = self.counts[topic] = len(await self.producer.partitions_for(topic))
+        partition: int = (murmur2(key) & 0x7FFFFFFF) % count
+        if len(self.partition_of) > 100_000:
+            self.partition_of.clear()
+        self.partition_of[(topic, key)] = partition
+        return partition
+
+    async def add(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        *,
+        timestamp_ms: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        partition = await self.partition(topic, key)
+        builder = self.builders.get((topic, partition))
+        if builder is None:
+            builder = self.builders[(topic, partition)] = self.producer.create_batch()
+        if builder.append(timestamp=timestamp_ms, key=key, value=value, headers=headers or []):
+            return
+        self.full.append((topic, partition, builder))
+        builder = self.builders[(topic, partition)] = self.producer.create_batch()
+        if builder.append(timestamp=timestamp_ms, key=key, value=value, headers=headers or []):
+            return
+        raise ValueError(f"a message of {len(value or b'')} bytes does not fit a batch")
+
+    async def submit(self) -> Futures:
+        """Hand every batch to the producer; the futures resolve when the broker acknowledged."""
+        pending = self.full + [(t, p, b) for (t, p), b in self.builders.items()]
+        self.full, self.builders = [], {}
+        futures: Futures = []
+        for topic, partition, builder in pending:
+            if builder.record_count():
+                futures.append(await self.producer.send_batch(builder, topic, partition=partition))
+        return futures
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(
+        self,
+        revoked: Callable[[set[TopicPartition]], Awaitable[None]],
+        assigned: Callable[[set[TopicPartition]], Awaitable[None]],
+    ) -> None:
+        self._revoked, self._assigned = revoked, assigned
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._assigned(set(assigned))
 
 
 class Worker:
-    """Owns the Faust app, the output producer and the stage objects of one worker process."""
+    """The stage objects of one worker process, its consumers, producer and Faust app."""
 
     def __init__(
         self, kafka: KafkaSettings, settings: WorkerSettings, config: PipelineConfig
@@ -81,15 +162,17 @@ class Worker:
                 "internal",
             )
         }
+        self.logical = {name: logical for logical, name in self.topics.items()}
         self.positions = PositionsStage()
         self.quotes = QuotesStage()
         self.routing = RoutingStage(config.routing)
         self.global_stage: GlobalStage | None = None
         self.written_alerts: set[str] = set()
         self.producer: AIOKafkaProducer | None = None
-        self._last_snapshot = 0.0
-        self._last_lag = 0.0
+        self.consumers: list[AIOKafkaConsumer] = []
+        self._partition_counts: dict[str, int] = {}
         self._producer_lock = asyncio.Lock()
+        self._last_snapshot = 0.0
         self.app = self._build_app()
 
     # --- Faust app ----------------------------------------------------------------------------
@@ -100,139 +183,186 @@ class Worker:
             self.settings.app_id,
             broker=brokers,
             store="memory://",
-            value_serializer="raw",
-            key_serializer="raw",
-            topic_replication_factor=self.kafka.replication_factor,
             topic_allow_declare=False,
-            consumer_auto_offset_reset="earliest",
             web_enabled=False,
-            producer_acks=-1,
             datadir=self.settings.data_dir,
         )
-        batch, within = self.settings.batch_max, self.settings.batch_within_ms / 1000
-
-        def source(logical: str) -> faust.TopicT:
-            return app.topic(
-                self.topics[logical],
-                key_type=bytes,
-                value_type=bytes,
-                key_serializer="raw",
-                value_serializer="raw",
-            )
-
-        def agent(logical: str, handler: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
-            async def run(stream: Any) -> None:  # faust.StreamT lacks take_events in its stubs
-                async for batch_events in stream.take_events(batch, within=within):
-                    await handler(batch_events)
-
-            run.__name__ = f"{logical}_agent"
-            app.agent(source(logical), name=f"rtx.{logical}", concurrency=1)(run)
-
-        agent("positions", self._on_positions)
-        agent("quotes", self._on_quotes)
-        agent("routing_decisions", self._on_routing)
-        agent("lp_status", self._on_lp_status)
-        agent("alerts_inbound", self._on_service_alerts)
-        agent("internal", self._on_internal)
-
+        app.task(self._run_inputs)
+        app.task(self._run_global)
         app.timer(0.02)(self._tick)
-        app.on_partitions_revoked.connect(self._on_revoked)
-        app.task(self._producer)
-
+        app.timer(2.0)(self._update_lag)
         return app
 
     async def _producer(self) -> AIOKafkaProducer:
         if self.producer is not None:
             return self.producer
-        async with self._producer_lock:  # agents and timers may ask at once on start-up
-            if self.producer is not None:
-                return self.producer
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.kafka.bootstrap_servers,
-                client_id=f"{self.settings.app_id}-worker",
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=1,
-            )
-            await producer.start()
-            self.producer = producer
+        async with self._producer_lock:  # both loops and the timer may ask at once
+            if self.producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.kafka.bootstrap_servers,
+                    client_id=f"{self.settings.app_id}-worker",
+                    acks="all",
+                    enable_idempotence=True,
+                    max_batch_size=1024 * 1024,
+                )
+                await producer.start()
+                self.producer = producer
         return self.producer
+
+    async def _sender(self) -> BatchSender:
+        return BatchSender(await self._producer(), self._partition_counts)
+
+    # --- the batch loop -----------------------------------------------------------------------
+
+    async def _consume(
+        self,
+        group: str,
+        topics: list[str],
+        handler: Callable[[Batch], Awaitable[Futures]],
+        revoked: Callable[[set[TopicPartition]], Awaitable[None]],
+        assigned: Callable[[set[TopicPartition]], Awaitable[None]],
+    ) -> None:
+        """Read ``topics`` in batches as consumer group ``group``; commit a batch's offsets only
+        after the handler's outputs were acknowledged."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            group_id=group,
+            client_id=f"{group}-{id(self):x}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.batch_max,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        consumer.subscribe(topics, listener=_Listener(revoked, assigned))
+        await consumer.start()
+        self.consumers.append(consumer)
+        log.info("consuming %s as group %s", ", ".join(topics), group)
+        wait_ms = self.settings.batch_within_ms
+        try:
+            while True:
+                batch = await consumer.getmany(
+                    timeout_ms=wait_ms, max_records=self.settings.batch_max
+                )
+                if not batch:
+                    continue
+                try:
+                    futures = await handler(batch)
+                    if futures:
+                        await asyncio.gather(*futures)
+                except (KafkaError, OSError) as exc:
+                    # Outputs not acknowledged: process the batch again (outputs are idempotent).
+                    log.warning("batch not acknowledged (%r); retrying it in 1 s", exc)
+                    await asyncio.sleep(1.0)
+                    for tp, records in batch.items():
+                        consumer.seek(tp, records[0].offset)
+                    continue
+                offsets = {
+                    tp: OffsetAndMetadata(records[-1].offset + 1, "")
+                    for tp, records in batch.items()
+                }
+                try:
+                    await consumer.commit(offsets)
+                except CommitFailedError as exc:
+                    log.info("commit skipped after a rebalance (redelivered elsewhere): %s", exc)
+        finally:
+            self.consumers.remove(consumer)
+            await consumer.stop()
+
+    async def _run_inputs(self) -> None:
+        await self._consume(
+            f"{self.settings.app_id}.inputs",
+            [self.topics[t] for t in INPUTS],
+            self._on_inputs,
+            self._inputs_revoked,
+            self._noop,
+        )
+
+    async def _run_global(self) -> None:
+        await self._consume(
+            f"{self.settings.app_id}.global",
+            [self.topics["internal"]],
+            self._on_global,
+            self._global_revoked,
+            self._noop,
+        )
+
+    async def _noop(self, _tps: set[TopicPartition]) -> None:
+        return None
+
+    async def _inputs_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Forget the state of partitions given up: another worker continues them, and if they
+        come back they are rebuilt from Kafka, never continued from stale state."""
+        for tp in revoked:
+            if tp.topic == self.topics["positions"]:
+                self.positions.drop(tp.partition)
+            elif tp.topic == self.topics["routing_decisions"]:
+                self.routing.windows.pop(tp.partition, None)
+                self.routing.rates.pop(tp.partition, None)
+                self.routing.pending.pop(tp.partition, None)
+
+    async def _global_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked and self.global_stage is not None:
+            log.info("global stage released (rebalance)")
+            self.global_stage = None
+            self.written_alerts.clear()
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _decode(self, logical: str, event: Any) -> dict[str, Any] | str:
+    def _decode(self, logical: str, record: Any) -> dict[str, Any] | str:
         """The validated record, or the reason it is rejected."""
-        msg = event.message
         schema = INPUTS[logical]
         try:
-            decoded = self.codec.decode(msg.value, expect=(schema,))
-            record = events.validate(schema, decoded.record)
+            decoded = self.codec.decode(record.value or b"", expect=(schema,))
+            return events.validate(schema, decoded.record)
         except DecodeError as exc:
             return f"{exc.reason}: {exc}"
         except events.InvalidEvent as exc:
             return f"invalid: {exc}"
         except Exception as exc:  # noqa: BLE001 - never crash the worker on input
             return f"error: {exc!r}"
-        m.EVENTS.labels(topic=logical).inc()
-        ts = getattr(msg, "timestamp", None)
-        if ts:
-            m.LATENCY.labels(topic=logical).observe(max(0.0, time.time() - ts))
-        return record
 
-    async def _dead_letter(self, logical: str, event: Any, reason: str) -> asyncio.Future[Any]:
-        msg = event.message
-        producer = await self._producer()
+    async def _dead_letter(
+        self, sender: BatchSender, logical: str, record: Any, reason: str
+    ) -> None:
         m.DEAD_LETTERED.labels(topic=logical, reason=reason.split(":", 1)[0]).inc()
         log.warning(
-            "dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason[:300]
+            "dead-lettered %s[%s]@%s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason[:300],
         )
         headers = [
-            ("rtx.source.topic", msg.topic.encode()),
-            ("rtx.source.partition", str(msg.partition).encode()),
-            ("rtx.source.offset", str(msg.offset).encode()),
+            ("rtx.source.topic", record.topic.encode()),
+            ("rtx.source.partition", str(record.partition).encode()),
+            ("rtx.source.offset", str(record.offset).encode()),
             ("rtx.error", reason[:2000].encode("utf-8", "replace")),
             ("rtx.dead-lettered-at", str(int(time.time() * 1000)).encode()),
         ]
-        future: asyncio.Future[Any] = await producer.send(
+        await sender.add(
             self.topics["dead_letter"],
-            key=msg.key if isinstance(msg.key, bytes) else None,
-            value=msg.value if isinstance(msg.value, bytes) else b"",
+            record.key or b"",
+            record.value or b"",
             headers=headers,
         )
-        return future
 
-    async def _send_outputs(self, outputs: Iterable[Output]) -> list[asyncio.Future[Any]]:
-        producer = await self._producer()
-        futures = []
+    async def _add_outputs(self, sender: BatchSender, outputs: Iterable[Output]) -> None:
         for out in outputs:
             if out.schema == "Alert":
                 if out.key in self.written_alerts:
                     continue
                 self.written_alerts.add(out.key)
             value = encode_with(self.codec.schema(out.schema), out.record, validate=False)
-            futures.append(
-                await producer.send(self.topics[out.topic], key=out.key.encode(), value=value)
-            )
+            await sender.add(self.topics[out.topic], out.key.encode(), value)
             m.DERIVED.labels(topic=out.topic).inc()
-        return futures
 
-    async def _send_internal(self, messages: Iterable[Internal]) -> list[asyncio.Future[Any]]:
-        producer = await self._producer()
-        return [
-            await producer.send(self.topics["internal"], key=i.key.encode(), value=i.encode())
-            for i in messages
-        ]
+    async def _add_internal(self, sender: BatchSender, messages: Iterable[Internal]) -> None:
+        topic = self.topics["internal"]
+        for message in messages:
+            await sender.add(topic, message.key.encode(), message.encode())
 
-    @staticmethod
-    async def _settle(futures: list[asyncio.Future[Any]]) -> None:
-        """Wait until the broker acknowledged a batch's outputs (before its offsets commit)."""
-        if futures:
-            await asyncio.gather(*futures)
-
-    async def _read_partition(self, topic: str, partition: int, until: int) -> list[Any]:
-        """Records of one partition from its start up to (not including) offset ``until``."""
-        if until <= 0:
-            return []
+    async def _read_partition(self, topic: str, partition: int, until: int | None) -> list[Any]:
+        """Records of one partition from its start up to offset ``until`` (None: to the end)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.kafka.bootstrap_servers,
             enable_auto_commit=False,
@@ -243,162 +373,114 @@ class Worker:
         try:
             tp = TopicPartition(topic, partition)
             consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+            stop = end if until is None else min(until, end)
             await consumer.seek_to_beginning(tp)
-            while await consumer.position(tp) < until:
-                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=10_000)
-                for r in batch.get(tp, []):
-                    if r.offset < until:
-                        records.append(r)
-                if (
-                    not batch
-                    and await consumer.position(tp) >= (await consumer.end_offsets([tp]))[tp]
-                ):
-                    break
+            while await consumer.position(tp) < stop:
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=20_000)
+                records.extend(r for r in batch.get(tp, []) if r.offset < stop)
         finally:
             await consumer.stop()
         return records
 
-    async def _on_revoked(self, *args: Any, **kwargs: Any) -> None:
-        """Forget the state of partitions this worker gives up: another worker continues them,
-        and if they come back, their state is rebuilt from Kafka then."""
-        revoked = args[1] if len(args) > 1 else kwargs.get("revoked", set())
-        for tp in revoked:
-            if tp.topic == self.topics["positions"]:
-                self.positions.drop(tp.partition)
-            elif tp.topic == self.topics["routing_decisions"]:
-                self.routing.windows.pop(tp.partition, None)
-                self.routing.rates.pop(tp.partition, None)
-                self.routing.pending.pop(tp.partition, None)
-            elif tp.topic == self.topics["internal"] and self.global_stage is not None:
-                log.info("global stage moves to another worker")
-                self.global_stage = None
-                self.written_alerts.clear()
-
     # --- stage 1 ------------------------------------------------------------------------------
 
-    async def _on_positions(self, batch: Sequence[Any]) -> None:
-        futures: list[asyncio.Future[Any]] = []
-        changed: set[int] = set()
-        for event in batch:
-            p = event.message.partition
-            if not self.positions.loaded(p):
-                await self._rebuild_positions(p, event.message.offset)
-            record = self._decode("positions", event)
-            if isinstance(record, str):
-                futures.append(await self._dead_letter("positions", event, record))
-                continue
-            if self.positions.apply(p, record):
-                changed.add(p)
-        futures += await self._send_internal(self.positions.message(p) for p in sorted(changed))
-        await self._settle(futures)
+    async def _on_inputs(self, batch: Batch) -> Futures:
+        sender = await self._sender()
+        now = time.monotonic()
+        changed_positions: set[int] = set()
+        changed_quotes: set[int] = set()
+        internal: list[Internal] = []
+        routing_out = self.topics["routing_metrics"]
+        for tp, records in batch.items():
+            logical = self.logical[tp.topic]
+            p = tp.partition
+            if logical == "positions" and not self.positions.loaded(p):
+                await self._rebuild_positions(p, records[0].offset)
+            m.EVENTS.labels(topic=logical).inc(len(records))
+            ts = records[-1].timestamp
+            if ts:
+                m.LATENCY.labels(topic=logical).observe(max(0.0, time.time() - ts / 1000))
+            for r in records:
+                record = self._decode(logical, r)
+                if isinstance(record, str):
+                    await self._dead_letter(sender, logical, r, record)
+                elif logical == "positions":
+                    if self.positions.apply(p, record):
+                        changed_positions.add(p)
+                elif logical == "routing_decisions":
+                    # Pass the validated event through as it came (same Avro bytes).
+                    await sender.add(routing_out, r.key or b"", r.value, timestamp_ms=r.timestamp)
+                    internal += self.routing.apply(p, record, now)
+                elif logical == "quotes":
+                    if self.quotes.apply(p, record):
+                        changed_quotes.add(p)
+                elif logical == "lp_status":
+                    internal.append(Internal(f"lps:{record['lpName']}", {"k": "lps", "r": record}))
+                else:  # alerts_inbound
+                    internal.append(Internal(f"svc:{record['eventId']}", {"k": "svc", "r": record}))
+        internal += [self.positions.message(p) for p in sorted(changed_positions)]
+        internal += [self.quotes.message(p) for p in sorted(changed_quotes)]
+        internal += self.routing.drain_due(now, force=True)
+        await self._add_internal(sender, internal)
+        return await sender.submit()
 
     async def _rebuild_positions(self, partition: int, until: int) -> None:
         started = time.monotonic()
-        records = await self._read_partition(self.topics["positions"], partition, until)
         book = self.positions.book(partition)
         applied = 0
-        for r in records:
-            if r.value is None:
-                continue
-            try:
-                decoded = self.codec.decode(r.value, expect=("PositionState",))
-                book.apply(events.validate("PositionState", decoded.record))
-                applied += 1
-            except (DecodeError, events.InvalidEvent):
-                continue  # dead-lettered when it was first processed
+        if until > 0:
+            for r in await self._read_partition(self.topics["positions"], partition, until):
+                if r.value is None:
+                    continue
+                try:
+                    decoded = self.codec.decode(r.value, expect=("PositionState",))
+                    book.apply(events.validate("PositionState", decoded.record))
+                    applied += 1
+                except (DecodeError, events.InvalidEvent):
+                    continue  # dead-lettered when it was first processed
         log.info(
-            "positions partition %d: rebuilt %d open positions from %d events in %.2f s",
+            "positions partition %d: %d open positions rebuilt from %d events in %.2f s",
             partition,
             len(book),
             applied,
             time.monotonic() - started,
         )
 
-    async def _on_quotes(self, batch: Sequence[Any]) -> None:
-        futures: list[asyncio.Future[Any]] = []
-        changed: set[int] = set()
-        for event in batch:
-            record = self._decode("quotes", event)
-            if isinstance(record, str):
-                futures.append(await self._dead_letter("quotes", event, record))
-                continue
-            if self.quotes.apply(event.message.partition, record):
-                changed.add(event.message.partition)
-        futures += await self._send_internal(self.quotes.message(p) for p in sorted(changed))
-        await self._settle(futures)
-
-    async def _on_routing(self, batch: Sequence[Any]) -> None:
-        futures: list[asyncio.Future[Any]] = []
-        outputs: list[Output] = []
-        internal: list[Internal] = []
-        now = time.monotonic()
-        for event in batch:
-            record = self._decode("routing_decisions", event)
-            if isinstance(record, str):
-                futures.append(await self._dead_letter("routing_decisions", event, record))
-                continue
-            outputs.append(Output("routing_metrics", record["symbol"], "RoutingDecision", record))
-            internal += self.routing.apply(event.message.partition, record, now)
-        futures += await self._send_outputs(outputs)
-        # Every delta of this batch goes out before its offsets can commit.
-        internal += self.routing.drain_due(now, force=True)
-        futures += await self._send_internal(internal)
-        await self._settle(futures)
-
-    async def _on_lp_status(self, batch: Sequence[Any]) -> None:
-        futures: list[asyncio.Future[Any]] = []
-        internal = []
-        for event in batch:
-            record = self._decode("lp_status", event)
-            if isinstance(record, str):
-                futures.append(await self._dead_letter("lp_status", event, record))
-                continue
-            internal.append(Internal(f"lps:{record['lpName']}", {"k": "lps", "r": record}))
-        futures += await self._send_internal(internal)
-        await self._settle(futures)
-
-    async def _on_service_alerts(self, batch: Sequence[Any]) -> None:
-        futures: list[asyncio.Future[Any]] = []
-        internal = []
-        for event in batch:
-            record = self._decode("alerts_inbound", event)
-            if isinstance(record, str):
-                futures.append(await self._dead_letter("alerts_inbound", event, record))
-                continue
-            internal.append(Internal(f"svc:{record['eventId']}", {"k": "svc", "r": record}))
-        futures += await self._send_internal(internal)
-        await self._settle(futures)
-
     # --- global stage -------------------------------------------------------------------------
 
-    async def _on_internal(self, batch: Sequence[Any]) -> None:
+    async def _on_global(self, batch: Batch) -> Futures:
+        sender = await self._sender()
         if self.global_stage is None:
-            await self._start_global(batch[0].message.offset)
+            first = min(records[0].offset for records in batch.values())
+            await self._start_global(sender, first)
         stage = self.global_stage
         assert stage is not None  # noqa: S101 - set by _start_global
         now = time.monotonic()
-        outputs: list[Output] = []
-        for event in batch:
-            if event.message.value:
-                outputs += self._apply_internal(stage, event.message.value, now)
-        await self._settle(await self._send_outputs(outputs))
+        messages = [r.value for records in batch.values() for r in records if r.value]
+        await self._add_outputs(sender, self._apply_internal(stage, messages, now))
+        return await sender.submit()
 
-    def _apply_internal(self, stage: GlobalStage, value: bytes, now: float) -> list[Output]:
+    def _apply_internal(
+        self, stage: GlobalStage, values: Iterable[bytes], now: float
+    ) -> list[Output]:
+        decoded = []
+        for value in values:
+            try:
+                decoded.append(decode_internal(value))
+            except ValueError:
+                log.exception("global stage: undecodable internal message")
         try:
-            msg = decode_internal(value)
-            if msg["k"] == "svc":
-                return stage.on_service_alert(msg["r"])
-            return stage.on_internal(msg, now)
-        except Exception:  # noqa: BLE001 - one bad internal message must not stop the stage
-            log.exception("global stage: cannot apply an internal message")
+            return stage.on_batch(decoded, now)
+        except Exception:  # noqa: BLE001 - keep the stage alive; the cause is in the log
+            log.exception("global stage: cannot apply a batch of internal messages")
             return []
 
-    async def _start_global(self, until: int) -> None:
+    async def _start_global(self, sender: BatchSender, until: int) -> None:
         started = time.monotonic()
         stage = GlobalStage(self.config)
-        # Alert ids already in the log: a rebuilt or redelivered cause must not add a second one.
-        alerts_topic = self.topics["alerts"]
-        for r in await self._read_partition(alerts_topic, 0, 2**62):
+        # Alert ids already in the log: a replayed or redelivered cause must not add a second one.
+        for r in await self._read_partition(self.topics["alerts"], 0, None):
             if r.key:
                 self.written_alerts.add(r.key.decode())
         history = await self._read_partition(self.topics["internal"], 0, until)
@@ -408,13 +490,16 @@ class Worker:
                 snapshot_at = i
         if snapshot_at >= 0:
             stage.restore(decode_internal(history[snapshot_at].value))
-        now = time.monotonic()
-        replayed: list[Output] = []
-        for r in history[snapshot_at + 1 :]:
-            if r.value:
-                replayed += self._apply_internal(stage, r.value, now)
-        # Only alerts (deduplicated by id) are re-sent; exposure is published fresh below.
-        await self._settle(await self._send_outputs(o for o in replayed if o.schema == "Alert"))
+        # The snapshot leaves out the LPs' rolling decision windows: refill them from the digests
+        # before it (the tracker keeps those inside its window and ignores repeats), then apply
+        # everything after it.
+        earlier = (
+            r.value for r in history[: max(snapshot_at, 0)] if r.value and b'"k":"dec"' in r.value
+        )
+        later = (r.value for r in history[snapshot_at + 1 :] if r.value)
+        replayed = self._apply_internal(stage, itertools.chain(earlier, later), time.monotonic())
+        # Only alerts (never written twice) are re-sent; exposure is published fresh.
+        await self._add_outputs(sender, (o for o in replayed if o.schema == "Alert"))
         self.global_stage = stage
         log.info(
             "global stage started: %d internal messages replayed, %d alert ids known, %.2f s",
@@ -423,45 +508,41 @@ class Worker:
             time.monotonic() - started,
         )
 
+    # --- timers -------------------------------------------------------------------------------
+
     async def _tick(self) -> None:
-        """Every 20 ms: routing deltas that waited long enough; in the global stage, the
-        coalesced/heartbeat exposure, time-based rules, tombstones and state snapshots.
-        Not awaited for acknowledgement: none of this is tied to an input offset, and a failed
-        send is logged (the next tick or change sends a newer value)."""
-        now = time.monotonic()
-        futures = await self._send_internal(self.routing.drain_due(now))
+        """Every 20 ms in the global stage: the coalesced or heartbeat exposure, time-based
+        rules, tombstones for closed routing windows and periodic state snapshots. Not tied to
+        an input offset, so not awaited: a failed send is logged, a newer value follows."""
         stage = self.global_stage
-        if stage is not None:
-            futures += await self._send_outputs(stage.due(now))
-            if stage.tombstones:
-                producer = await self._producer()
-                for key in stage.tombstones:
-                    futures.append(
-                        await producer.send(self.topics["internal"], key=key.encode(), value=None)
-                    )
-                stage.tombstones.clear()
-            if now - self._last_snapshot >= self.settings.state_snapshot_s:
-                self._last_snapshot = now
-                futures += await self._send_internal([stage.snapshot()])
-        for f in futures:
-            f.add_done_callback(_log_failure)
-        if now - self._last_lag >= 2.0:
-            self._last_lag = now
-            await self._update_lag()
+        if stage is None:
+            return
+        now = time.monotonic()
+        sender = await self._sender()
+        await self._add_outputs(sender, stage.due(now))
+        internal = self.topics["internal"]
+        for key in stage.tombstones:
+            await sender.add(internal, key.encode(), None)
+        stage.tombstones.clear()
+        if now - self._last_snapshot >= self.settings.state_snapshot_s:
+            self._last_snapshot = now
+            await self._add_internal(sender, [stage.snapshot()])
+        for future in await sender.submit():
+            future.add_done_callback(_log_failure)
 
     async def _update_lag(self) -> None:
         """Consumer lag per assigned partition: end of the log minus our next offset."""
-        try:
-            consumer = self.app.consumer
-            for tp in consumer.assignment():
-                position = await consumer.position(tp)
-                highwater = consumer.highwater(tp)
-                if position is not None and highwater is not None:
-                    m.LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(
-                        max(0, highwater - position)
-                    )
-        except Exception:  # noqa: BLE001 - metrics must never stop the worker
-            log.debug("consumer lag not available yet", exc_info=True)
+        for consumer in list(self.consumers):
+            try:
+                for tp in consumer.assignment():
+                    highwater = consumer.highwater(tp)
+                    position = await consumer.position(tp)
+                    if highwater is not None and position is not None:
+                        m.LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                            max(0, highwater - position)
+                        )
+            except Exception:  # noqa: BLE001 - metrics must never stop the worker
+                log.debug("consumer lag not available yet", exc_info=True)
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:

@@ -20,7 +20,7 @@ injected clock, so it is tested without Kafka (tests/streams/test_pipeline.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,7 +249,8 @@ class GlobalStage:
         self.partials: dict[str, ex.Partial] = {}
         self.mids_by_partition: dict[int, dict[str, float]] = {}
         self.mids: dict[str, float] = {}
-        self.event_time = 0
+        self.event_time = 0  # the latest event time of any input: the clock of time-based rules
+        self.exposure_time = 0  # the latest event time of the positions and quotes reflected
         self.merger = WindowMerger(config.routing)
         self.lp = LpTracker(config.lp)
         self.rules = RuleEngine(
@@ -281,7 +282,7 @@ class GlobalStage:
             self.mids,
             self.config.limits,
             self.config.bands,
-            event_time=self.event_time,
+            event_time=self.exposure_time,
             overrides=self.config.symbol_overrides,
         )
         self.latest_exposure = record
@@ -298,19 +299,40 @@ class GlobalStage:
     # inputs -----------------------------------------------------------------------------------
 
     def on_internal(self, msg: Mapping[str, Any], now: float) -> list[Output]:
-        kind = msg["k"]
-        self.event_time = max(self.event_time, int(msg.get("t") or 0))
-        if kind == "pos":
-            self.partials[f"pos:{msg['p']}"] = ex.Partial.from_record(msg["partial"])
-            return self._recompute(now)
-        if kind == "mids":
-            self.mids_by_partition[int(msg["p"])] = dict(msg["mids"])
+        return self.on_batch([msg], now)
+
+    def on_batch(self, messages: Sequence[Mapping[str, Any]], now: float) -> list[Output]:
+        """Apply a batch of internal messages; exposure is recomputed once, after the batch's
+        partials and mids are all in (the alert rules see that value)."""
+        out: list[Output] = []
+        dirty = mids_dirty = False
+        for msg in messages:
+            kind = msg["k"]
+            if kind == "pos":
+                self.exposure_time = max(self.exposure_time, int(msg.get("t") or 0))
+                self.partials[f"pos:{msg['p']}"] = ex.Partial.from_record(msg["partial"])
+                dirty = True
+            elif kind == "mids":
+                self.exposure_time = max(self.exposure_time, int(msg.get("t") or 0))
+                self.mids_by_partition[int(msg["p"])] = dict(msg["mids"])
+                dirty = mids_dirty = True
+            elif kind == "svc":
+                out += self.on_service_alert(msg["r"])
+            else:
+                out += self._other(msg)
+        if mids_dirty:
             merged: dict[str, float] = {}
             for p in sorted(self.mids_by_partition):
                 merged.update(self.mids_by_partition[p])
             self.mids = merged
             self._refresh_rates()
-            return self._recompute(now)
+        self.event_time = max(self.event_time, self.exposure_time)
+        if dirty:
+            out += self._recompute(now)
+        return out
+
+    def _other(self, msg: Mapping[str, Any]) -> list[Output]:
+        kind = msg["k"]
         if kind == "route":
             window = int(msg["w"])
             self.route_keys.setdefault(window, []).append(str(msg.get("id", "")))
