@@ -140,6 +140,87 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._assigned(set(assigned))
 
 
+class _Committer:
+    """Commits a consumer's offsets in batch order once each batch's outputs are acknowledged,
+    without making the next batch wait for the broker (at most ``max_in_flight`` batches are
+    unacknowledged; commits are coalesced to one per ``interval_s``). If outputs fail, nothing
+    after them is committed and the loop re-reads from the committed offsets (outputs are
+    idempotent, so re-processing is harmless)."""
+
+    def __init__(
+        self, consumer: AIOKafkaConsumer, max_in_flight: int = 8, interval_s: float = 0.1
+    ) -> None:
+        self.consumer = consumer
+        self.queue: asyncio.Queue[tuple[Futures, dict[TopicPartition, OffsetAndMetadata]]] = (
+            asyncio.Queue(maxsize=max_in_flight)
+        )
+        self.interval_s = interval_s
+        self.pending: dict[TopicPartition, OffsetAndMetadata] = {}
+        self.failed: BaseException | None = None
+        self._last_commit = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def add(self, futures: Futures, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        await self.queue.put((futures, offsets))
+
+    async def _run(self) -> None:
+        while True:
+            futures, offsets = await self.queue.get()
+            try:
+                if self.failed is None:
+                    if futures:
+                        await asyncio.gather(*futures)
+                    self.pending.update(offsets)
+                    now = time.monotonic()
+                    if self.queue.empty() or now - self._last_commit >= self.interval_s:
+                        await self._commit()
+            except (KafkaError, OSError) as exc:
+                log.warning("outputs not acknowledged (%r); re-reading from the last commit", exc)
+                self.failed = exc
+                self.pending.clear()
+            finally:
+                self.queue.task_done()
+
+    async def _commit(self) -> None:
+        if not self.pending:
+            return
+        offsets, self.pending = self.pending, {}
+        self._last_commit = time.monotonic()
+        try:
+            await self.consumer.commit(offsets)
+        except CommitFailedError as exc:
+            log.info("commit skipped after a rebalance (redelivered elsewhere): %s", exc)
+
+    async def drain(self) -> None:
+        """Wait until every queued batch is acknowledged and committed."""
+        await self.queue.join()
+        if self.failed is None:
+            await self._commit()
+
+    async def recover(self) -> None:
+        await self.queue.join()
+        self.pending.clear()
+        for tp in self.consumer.assignment():
+            committed = await self.consumer.committed(tp)
+            if committed is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+        self.failed = None
+        await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self.drain(), timeout=10)
+            except (TimeoutError, KafkaError):
+                log.warning("stopping with unacknowledged outputs; they will be redelivered")
+            self._task.cancel()
+
+
 class Worker:
     """The stage objects of one worker process, its consumers, producer and Faust app."""
 
@@ -189,7 +270,7 @@ class Worker:
         )
         app.task(self._run_inputs)
         app.task(self._run_global)
-        app.timer(0.02)(self._tick)
+        app.timer(0.005)(self._tick)
         app.timer(2.0)(self._update_lag)
         return app
 
@@ -233,39 +314,36 @@ class Worker:
             max_poll_records=self.settings.batch_max,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        consumer.subscribe(topics, listener=_Listener(revoked, assigned))
+        committer = _Committer(consumer)
+
+        async def on_revoked(tps: set[TopicPartition]) -> None:
+            await committer.drain()  # commit what is acknowledged before giving partitions up
+            await revoked(tps)
+
+        consumer.subscribe(topics, listener=_Listener(on_revoked, assigned))
         await consumer.start()
         self.consumers.append(consumer)
+        committer.start()
         log.info("consuming %s as group %s", ", ".join(topics), group)
         wait_ms = self.settings.batch_within_ms
         try:
             while True:
+                if committer.failed is not None:
+                    await committer.recover()
                 batch = await consumer.getmany(
                     timeout_ms=wait_ms, max_records=self.settings.batch_max
                 )
                 if not batch:
                     continue
-                try:
-                    futures = await handler(batch)
-                    if futures:
-                        await asyncio.gather(*futures)
-                except (KafkaError, OSError) as exc:
-                    # Outputs not acknowledged: process the batch again (outputs are idempotent).
-                    log.warning("batch not acknowledged (%r); retrying it in 1 s", exc)
-                    await asyncio.sleep(1.0)
-                    for tp, records in batch.items():
-                        consumer.seek(tp, records[0].offset)
-                    continue
+                futures = await handler(batch)
                 offsets = {
                     tp: OffsetAndMetadata(records[-1].offset + 1, "")
                     for tp, records in batch.items()
                 }
-                try:
-                    await consumer.commit(offsets)
-                except CommitFailedError as exc:
-                    log.info("commit skipped after a rebalance (redelivered elsewhere): %s", exc)
+                await committer.add(futures, offsets)
         finally:
             self.consumers.remove(consumer)
+            await committer.stop()
             await consumer.stop()
 
     async def _run_inputs(self) -> None:
@@ -511,7 +589,7 @@ class Worker:
     # --- timers -------------------------------------------------------------------------------
 
     async def _tick(self) -> None:
-        """Every 20 ms in the global stage: the coalesced or heartbeat exposure, time-based
+        """Every 5 ms in the global stage: the coalesced or heartbeat exposure, time-based
         rules, tombstones for closed routing windows and periodic state snapshots. Not tied to
         an input offset, so not awaited: a failed send is logged, a newer value follows."""
         stage = self.global_stage
