@@ -268,8 +268,12 @@ class Worker:
             web_enabled=False,
             datadir=self.settings.data_dir,
         )
-        app.task(self._run_inputs)
-        app.task(self._run_global)
+        # RTX_WORKER_ROLE: "inputs" workers scale out stage 1; a "global" worker runs only the
+        # global stage, on a core of its own; "all" (default) does both in one process.
+        if self.settings.role in ("all", "inputs"):
+            app.task(self._run_inputs)
+        if self.settings.role in ("all", "global"):
+            app.task(self._run_global)
         app.timer(0.005)(self._tick)
         app.timer(2.0)(self._update_lag)
         return app

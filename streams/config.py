@@ -156,6 +156,7 @@ class WorkerSettings:
     batch_within_ms: int = 5
     state_snapshot_s: float = 30.0
     data_dir: str = ".rtx/worker"
+    role: str = "all"  # all | inputs | global
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -192,7 +193,15 @@ class WorkerSettings:
                 "RTX_WORKER_STATE_SNAPSHOT_S", lambda n, r: _positive_float(n, r), 30.0
             ),
             data_dir=get("RTX_WORKER_DATA_DIR", lambda n, r: r.strip(), ".rtx/worker"),
+            role=get("RTX_WORKER_ROLE", _role, "all"),
         )
+
+
+def _role(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("all", "inputs", "global"):
+        raise ConfigError(f"{name}={raw!r}: expected all, inputs or global")
+    return value
 
 
 def _positive_float(name: str, raw: str) -> float:

@@ -61,6 +61,7 @@ def test_unreadable_or_invalid_file_names_the_variable(tmp_path: Path) -> None:
         ("RTX_ROUTING_WINDOW_S", "x"),
         ("RTX_WORKER_METRICS_PORT", "70000"),
         ("RTX_APP_ID", "bad id"),
+        ("RTX_WORKER_ROLE", "both"),
     ],
 )
 def test_bad_worker_variable_names_it(var: str, value: str) -> None:

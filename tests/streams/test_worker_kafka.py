@@ -476,3 +476,23 @@ async def test_routing_summaries_lp_performance_and_metrics(
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own 127.0.0.1 server
         return str(resp.read().decode())
+
+
+async def test_split_roles_inputs_and_global_processes_compute_the_same_exposure(
+    topics: KafkaSettings, start_worker: Any
+) -> None:
+    """RTX_WORKER_ROLE: one process runs stage 1 only, another the global stage only."""
+    workers = [start_worker(RTX_WORKER_ROLE="inputs"), start_worker(RTX_WORKER_ROLE="global")]
+    evs = position_stream(44, 800, 150)
+    async with Publisher(topics) as pub:
+        await publish_quotes(pub)
+        for ev in evs:
+            await pub.position(**ev)
+    expected = ground_truth(final_state(evs), MIDS)
+    async with TopicReader(topics, "exposure") as exposure:
+        await exposure.until(
+            lambda r: decoded(r)["totalExposure"] == pytest.approx(expected, rel=1e-9),
+            120,
+            f"exposure {expected}",
+            workers[1],
+        )
