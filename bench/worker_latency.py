@@ -337,8 +337,18 @@ async def main(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     reader = asyncio.create_task(read_outputs(settings, tracker, stop))
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
-        worker = WorkerProcess(settings, app_id, Path(args.log_dir or tmp))
+        workdir = Path(args.log_dir or tmp)
+        if args.split:
+            # Stage 1 and the global stage in separate processes (RTX_WORKER_ROLE).
+            worker = WorkerProcess(settings, app_id, workdir, RTX_WORKER_ROLE="inputs")
+            extra = [WorkerProcess(settings, f"{app_id}", workdir / "g", RTX_WORKER_ROLE="global")]
+        else:
+            worker = WorkerProcess(settings, app_id, workdir)
+            extra = []
         try:
+            for w in extra:
+                w.log_path.parent.mkdir(parents=True, exist_ok=True)
+                await w.start()
             await worker.start()
             async with Publisher(settings) as pub:
                 ready_s = await wait_until_ready(pub, tracker, settings)
@@ -353,6 +363,8 @@ async def main(args: argparse.Namespace) -> None:
             stop.set()
             await reader
             await worker.stop()
+            for w in extra:
+                await w.stop()
             if not args.keep_topics:
                 await delete_topics(settings)
 
@@ -399,6 +411,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--drain", type=float, default=15.0, help="max wait for late outputs, s")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="run stage 1 and the global stage as two processes (RTX_WORKER_ROLE)",
+    )
     parser.add_argument("--keep-topics", action="store_true")
     parser.add_argument("--log-dir", help="keep the worker log here (default: a temporary dir)")
     args = parser.parse_args()
