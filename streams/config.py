@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
@@ -22,6 +22,40 @@ COMPRESSION_CHOICES = ("none", "gzip")
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+def env_reader(env: Mapping[str, str]) -> Callable[[str, Callable[[str, str], T], T], T]:
+    """``get(name, parse, default)``: the parsed variable, or ``default`` when unset or blank.
+    ``parse(name, raw)`` raises ConfigError naming the variable."""
+
+    def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
+        raw = env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        return parse(name, raw)
+
+    return get
+
+
+def check_keys(prefix: str, m: Any, allowed: Iterable[str]) -> None:
+    """ConfigError naming the first key of the config table ``m`` not in ``allowed``."""
+    names = tuple(allowed)
+    if not isinstance(m, Mapping):
+        raise ConfigError(f"{prefix}: expected a mapping, got {type(m).__name__}")
+    for key in m:
+        if key not in names:
+            raise ConfigError(f"{prefix}.{key}: unknown key (expected {', '.join(names)})")
+
+
+def int_setting(key: str, value: Any, minimum: int, maximum: int) -> int:
+    """A whole number in [minimum, maximum] from a config file (ints or digit strings)."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if type(value) is not int:
+        raise ConfigError(f"{key}={value!r}: expected a whole number")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{key}={value}: must be >= {minimum} and <= {maximum}")
+    return value
 
 
 def _int(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
@@ -69,13 +103,7 @@ class KafkaSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> KafkaSettings:
-        env = os.environ if env is None else env
-
-        def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
-            raw = env.get(name)
-            if raw is None or raw.strip() == "":
-                return default
-            return parse(name, raw)
+        get = env_reader(os.environ if env is None else env)
 
         settings = cls(
             bootstrap_servers=get("KAFKA_BOOTSTRAP_SERVERS", _bootstrap, DEFAULT_BOOTSTRAP),
@@ -160,13 +188,7 @@ class WorkerSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
-        env = os.environ if env is None else env
-
-        def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
-            raw = env.get(name)
-            if raw is None or raw.strip() == "":
-                return default
-            return parse(name, raw)
+        get = env_reader(os.environ if env is None else env)
 
         config_file = get("RTX_CONFIG_FILE", lambda n, r: r.strip(), None)
         if config_file is not None and not os.path.isfile(config_file):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from streams.config import ConfigError
+from streams.config import ConfigError, check_keys
 
 SCALE = 1_000_000
 """Volumes and quote-currency amounts are kept as exact ints in millionths."""
@@ -588,14 +588,6 @@ def _positive(key: str, value: Any) -> float:
     return number
 
 
-def _check_keys(prefix: str, m: Any, allowed: tuple[str, ...]) -> None:
-    if not isinstance(m, Mapping):
-        raise ConfigError(f"{prefix}: expected a mapping, got {type(m).__name__}")
-    for key in m:
-        if key not in allowed:
-            raise ConfigError(f"{prefix}.{key}: unknown key (expected {', '.join(allowed)})")
-
-
 def _limit_map(prefix: str, m: Any) -> Mapping[str, float]:
     if not isinstance(m, Mapping):
         raise ConfigError(f"{prefix}: expected a mapping of name to USD amount")
@@ -620,7 +612,7 @@ class ExposureLimits:
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any], prefix: str = "exposure.limits") -> ExposureLimits:
-        _check_keys(prefix, m, ("global_usd", "by_symbol", "by_currency"))
+        check_keys(prefix, m, ("global_usd", "by_symbol", "by_currency"))
         return cls(
             global_usd=_positive(f"{prefix}.global_usd", m.get("global_usd", 100_000.0)),
             by_symbol=_limit_map(f"{prefix}.by_symbol", m.get("by_symbol", {})),
@@ -654,7 +646,7 @@ class RiskBands:
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any], prefix: str = "exposure.risk_bands") -> RiskBands:
-        _check_keys(prefix, m, _BAND_NAMES)
+        check_keys(prefix, m, _BAND_NAMES)
         defaults = cls()
         values = [_positive(f"{prefix}.{n}", m.get(n, getattr(defaults, n))) for n in _BAND_NAMES]
         _check_bands(prefix, *values)

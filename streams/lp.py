@@ -33,9 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streams.config import ConfigError
+from streams.config import check_keys, int_setting
 from streams.histogram import bucket_index, percentiles_of_buckets
-from streams.routing import MICROS_PER_S, check_keys
+from streams.routing import MICROS_PER_S
 
 FORMAT = 1
 DECISION_FIELDS = (
@@ -66,16 +66,6 @@ class LpStateError(ValueError):
     """A state record given to :meth:`LpTracker.restore` is malformed."""
 
 
-def _setting(key: str, value: Any, minimum: int, maximum: int) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if type(value) is not int:
-        raise ConfigError(f"{key}={value!r}: expected a whole number")
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{key}={value}: must be >= {minimum} and <= {maximum}")
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class LpConfig:
     """Rolling window of routing decisions (seconds of event time) and the decisions it needs
@@ -85,18 +75,18 @@ class LpConfig:
     min_decisions: int = 20
 
     def __post_init__(self) -> None:
-        _setting("lp.rolling_window_s", self.rolling_window_s, 1, _MAX_WINDOW_S)
-        _setting("lp.min_decisions", self.min_decisions, 1, 1_000_000)
+        int_setting("lp.rolling_window_s", self.rolling_window_s, 1, _MAX_WINDOW_S)
+        int_setting("lp.min_decisions", self.min_decisions, 1, 1_000_000)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any], prefix: str = "lp") -> LpConfig:
         """From a TOML table (``[lp]``): keys ``rolling_window_s`` and ``min_decisions``."""
         check_keys(prefix, m, ("rolling_window_s", "min_decisions"))
         return cls(
-            rolling_window_s=_setting(
+            rolling_window_s=int_setting(
                 f"{prefix}.rolling_window_s", m.get("rolling_window_s", 300), 1, _MAX_WINDOW_S
             ),
-            min_decisions=_setting(
+            min_decisions=int_setting(
                 f"{prefix}.min_decisions", m.get("min_decisions", 20), 1, 1_000_000
             ),
         )

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from streams.config import ConfigError
+from streams.config import check_keys, int_setting
 from streams.histogram import Histogram
 
 MICROS_PER_S = 1_000_000
@@ -57,27 +57,6 @@ class PartialError(ValueError):
 # Configuration
 
 
-def _setting(key: str, value: Any, minimum: int, maximum: int) -> int:
-    """A whole number in [minimum, maximum] (ints or digit strings); ConfigError naming key."""
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value.strip())
-    if type(value) is not int:
-        raise ConfigError(f"{key}={value!r}: expected a whole number")
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{key}={value}: must be >= {minimum} and <= {maximum}")
-    return value
-
-
-def check_keys(prefix: str, m: Any, allowed: Iterable[str]) -> None:
-    """ConfigError naming the first key of ``m`` not in ``allowed``."""
-    names = tuple(allowed)
-    if not isinstance(m, Mapping):
-        raise ConfigError(f"{prefix}: expected a mapping, got {type(m).__name__}")
-    for key in m:
-        if key not in names:
-            raise ConfigError(f"{prefix}.{key}: unknown key (expected {', '.join(names)})")
-
-
 @dataclass(frozen=True, slots=True)
 class RoutingConfig:
     """Window length and how late (in event time) a decision may arrive, in seconds."""
@@ -86,16 +65,16 @@ class RoutingConfig:
     allowed_lateness_s: int = 5
 
     def __post_init__(self) -> None:
-        _setting("routing.window_s", self.window_s, 1, _MAX_WINDOW_S)
-        _setting("routing.allowed_lateness_s", self.allowed_lateness_s, 0, _MAX_WINDOW_S)
+        int_setting("routing.window_s", self.window_s, 1, _MAX_WINDOW_S)
+        int_setting("routing.allowed_lateness_s", self.allowed_lateness_s, 0, _MAX_WINDOW_S)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any], prefix: str = "routing") -> RoutingConfig:
         """From a TOML table (``[routing]``): keys ``window_s`` and ``allowed_lateness_s``."""
         check_keys(prefix, m, ("window_s", "allowed_lateness_s"))
         return cls(
-            window_s=_setting(f"{prefix}.window_s", m.get("window_s", 60), 1, _MAX_WINDOW_S),
-            allowed_lateness_s=_setting(
+            window_s=int_setting(f"{prefix}.window_s", m.get("window_s", 60), 1, _MAX_WINDOW_S),
+            allowed_lateness_s=int_setting(
                 f"{prefix}.allowed_lateness_s", m.get("allowed_lateness_s", 5), 0, _MAX_WINDOW_S
             ),
         )

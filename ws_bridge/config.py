@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
+from streams.config import env_reader
 from ws_bridge.access import ChannelPolicy, parse_cidr, parse_origin_pattern
 from ws_bridge.errors import ConfigError
 from ws_bridge.keys import (
@@ -211,12 +212,7 @@ class BridgeSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BridgeSettings:
         env = os.environ if env is None else env
-
-        def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
-            raw = env.get(name)
-            if raw is None or raw.strip() == "":
-                return default
-            return parse(name, raw)
+        get = env_reader(env)
 
         def num(name: str, lo: int, hi: int, default: int) -> int:
             return get(name, lambda n, r: _int(n, r, lo, hi), default)

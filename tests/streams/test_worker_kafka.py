@@ -182,37 +182,14 @@ async def test_exposure_equals_ground_truth_with_updates_closes_and_duplicates(
 ) -> None:
     worker = start_worker()
     rng = random.Random(11)  # noqa: S311
-    mids = {"EURUSD": 1.085, "GBPUSD": 1.27, "USDJPY": 151.2}
-    state: dict[str, dict[str, Any]] = {}
-    sent: list[dict[str, Any]] = []
+    evs = position_stream(11, 400, 60)
     async with Publisher(topics) as pub:
-        for symbol, mid in mids.items():
-            await pub.quote(symbol, mid * 0.9999, mid * 1.0001)
-        for _ in range(400):
-            pid = f"p{rng.randrange(60)}"
-            prev = state.get(pid)
-            version = (prev["version"] + 1) if prev else 1
-            if prev and prev["status"] == "OPEN" and rng.random() < 0.2:
-                ev = dict(prev, version=version, status="CLOSED", volume=0.0)
-            else:
-                symbol = prev["symbol"] if prev else rng.choice(list(mids))
-                ev = {
-                    "position_id": pid,
-                    "account_id": "a",
-                    "symbol": symbol,
-                    "side": rng.choice(("BUY", "SELL")),
-                    "volume": float(rng.choice((1000, 5000, 20000))),
-                    "open_price": mids[symbol],
-                    "book": "BBOOK",
-                    "version": version,
-                    "status": "OPEN",
-                }
-            state[pid] = ev
-            sent.append(ev)
+        await publish_quotes(pub)
+        for i, ev in enumerate(evs):
             await pub.position(**ev)
             if rng.random() < 0.1:  # a redelivery of an older event changes nothing
-                await pub.position(**rng.choice(sent))
-    expected = ground_truth(state, mids)
+                await pub.position(**rng.choice(evs[: i + 1]))
+    expected = ground_truth(final_state(evs), MIDS)
     async with TopicReader(topics, "exposure") as exposure:
         await exposure.until(
             lambda r: decoded(r)["totalExposure"] == pytest.approx(expected, rel=1e-9),
