@@ -65,6 +65,7 @@ INPUTS = {
     "alerts_inbound": "ServiceAlert",
 }
 Batch = Mapping[TopicPartition, list[Any]]
+KNOWN_ALERT_IDS = 200_000  # alert ids remembered to never write one twice (newest kept)
 Futures = list["asyncio.Future[Any]"]
 
 
@@ -248,7 +249,9 @@ class Worker:
         self.quotes = QuotesStage()
         self.routing = RoutingStage(config.routing)
         self.global_stage: GlobalStage | None = None
-        self.written_alerts: set[str] = set()
+        # Alert ids already in the log (insertion-ordered, the newest KNOWN_ALERT_IDS kept): a
+        # replayed or redelivered cause is recent, so its id is among them.
+        self.written_alerts: dict[str, None] = {}
         self.producer: AIOKafkaProducer | None = None
         self.consumers: list[AIOKafkaConsumer] = []
         self._partition_counts: dict[str, int] = {}
@@ -433,18 +436,26 @@ class Worker:
             if out.schema == "Alert":
                 if out.key in self.written_alerts:
                     continue
-                self.written_alerts.add(out.key)
+                self._remember_alert(out.key)
             value = encode_with(self.codec.schema(out.schema), out.record, validate=False)
             await sender.add(self.topics[out.topic], out.key.encode(), value)
             m.DERIVED.labels(topic=out.topic).inc()
+
+    def _remember_alert(self, alert_id: str) -> None:
+        self.written_alerts[alert_id] = None
+        if len(self.written_alerts) > KNOWN_ALERT_IDS:
+            del self.written_alerts[next(iter(self.written_alerts))]
 
     async def _add_internal(self, sender: BatchSender, messages: Iterable[Internal]) -> None:
         topic = self.topics["internal"]
         for message in messages:
             await sender.add(topic, message.key.encode(), message.encode())
 
-    async def _read_partition(self, topic: str, partition: int, until: int | None) -> list[Any]:
-        """Records of one partition from its start up to offset ``until`` (None: to the end)."""
+    async def _read_partition(
+        self, topic: str, partition: int, until: int | None, *, last: int | None = None
+    ) -> list[Any]:
+        """Records of one partition from its start (or only the ``last`` ones) up to offset
+        ``until`` (None: to the end)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.kafka.bootstrap_servers,
             enable_auto_commit=False,
@@ -458,6 +469,9 @@ class Worker:
             end = (await consumer.end_offsets([tp]))[tp]
             stop = end if until is None else min(until, end)
             await consumer.seek_to_beginning(tp)
+            if last is not None:
+                first = max(await consumer.position(tp), stop - last)
+                consumer.seek(tp, first)
             while await consumer.position(tp) < stop:
                 batch = await consumer.getmany(tp, timeout_ms=1000, max_records=20_000)
                 records.extend(r for r in batch.get(tp, []) if r.offset < stop)
@@ -562,9 +576,10 @@ class Worker:
         started = time.monotonic()
         stage = GlobalStage(self.config)
         # Alert ids already in the log: a replayed or redelivered cause must not add a second one.
-        for r in await self._read_partition(self.topics["alerts"], 0, None):
+        alerts = self.topics["alerts"]
+        for r in await self._read_partition(alerts, 0, None, last=KNOWN_ALERT_IDS):
             if r.key:
-                self.written_alerts.add(r.key.decode())
+                self._remember_alert(r.key.decode())
         history = await self._read_partition(self.topics["internal"], 0, until)
         snapshot_at = -1
         for i, r in enumerate(history):
