@@ -1,8 +1,9 @@
 """The ``rtx-analytics`` command.
 
 Subcommands: ``kafka start|stop|status`` (local broker, see infra/kafka_local.py),
-``topics apply|list`` (topics as code) and ``produce`` (send sample events). Later issues add
-``worker``, ``bridge``, ``token``, ``simulate``, ``replay`` and ``demo``.
+``topics apply|list`` (topics as code), ``produce`` (send sample events), ``worker`` (stream
+processing), ``tail`` (print a topic), ``bridge`` (WebSocket server) and ``token`` (mint a JWT
+with the configured secret). Later issues add ``simulate`` and ``replay``.
 
 Every subcommand prints what it does; errors print one ``error: ...`` line and exit 2.
 """
@@ -205,6 +206,62 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run(loglevel=args.loglevel)
 
 
+def cmd_bridge(args: argparse.Namespace) -> int:
+    """Serve the WebSocket bridge until SIGTERM/SIGINT."""
+    from ws_bridge.config import DEV_WARNING, BridgeSettings
+    from ws_bridge.kafka_source import KafkaSource, SourceError
+    from ws_bridge.server import BridgeServer, configure_logging
+
+    settings = BridgeSettings.from_env()
+    kafka = KafkaSettings.from_env()
+    configure_logging(settings.log_format)
+    scheme = "wss" if settings.tls else "ws"
+    print(f"bridge: {scheme}://{settings.host}:{settings.port}/ws/analytics", flush=True)
+    if DEV_WARNING in settings.warnings:
+        print(
+            "!" * 78 + "\n!! DEV MODE: tokens verified with the PUBLIC dev secret. "
+            "NEVER in production !!\n" + "!" * 78,
+            file=sys.stderr,
+            flush=True,
+        )
+    server = BridgeServer(settings, KafkaSource(kafka, alert_history=settings.alert_history))
+    try:
+        asyncio.run(server.serve_forever())
+    except SourceError as exc:
+        return _err(str(exc))
+    return EXIT_OK
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Mint an HS256 token with the configured secret; only the token goes to stdout."""
+    from ws_bridge.auth import mint_token, parse_ttl
+    from ws_bridge.config import BridgeSettings
+
+    settings = BridgeSettings.from_env()
+    if settings.jwt_secret is None:
+        return _err("minting needs an HMAC secret: set RTX_JWT_SECRET or RTX_JWT_SECRET_FILE")
+    if "HS256" not in settings.jwt_algorithms:
+        print("warning: RTX_JWT_ALGORITHMS does not allow HS256", file=sys.stderr)
+    try:
+        ttl = parse_ttl(args.ttl)
+        roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+        token = mint_token(
+            settings.jwt_secret,
+            args.sub,
+            roles,
+            ttl,
+            args.account,
+            roles_claim=settings.jwt_roles_claim,
+            account_claim=settings.jwt_account_claim,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+        )
+    except ValueError as exc:
+        return _err(str(exc))
+    print(token)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rtx-analytics",
@@ -242,6 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level (default info)",
     )
     worker.set_defaults(func=cmd_worker)
+
+    bridge = sub.add_parser("bridge", help="serve the WebSocket bridge (/ws/analytics)")
+    bridge.set_defaults(func=cmd_bridge)
+
+    token = sub.add_parser("token", help="mint a JWT for the bridge with the configured secret")
+    token.add_argument("--sub", required=True, help="user (the sub claim)")
+    token.add_argument("--roles", default="", help="comma-separated roles, e.g. admin,risk")
+    token.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h, 7d (default 1h)")
+    token.add_argument("--account", default=None, help="account claim")
+    token.set_defaults(func=cmd_token)
 
     tail = sub.add_parser("tail", help="print a topic's messages as JSON lines")
     tail.add_argument("topic", help="logical topic name, e.g. exposure, alerts, routing_metrics")

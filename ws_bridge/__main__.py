@@ -1,0 +1,10 @@
+"""``python -m ws_bridge``: the same as ``rtx-analytics bridge``."""
+
+from __future__ import annotations
+
+import sys
+
+from streams.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["bridge", *sys.argv[1:]]))

@@ -1,0 +1,99 @@
+"""The bridge's plain HTTP side: Prometheus metrics and the JSON bodies of the status endpoints.
+
+Served by the WebSocket server's ``process_request`` hook (websockets answers a request that
+is not an upgrade with the response it returns), on the same port as ``/ws/analytics``:
+
+- ``GET /api/analytics/status``: the contract's ``{"running", "clients"}`` plus each client's
+  ``describe()`` (the old hub's TODO) and the consumer's position and lag per topic;
+- ``GET /healthz``: 200 while the process serves; ``GET /readyz``: 200 once the Kafka source
+  caught up with the ends the topics had at start, 503 before;
+- ``GET /metrics``: Prometheus text format from a registry of the bridge's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+METRICS_PATH = "/metrics"
+
+DropsFn = Callable[[], Mapping[str, int]]
+LagFn = Callable[[], Mapping[str, Mapping[str, int]]]
+
+
+class _Live(Collector):
+    """Figures read at scrape time: drops by reason (live and closed sessions) and consumer lag."""
+
+    def __init__(self, drops: DropsFn, lag: LagFn) -> None:
+        self._drops = drops
+        self._lag = lag
+
+    def collect(self) -> Iterator[Any]:
+        drops = CounterMetricFamily(
+            "rtx_bridge_dropped_messages",
+            "Messages not delivered, by reason (slow-client, control-overflow, rate-limited)",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self._drops().items()):
+            drops.add_metric([reason], count)
+        yield drops
+        lag = GaugeMetricFamily(
+            "rtx_bridge_consumer_lag", "Records not yet consumed, per topic", labels=["topic"]
+        )
+        position = GaugeMetricFamily(
+            "rtx_bridge_consumer_position", "Next offset to read, per topic", labels=["topic"]
+        )
+        for topic, row in sorted(self._lag().items()):
+            lag.add_metric([topic], row.get("lag", 0))
+            position.add_metric([topic], row.get("position", 0))
+        yield lag
+        yield position
+
+
+class BridgeMetrics:
+    """The bridge's Prometheus metrics, in a registry of its own (several servers per process,
+    as in the tests, never collide)."""
+
+    def __init__(self, drops: DropsFn, lag: LagFn) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.connections = Gauge(
+            "rtx_bridge_open_connections", "Open WebSocket connections", registry=r
+        )
+        self.connections_total = Counter(
+            "rtx_bridge_connections", "Accepted WebSocket connections", registry=r
+        )
+        self.refused = Counter(
+            "rtx_bridge_handshakes_refused", "Refused handshakes, by reason", ["reason"], registry=r
+        )
+        self.messages = Counter("rtx_bridge_messages_sent", "Messages sent", registry=r)
+        self.frames = Counter("rtx_bridge_frames_sent", "Frames (batches) sent", registry=r)
+        self.bytes = Counter("rtx_bridge_bytes_sent", "Bytes of frames sent", registry=r)
+        self.batch_size = Histogram(
+            "rtx_bridge_batch_size",
+            "Messages per frame",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=r,
+        )
+        self.disconnects = Counter(
+            "rtx_bridge_disconnects", "Closed connections, by close code", ["code"], registry=r
+        )
+        self.latency = Histogram(
+            "rtx_bridge_event_to_send_seconds",
+            "Kafka record timestamp to frame handed to the sockets",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        r.register(_Live(drops, lag))
+
+    def sent(self, frame: str, count: int) -> None:
+        self.frames.inc()
+        self.messages.inc(count)
+        self.bytes.inc(len(frame))  # ensure_ascii JSON: one byte per character
+        self.batch_size.observe(count)
