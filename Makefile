@@ -14,7 +14,7 @@ RTX := $(VENV)/bin/rtx-analytics
 .PHONY: demo stop test lint install bench clean kafka-start kafka-stop help
 
 help:
-	@echo "make demo   run the product (broker, topics, worker, sample events)"
+	@echo "make demo   run the product (broker, topics, worker, bridge, sample events)"
 	@echo "make stop   stop what make demo started"
 	@echo "make test   run the whole test suite (starts and stops its own broker)"
 	@echo "make lint   ruff + mypy --strict"
@@ -45,6 +45,10 @@ demo: $(STAMP)
 	@bash infra/demo.sh
 
 stop:
+	@if [ -f .rtx/bridge.pid ] && kill -0 $$(cat .rtx/bridge.pid) 2>/dev/null; then \
+		echo "==> stopping the WebSocket bridge (pid $$(cat .rtx/bridge.pid))"; kill $$(cat .rtx/bridge.pid); \
+		for i in $$(seq 1 40); do kill -0 $$(cat .rtx/bridge.pid) 2>/dev/null || break; sleep 0.25; done; \
+	fi; rm -f .rtx/bridge.pid
 	@if [ -f .rtx/worker.pid ] && kill -0 $$(cat .rtx/worker.pid) 2>/dev/null; then \
 		echo "==> stopping the worker (pid $$(cat .rtx/worker.pid))"; kill $$(cat .rtx/worker.pid); \
 		for i in $$(seq 1 40); do kill -0 $$(cat .rtx/worker.pid) 2>/dev/null || break; sleep 0.25; done; \
