@@ -189,14 +189,7 @@ async def test_exposure_equals_ground_truth_with_updates_closes_and_duplicates(
             await pub.position(**ev)
             if rng.random() < 0.1:  # a redelivery of an older event changes nothing
                 await pub.position(**rng.choice(evs[: i + 1]))
-    expected = ground_truth(final_state(evs), MIDS)
-    async with TopicReader(topics, "exposure") as exposure:
-        await exposure.until(
-            lambda r: decoded(r)["totalExposure"] == pytest.approx(expected, rel=1e-9),
-            90,
-            f"exposure {expected}",
-            worker,
-        )
+    await expect_ground_truth(topics, evs, worker)
 
 
 async def test_bad_events_go_to_the_dead_letter_topic_and_the_worker_carries_on(
@@ -326,6 +319,27 @@ async def publish_quotes(pub: Publisher) -> None:
         await pub.quote(symbol, mid * 0.9999, mid * 1.0001)
 
 
+async def expect_ground_truth(
+    topics: KafkaSettings, evs: list[dict[str, Any]], worker: WorkerProcess
+) -> None:
+    """Wait until an exposure-change equals the independent ground truth of ``evs``."""
+    expected = ground_truth(final_state(evs), MIDS)
+    async with TopicReader(topics, "exposure") as exposure:
+        await exposure.until(
+            lambda r: decoded(r)["totalExposure"] == pytest.approx(expected, rel=1e-9),
+            120,
+            f"exposure {expected}",
+            worker,
+        )
+
+
+async def publish_positions(topics: KafkaSettings, evs: list[dict[str, Any]]) -> None:
+    async with Publisher(topics) as pub:
+        await publish_quotes(pub)
+        for ev in evs:
+            await pub.position(**ev)
+
+
 async def test_kill_9_mid_stream_then_restart_recovers_exact_exposure_and_unique_alerts(
     topics: KafkaSettings, start_worker: Any
 ) -> None:
@@ -347,14 +361,7 @@ async def test_kill_9_mid_stream_then_restart_recovers_exact_exposure_and_unique
         second = start_worker(RTX_EXPOSURE_LIMIT_USD="500000")
         for ev in evs[2000:]:
             await pub.position(**ev)
-    expected = ground_truth(final_state(evs), MIDS)
-    async with TopicReader(topics, "exposure") as exposure:
-        await exposure.until(
-            lambda r: decoded(r)["totalExposure"] == pytest.approx(expected, rel=1e-9),
-            120,
-            f"exposure {expected}",
-            second,
-        )
+    await expect_ground_truth(topics, evs, second)
     async with TopicReader(topics, "alerts") as alerts:
         for _ in range(10):
             await alerts.poll(0.3)
@@ -368,18 +375,8 @@ async def test_two_workers_give_the_same_exposure_as_the_ground_truth(
     workers = [start_worker(), start_worker()]
     evs = position_stream(33, 2000, 300)
     await asyncio.sleep(5)  # let both join the group before the data arrives
-    async with Publisher(topics) as pub:
-        await publish_quotes(pub)
-        for ev in evs:
-            await pub.position(**ev)
-    expected = ground_truth(final_state(evs), MIDS)
-    async with TopicReader(topics, "exposure") as exposure:
-        await exposure.until(
-            lambda r: decoded(r)["totalExposure"] == pytest.approx(expected, rel=1e-9),
-            120,
-            f"exposure {expected}",
-            workers[0],
-        )
+    await publish_positions(topics, evs)
+    await expect_ground_truth(topics, evs, workers[0])
     for w in workers:
         assert w.proc is not None and w.proc.poll() is None, w.log()
 
@@ -461,15 +458,5 @@ async def test_split_roles_inputs_and_global_processes_compute_the_same_exposure
     """RTX_WORKER_ROLE: one process runs stage 1 only, another the global stage only."""
     workers = [start_worker(RTX_WORKER_ROLE="inputs"), start_worker(RTX_WORKER_ROLE="global")]
     evs = position_stream(44, 800, 150)
-    async with Publisher(topics) as pub:
-        await publish_quotes(pub)
-        for ev in evs:
-            await pub.position(**ev)
-    expected = ground_truth(final_state(evs), MIDS)
-    async with TopicReader(topics, "exposure") as exposure:
-        await exposure.until(
-            lambda r: decoded(r)["totalExposure"] == pytest.approx(expected, rel=1e-9),
-            120,
-            f"exposure {expected}",
-            workers[1],
-        )
+    await publish_positions(topics, evs)
+    await expect_ground_truth(topics, evs, workers[1])
