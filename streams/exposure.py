@@ -6,7 +6,8 @@ The worker runs this in two stages so that any number of workers gives the same 
    :class:`Partial` (exact integer sums per (symbol, book, lp) group), updated incrementally;
 2. one global stage merges the latest partial of every partition with the latest quote mids and
    calls :func:`compute_exposure`, which converts to USD (floats only at this last step) and
-   returns an ``ExposureChange`` record. A :class:`Coalescer` decides when to publish it.
+   returns an ``ExposureChange`` record. :class:`streams.coalesce.Coalescer` decides when to
+   publish it; limits and risk bands live in :mod:`streams.limits` (re-exported here).
 
 Every partial is made of exact ints (millionths, :data:`SCALE`), so adding and removing a
 position's contribution is exact: incremental == recomputed, any split over partitions sums to
@@ -22,17 +23,22 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from streams.config import ConfigError, check_keys
+from streams.coalesce import Coalescer as Coalescer
+from streams.config import ConfigError
+from streams.limits import RISK_LEVELS as RISK_LEVELS
+from streams.limits import ExposureLimits as ExposureLimits
+from streams.limits import RiskBands as RiskBands
+from streams.limits import currency_utilization as currency_utilization
+from streams.limits import symbol_utilization as symbol_utilization
 
 SCALE = 1_000_000
 """Volumes and quote-currency amounts are kept as exact ints in millionths."""
 
 GroupKey = tuple[str, str, str]  # (symbol, book, lp or "")
-RISK_LEVELS = ("low", "medium", "high", "critical")
 DAY_US = 86_400 * 1_000_000
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _INT_RE = re.compile(r"-?[0-9]{1,80}")
@@ -555,172 +561,3 @@ def unconverted_symbols(
 ) -> list[str]:
     """Symbols with open positions left out of the figures: no path to a USD rate (sorted)."""
     return _evaluate(partials, mids, overrides)[1]
-
-
-def symbol_utilization(record: Mapping[str, Any], limits: ExposureLimits) -> dict[str, float]:
-    """Gross exposure per symbol as a percentage of its limit, for every symbol with a limit."""
-    by_symbol: Mapping[str, float] = record.get("bySymbol", {})
-    return {s: by_symbol.get(s, 0.0) * 100.0 / lim for s, lim in sorted(limits.by_symbol.items())}
-
-
-def currency_utilization(record: Mapping[str, Any], limits: ExposureLimits) -> dict[str, float]:
-    """|net exposure| per currency as a percentage of its limit, for every limited currency."""
-    by_ccy: Mapping[str, float] = record.get("byCurrency", {})
-    return {
-        c: abs(by_ccy.get(c, 0.0)) * 100.0 / lim for c, lim in sorted(limits.by_currency.items())
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# Limits and bands
-
-
-def _positive(key: str, value: Any) -> float:
-    """A finite number > 0 (ints, floats, numeric strings); ConfigError naming ``key``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{key}={value!r}: expected a number")
-    try:
-        number = float(value)
-    except (ValueError, OverflowError):
-        raise ConfigError(f"{key}={value!r}: expected a number") from None
-    if not 0 < number < math.inf:  # also rejects NaN
-        raise ConfigError(f"{key}={value!r}: must be a finite number > 0")
-    return number
-
-
-def _limit_map(prefix: str, m: Any) -> Mapping[str, float]:
-    if not isinstance(m, Mapping):
-        raise ConfigError(f"{prefix}: expected a mapping of name to USD amount")
-    out: dict[str, float] = {}
-    for name in sorted(m, key=str):
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"{prefix}.{name!r}: expected a non-empty name")
-        out[name] = _positive(f"{prefix}.{name}", m[name])
-    return MappingProxyType(out)
-
-
-@dataclass(frozen=True)
-class ExposureLimits:
-    """Exposure limits in USD: global (gross), per symbol (gross), per currency (|net|)."""
-
-    global_usd: float = 100_000.0
-    by_symbol: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-    by_currency: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-
-    def __post_init__(self) -> None:
-        _positive("exposure.limits.global_usd", self.global_usd)
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any], prefix: str = "exposure.limits") -> ExposureLimits:
-        check_keys(prefix, m, ("global_usd", "by_symbol", "by_currency"))
-        return cls(
-            global_usd=_positive(f"{prefix}.global_usd", m.get("global_usd", 100_000.0)),
-            by_symbol=_limit_map(f"{prefix}.by_symbol", m.get("by_symbol", {})),
-            by_currency=_limit_map(f"{prefix}.by_currency", m.get("by_currency", {})),
-        )
-
-
-_BAND_NAMES = ("medium_pct", "high_pct", "critical_pct")
-
-
-def _check_bands(prefix: str, *values: float) -> None:
-    checked = [_positive(f"{prefix}.{n}", v) for n, v in zip(_BAND_NAMES, values, strict=True)]
-    for i in (1, 2):
-        if not checked[i] > checked[i - 1]:
-            raise ConfigError(
-                f"{prefix}.{_BAND_NAMES[i]}={checked[i]:g}: must be above "
-                f"{_BAND_NAMES[i - 1]}={checked[i - 1]:g}"
-            )
-
-
-@dataclass(frozen=True)
-class RiskBands:
-    """Utilisation thresholds (percent): a band starts at its threshold (>=)."""
-
-    medium_pct: float = 60.0
-    high_pct: float = 85.0
-    critical_pct: float = 100.0
-
-    def __post_init__(self) -> None:
-        _check_bands("exposure.risk_bands", self.medium_pct, self.high_pct, self.critical_pct)
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any], prefix: str = "exposure.risk_bands") -> RiskBands:
-        check_keys(prefix, m, _BAND_NAMES)
-        defaults = cls()
-        values = [_positive(f"{prefix}.{n}", m.get(n, getattr(defaults, n))) for n in _BAND_NAMES]
-        _check_bands(prefix, *values)
-        return cls(*values)
-
-    def level(self, utilization_pct: float) -> str:
-        if utilization_pct >= self.critical_pct:
-            return "critical"
-        if utilization_pct >= self.high_pct:
-            return "high"
-        if utilization_pct >= self.medium_pct:
-            return "medium"
-        return "low"
-
-
-# --------------------------------------------------------------------------------------------
-# Publishing rate
-
-
-class Coalescer:
-    """When to publish exposure-change: at most one per ``min_interval_s``; the first change
-    after a quiet spell goes out at once; the latest value is published when the interval ends;
-    and at least one message every ``heartbeat_s`` (the latest value again) even without change.
-    A value equal to the latest one offered is not a change and is dropped. Times are floats in
-    seconds from an injected monotonic clock."""
-
-    __slots__ = ("_heartbeat", "_interval", "_last_pub", "_latest", "_pending")
-
-    def __init__(self, min_interval_s: float = 0.05, heartbeat_s: float = 5.0) -> None:
-        if not 0 <= min_interval_s < math.inf:
-            raise ConfigError(f"min_interval_s={min_interval_s!r}: must be a finite number >= 0")
-        if not (0 < heartbeat_s < math.inf and heartbeat_s >= min_interval_s):
-            raise ConfigError(f"heartbeat_s={heartbeat_s!r}: must be finite, > 0 and >= interval")
-        self._interval = min_interval_s
-        self._heartbeat = heartbeat_s
-        self._last_pub: float | None = None
-        self._latest: dict[str, Any] | None = None  # the latest value, published or pending
-        self._pending = False
-
-    def _publish(self, now: float) -> dict[str, Any]:
-        assert self._latest is not None  # noqa: S101 - callers check
-        self._last_pub = now
-        self._pending = False
-        return self._latest
-
-    def offer(self, record: dict[str, Any], now: float) -> dict[str, Any] | None:
-        """A new value; returns it if it is to be published now, else keeps it pending.
-        The caller must not mutate a record after offering it."""
-        if record == self._latest:
-            return None
-        self._latest = record
-        if self._last_pub is None or now - self._last_pub >= self._interval:
-            return self._publish(now)
-        self._pending = True
-        return None
-
-    def due(self, now: float) -> dict[str, Any] | None:
-        """Call at (or after) :meth:`next_deadline`: the pending value once its interval has
-        ended, or the latest value again when ``heartbeat_s`` passed without a publication."""
-        if self._last_pub is None:
-            return None
-        span = self._interval if self._pending else self._heartbeat
-        if now - self._last_pub >= span:
-            return self._publish(now)
-        return None
-
-    def next_deadline(self) -> float | None:
-        """When :meth:`due` next has something to return; None before the first offer."""
-        if self._last_pub is None:
-            return None
-        span = self._interval if self._pending else self._heartbeat
-        # Elapsed time is measured as now - last (as in due); last + span can fall one ulp
-        # short of that, so step up to the first float where the difference reaches span.
-        deadline = self._last_pub + span
-        while deadline - self._last_pub < span:
-            deadline = math.nextafter(deadline, math.inf)
-        return deadline
