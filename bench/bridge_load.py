@@ -738,7 +738,9 @@ async def main(args: argparse.Namespace) -> None:
     await create_topics(env)
     rows: list[StepResult] = []
     try:
-        with bridges(env, args.bridges, max(steps) * 2 + 100) as running:
+        # The bridge accepts permessage-deflate only when told to (RTX_BRIDGE_COMPRESSION).
+        server_side = {"RTX_BRIDGE_COMPRESSION": args.compression}
+        with bridges(env, args.bridges, max(steps) * 2 + 100, server_side) as running:
             print(
                 f"  {'step':>6} {'conn':>6} {'delivered/s':>12} {'ofexp':>6} {'p50 ms':>8}"
                 f" {'p95 ms':>8} {'p99 ms':>8} {'max ms':>9} {'gaps':>6} {'cpu s':>7} {'cpu':>5}"

@@ -72,7 +72,8 @@ async def main(args: argparse.Namespace) -> None:
     )
     await create_topics(env)
     try:
-        with bridges(env, 1, args.connections + 100) as (bridge,):
+        server_side = {"RTX_BRIDGE_COMPRESSION": args.compression}
+        with bridges(env, 1, args.connections + 100, server_side) as (bridge,):
             loop = asyncio.get_running_loop()
             warm = await loop.run_in_executor(
                 None, hold, bridge.url, WARMUP_CONNECTIONS, 1, args.subscribe, compression

@@ -326,6 +326,7 @@ class BridgeServer:
             ssl=_ssl_context(self.settings),
             logger=logging.getLogger("ws_bridge.websockets"),
             server_header=None,
+            compression="deflate" if self.settings.compression == "deflate" else None,
         )
         self.running = True
         for warning in self.settings.warnings:

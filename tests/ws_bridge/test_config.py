@@ -313,3 +313,16 @@ def test_origin_warnings() -> None:
     assert any("browser clients are refused" in w for w in BridgeSettings.from_env(ENV).warnings)
     star = BridgeSettings.from_env({**ENV, "RTX_BRIDGE_ALLOWED_ORIGINS": "*"})
     assert any("every web origin" in w for w in star.warnings)
+
+
+def test_compression_is_off_by_default_and_bad_values_name_the_variable() -> None:
+    from ws_bridge.config import BridgeSettings
+    from ws_bridge.errors import ConfigError as BridgeConfigError
+
+    base = {"RTX_BRIDGE_DEV_MODE": "1"}
+    assert BridgeSettings.from_env(base).compression == "none"
+    assert BridgeSettings.from_env({**base, "RTX_BRIDGE_COMPRESSION": "deflate"}).compression == (
+        "deflate"
+    )
+    with pytest.raises(BridgeConfigError, match="RTX_BRIDGE_COMPRESSION"):
+        BridgeSettings.from_env({**base, "RTX_BRIDGE_COMPRESSION": "zstd"})

@@ -488,3 +488,20 @@ async def test_alert_history_off_still_streams_alerts_live_but_refuses_replay() 
             await ws.send(json.dumps(replay))
             (error,) = await recv_messages(ws, 1)
             assert error["data"]["code"] == "replay-unavailable"
+
+
+async def test_permessage_deflate_only_when_configured() -> None:
+    """A client offering permessage-deflate (as browsers do) gets it only with
+    RTX_BRIDGE_COMPRESSION=deflate: each compressed connection costs its own compressor."""
+    for setting, expected in (("none", None), ("deflate", "permessage-deflate")):
+        async with running(compression=setting) as server:
+            async with connect(ws_url(server, token()), compression="deflate") as ws:
+                assert ws.response is not None
+                extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+                if expected is None:
+                    assert extensions is None
+                else:
+                    assert extensions is not None and extensions.startswith(expected)
+                await subscribe(ws, "alerts", id="c")
+                (ack,) = await recv_messages(ws, 1)
+                assert ack["type"] == "subscribed"
