@@ -12,7 +12,9 @@ already :class:`~ws_bridge.protocol.Encoded` alerts from the alert log) and its 
    joins the group's *shared* frame: ``[`` + the encoded messages joined by ``,`` + ``]``, built
    once per subscription set and handed to the shell with all its sessions;
 4. every other session — in particular one with a backlog — gets the selection appended to its
-   own bounded queue (:meth:`ClientSession.deliver`, drop-oldest); it then sends its own batches
+   own bounded queue as one :class:`~ws_bridge.outbox.Chunk`, the same object (and pre-joined
+   text) for every such session of the group (:meth:`ClientSession.deliver_chunk`; whole oldest
+   chunks are dropped on overflow, counted from a per-chunk summary); it then sends its own batches
    from that queue at its own pace (:meth:`ClientSession.next_frame` at
    :meth:`ClientSession.next_send_at`), so a slow client never holds back the shared frame and
    its order is kept: nothing it gets in a shared frame can overtake its backlog.
@@ -28,7 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ws_bridge.protocol import Encoded, Message, encode, frame_of
+from ws_bridge.outbox import Chunk
+from ws_bridge.protocol import Encoded, Message, encode
 from ws_bridge.session import ClientSession
 
 
@@ -112,9 +115,10 @@ class Fanout:
             selected = [item for item in items if item.channel in channels]
             if not selected:
                 continue
-            shared = self._split(selected, members, now, queued)
+            chunk = Chunk(selected, shared=True)
+            shared = self._split(chunk, members, now, queued)
             if shared:
-                frame = frame_of(selected)
+                frame = chunk.frame
                 self.frames_built += 1
                 for session in shared:
                     session.mark_shared(selected, now)
@@ -123,16 +127,17 @@ class Fanout:
 
     @staticmethod
     def _split(
-        selected: Sequence[Encoded],
+        chunk: Chunk,
         members: Sequence[ClientSession],
         now: float,
         queued: list[ClientSession],
     ) -> list[ClientSession]:
+        selected = chunk.items
         shared = []
         for session in members:
             if session.can_share(selected, now):
                 shared.append(session)
             else:
-                session.deliver(selected, now)
+                session.deliver_chunk(chunk, now)
                 queued.append(session)
         return shared

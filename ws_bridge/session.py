@@ -13,7 +13,11 @@ Outbound order within a batch: ``gap`` messages, then other extension messages (
 ``replay-done``), then data in arrival order. A batch holds at most ``batch_max`` messages, and
 batches leave at most once per ``batch_interval`` (the first after an idle interval at once) and
 only while fewer than ``queue_max_batches`` frames are in flight. Data waits in a bounded
-:class:`~ws_bridge.outbox.Outbox`; extension messages in a small lane of their own.
+:class:`~ws_bridge.outbox.Outbox`; extension messages in a small lane of their own. A lagging
+session queues its group's frames themselves (shared :class:`~ws_bridge.outbox.Chunk` objects,
+whole oldest ones dropped on overflow) and sends them unchanged; while only such frames wait
+(no gap or extension message) they leave back to back, limited by the frames in flight alone
+(the fanout's ticks paced them already), so the session catches up.
 
 Alerts: each ``alert`` carries ``seq`` and ``epoch``; resume (``since``/``sinceTime``), the
 seam rule and time-range replay are in :mod:`ws_bridge.resume`.
@@ -32,7 +36,7 @@ from ws_bridge.alertlog import AlertLog
 from ws_bridge.auth import Identity, TokenVerifier
 from ws_bridge.config import BridgeSettings
 from ws_bridge.errors import CLOSE_POLICY_VIOLATION, AuthError
-from ws_bridge.outbox import Outbox
+from ws_bridge.outbox import Chunk, Outbox
 from ws_bridge.protocol import (
     Encoded,
     Message,
@@ -45,7 +49,6 @@ from ws_bridge.protocol import (
     Unsubscribe,
     encode,
     error_message,
-    frame_of,
     parse_client_frame,
     refreshed_message,
     subscribed_message,
@@ -309,6 +312,34 @@ class ClientSession:
             if item.channel in self.subscriptions and self._take_live(item):
                 self._push(item)
 
+    def deliver_chunk(self, chunk: Chunk, now: float) -> None:
+        """Queue a tick's selection for this session's subscription set as one chunk: the
+        same pre-encoded messages (and text) every lagging session of the group queues; one
+        larger than ``batch_max`` (or the queue's message limit) as its shared pieces. A piece
+        over the byte limit is queued message by message, and a chunk holding alerts this
+        session must skip (resume running, or already sent) goes through :meth:`deliver`."""
+        if self.closed is not None:
+            return
+        alerts = chunk.alerts
+        if any(not self._alerts.wants(a) for a in alerts):
+            self.deliver(chunk.items, now)
+            return
+        for alert in alerts:
+            self._alerts.take_live(alert)
+        was_bursting = self._outbox.in_burst
+        for piece in chunk.pieces(min(self._batch_max, self._outbox.max_messages)):
+            if not self._outbox.fits(piece):  # too many bytes: keep what fits of it
+                for item in piece.items:
+                    self._push(item)
+                was_bursting = self._outbox.in_burst
+                continue
+            dropped = self._outbox.push_chunk(piece)
+            if dropped:
+                self._alerts.dropped(dropped)
+                if not was_bursting:
+                    self._log_burst()
+                    was_bursting = True
+
     def _take_live(self, item: Encoded) -> bool:
         return item.channel != "alerts" or self._alerts.take_live(item)
 
@@ -336,12 +367,16 @@ class ClientSession:
     def next_batch(self, now: float) -> list[Message] | None:
         """The next batch's messages, or None (nothing to send, or not yet)."""
         batch = self._take_batch(now)
-        return None if batch is None else [item.message for item in batch]
+        return None if batch is None else [item.message for c in batch for item in c.items]
 
     def next_frame(self, now: float) -> str | None:
         """The next batch as a frame (a JSON array of the already-encoded messages)."""
         batch = self._take_batch(now)
-        return None if batch is None else frame_of(batch)
+        if batch is None:
+            return None
+        if len(batch) == 1:
+            return batch[0].frame
+        return "[" + ",".join(c.inner for c in batch) + "]"
 
     def frame_sent(self) -> None:
         """The shell finished writing one frame of this session."""
@@ -353,31 +388,43 @@ class ClientSession:
         pending = self._control or self._outbox or self._outbox.in_burst
         if self.closed is not None or not pending or self._in_flight >= self._max_in_flight:
             return None
-        if self._last_batch_at is None:
+        if self._last_batch_at is None or self._catching_up():
             return now
         return max(now, self._last_batch_at + self._interval_s)
+
+    def _catching_up(self) -> bool:
+        """Only group frames wait (no gap or extension message): they were paced by the
+        fanout's ticks already, so they leave back to back, as fast as frames in flight allow."""
+        return not self._control and not self._outbox.in_burst and self._outbox.shared_ahead
 
     def _ready(self, now: float) -> bool:
         last = self._last_batch_at
         return self._in_flight < self._max_in_flight and (
-            last is None or now - last >= self._interval_s - _EPS
+            last is None or now - last >= self._interval_s - _EPS or self._catching_up()
         )
 
-    def _take_batch(self, now: float) -> list[Encoded] | None:
+    def _take_batch(self, now: float) -> list[Chunk] | None:
         if self.closed is not None or not self._ready(now):
             return None
         if self._outbox.in_burst:  # gaps go first: they describe what preceded the queue
             gaps = [encode(m) for m in self._outbox.take_gaps(now)]
             self._control.extendleft(reversed(gaps))
-        batch: list[Encoded] = []
-        while self._control and len(batch) < self._batch_max:
-            batch.append(self._control.popleft())
-        data = self._outbox.pop(self._batch_max - len(batch))
-        self._alerts.sent(data)
+        batch: list[Chunk] = []
+        count = 0
+        if self._control:
+            control: list[Encoded] = []
+            while self._control and len(control) < self._batch_max:
+                control.append(self._control.popleft())
+            batch.append(Chunk(control))
+            count = len(control)
+        data = self._outbox.take(self._batch_max - count)
+        if self._alerts.job is not None:
+            self._alerts.sent([item for chunk in data for item in chunk.items])
         batch.extend(data)
-        if not batch:
+        count += sum(len(chunk) for chunk in data)
+        if not count:
             return None
-        self._sent(len(batch), now)
+        self._sent(count, now)
         self._pump(now)
         return batch
 

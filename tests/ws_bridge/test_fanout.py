@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from ws_bridge.alertlog import AlertLog
 from ws_bridge.fanout import Fanout
-from ws_bridge.protocol import CHANNELS, Encoded, encode, to_message
+from ws_bridge.outbox import Chunk
+from ws_bridge.protocol import CHANNELS, encode, to_message
 from ws_bridge.session import ClientSession
 
 from .helpers import (
@@ -93,17 +94,17 @@ def test_closed_and_unsubscribed_sessions_get_nothing() -> None:
 
 
 class _NoSharing(Fanout):
-    """The reference: every session batches on its own."""
+    """The reference: every session queues the tick's selection and batches on its own."""
 
     @staticmethod
     def _split(
-        selected: Sequence[Encoded],
+        chunk: Chunk,
         members: Sequence[ClientSession],
         now: float,
         queued: list[ClientSession],
     ) -> list[ClientSession]:
         for session_ in members:
-            session_.deliver(selected, now)
+            session_.deliver_chunk(chunk, now)
             queued.append(session_)
         return []
 
@@ -184,3 +185,160 @@ def test_snapshot_state_follows_the_newest_event_time() -> None:
         2.0
     ]
     assert fanout.snapshot(["alerts", "routing-metrics"]) == []
+
+
+def test_lagging_sessions_of_a_group_queue_the_same_encoded_frame() -> None:
+    fanout = Fanout()
+    ctx = context(settings(queue_max_batches=1), fanout=fanout)
+    slow = [session(ctx, channels=("routing-metrics",)) for _ in range(3)]
+    first = fanout.dispatch([routing_item(1).message], slow, T0)
+    assert [len(d.sessions) for d in first.deliveries] == [3]  # now each has a frame in flight
+    second = fanout.dispatch([routing_item(2).message, routing_item(3).message], slow, T0 + 1)
+    assert second.deliveries == [] and second.queued == slow
+    assert fanout.frames_built == 1 and fanout.messages_encoded == 3
+    queued = [s._outbox._chunks[0] for s in slow]
+    assert all(chunk is queued[0] for chunk in queued) and [len(s._outbox) for s in slow] == [2] * 3
+    for sess in slow:
+        sess.frame_sent()
+    frames = [s.next_frame(T0 + 1) for s in slow]
+    assert frames[0] == "[" + routing_item(2).text + "," + routing_item(3).text + "]"
+    assert all(frame is frames[0] for frame in frames)  # the chunk's text, not a new join
+
+
+def test_an_overflowing_lagging_session_drops_whole_oldest_frames_and_reports_them() -> None:
+    fanout = Fanout()
+    s = settings(queue_max_batches=1, queue_max_messages=4)
+    sess = session(context(s, fanout=fanout), channels=("routing-metrics",))
+    fanout.dispatch([routing_item(0).message], [sess], T0)  # in flight
+    for tick in range(1, 5):
+        items = [routing_item(2 * tick).message, routing_item(2 * tick + 1).message]
+        fanout.dispatch(items, [sess], T0 + tick)
+    assert len(sess._outbox) == 4 and sess._outbox.chunks == 2  # ticks 3 and 4 remain
+    assert [e.event for e in sess.take_events() if e.event == "buffer-full"] == ["buffer-full"]
+    sess.frame_sent()
+    batch = sess.next_batch(T0 + 5) or []
+    assert batch[0]["type"] == "gap" and batch[0]["data"]["dropped"] == 4
+    assert batch[0]["data"]["channel"] == "routing-metrics"
+    assert volumes(batch[1:]) == [6, 7, 8, 9]
+    assert sess.describe()["dropped"] == {"routing-metrics": 4}
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(
+    subscriptions=st.lists(CHANNEL_SETS, min_size=1, max_size=4),
+    steps=st.lists(STEP, max_size=30),
+    batch_max=st.integers(1, 8),
+    max_messages=st.integers(1, 12),
+    max_bytes=st.integers(300, 4000),
+)
+def test_lagging_queues_stay_within_limits_and_gaps_account_for_every_dropped_message(
+    subscriptions: list[set[str]],
+    steps: list[tuple[list[str], int, list[bool]]],
+    batch_max: int,
+    max_messages: int,
+    max_bytes: int,
+) -> None:
+    """Every message of a session's channels is either received (once, in order) or counted in
+    a gap message of its channel; for alerts the gap's seq span is exactly what was dropped."""
+    s = settings(batch_max=batch_max, queue_max_messages=max_messages,
+                 queue_max_bytes=max_bytes, queue_max_batches=1)  # fmt: skip
+    log = AlertLog("e1", capacity=1000)
+    fanout = Fanout()
+    ctx = context(s, log=log, fanout=fanout)
+    sessions = [session(ctx, channels=tuple(sorted(chans))) for chans in subscriptions]
+    produced: list[dict[str, int]] = [dict.fromkeys(CHANNELS, 0) for _ in sessions]
+    received: list[list[dict[str, Any]]] = [[] for _ in sessions]
+    unsent = [0 for _ in sessions]
+
+    def check_bounds() -> None:
+        for sess in sessions:
+            outbox = sess._outbox
+            assert len(outbox) <= max_messages and outbox.nbytes <= max_bytes
+            assert len(outbox) == sum(1 for _ in outbox)
+            assert outbox.nbytes == sum(item.nbytes for item in outbox)
+
+    now, seq = T0, 0
+    for kinds, advance_ms, writes in steps:
+        messages: list[Any] = []
+        for kind in kinds:
+            if kind == "alert":
+                messages.append(log.append(seq, alert_record(seq)))
+                seq += 1
+            elif kind == "routing":
+                messages.append(routing_item(len(messages)).message)
+            elif kind == "exposure":
+                messages.append(to_message("ExposureChange", exposure_record()))
+            else:
+                messages.append(to_message("LpPerformance", lp_record()))
+        encoded = fanout.encode_all(messages)
+        for index, chans in enumerate(subscriptions):
+            for item in encoded:
+                if item.channel in chans:
+                    produced[index][str(item.channel)] += 1
+        for delivery in fanout.dispatch(encoded, sessions, now).deliveries:
+            for sess in delivery.sessions:
+                received[sessions.index(sess)].extend(json.loads(delivery.frame))
+                unsent[sessions.index(sess)] += 1
+        check_bounds()
+        for index, sess in enumerate(sessions):
+            if writes[index % 4] and unsent[index]:
+                sess.frame_sent()
+                unsent[index] -= 1
+            frame = sess.next_frame(now)
+            if frame is not None:
+                batch = json.loads(frame)
+                assert 1 <= len(batch) <= batch_max
+                received[index].extend(batch)
+                unsent[index] += 1
+        check_bounds()
+        now += advance_ms / 1000
+    for index, sess in enumerate(sessions):
+        for _ in range(unsent[index]):
+            sess.frame_sent()
+        while (frame := sess.next_frame(now)) is not None or sess.next_send_at(now) is not None:
+            received[index].extend(json.loads(frame or "[]"))
+            sess.frame_sent()
+            now += 1
+        assert len(sess._outbox) == 0 and not sess._outbox.in_burst
+        got = dict.fromkeys(CHANNELS, 0)
+        dropped = dict.fromkeys(CHANNELS, 0)
+        alert_seqs: list[int] = []
+        for message in received[index]:
+            if message["type"] == "gap":
+                data = message["data"]
+                dropped[data["channel"]] += data["dropped"]
+                if data["channel"] == "alerts":
+                    assert data["lastSeq"] - data["firstSeq"] + 1 == data["dropped"]
+                    assert all(n < data["firstSeq"] for n in alert_seqs)
+            elif message["type"] == "alert":
+                got["alerts"] += 1
+                alert_seqs.append(message["data"]["seq"])
+            elif message["type"] in ("routing-decision", "exposure-change", "lp-metrics"):
+                chan = {
+                    "routing-decision": "routing-metrics",
+                    "exposure-change": "exposure-updates",
+                    "lp-metrics": "lp-performance",
+                }[message["type"]]
+                got[chan] += 1
+        for chan in CHANNELS:
+            assert got[chan] + dropped[chan] == produced[index][chan], chan
+        assert alert_seqs == sorted(set(alert_seqs))
+        assert sess.describe()["dropped"] == {c: n for c, n in dropped.items() if n}
+
+
+def test_a_lagging_session_sends_its_queued_group_frames_back_to_back() -> None:
+    fanout = Fanout()
+    s = settings(batch_max=2, queue_max_batches=1)
+    sess = session(context(s, fanout=fanout), channels=("routing-metrics",))
+    fanout.dispatch([routing_item(0).message], [sess], T0)  # shared, in flight
+    for tick in range(1, 4):
+        items = [routing_item(2 * tick).message, routing_item(2 * tick + 1).message]
+        fanout.dispatch(items, [sess], T0)
+    assert sess.next_frame(T0) is None  # one frame in flight already
+    sess.frame_sent()
+    got = []
+    while (frame := sess.next_frame(T0)) is not None:  # same instant: no interval between
+        got.extend(volumes(json.loads(frame)))
+        sess.frame_sent()
+    assert got == [2, 3, 4, 5, 6, 7]
+    assert sess.next_send_at(T0) is None
