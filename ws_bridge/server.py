@@ -43,6 +43,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ws_bridge import dashboard
 from ws_bridge.access import SERVER_FULL, ChannelPolicy, ConnectionLimits, IpPolicy, OriginPolicy
 from ws_bridge.alertlog import AlertLog
 from ws_bridge.auth import TokenVerifier, authenticate, redact
@@ -255,6 +256,15 @@ class Connection:
             self._wake.clear()
 
 
+def _close_code(ws: ServerConnection) -> int:
+    """The code that ended a connection: the peer's, else the one the bridge sent (a keepalive
+    timeout's 1011 goes unanswered by a dead peer), else 1006 (aborted)."""
+    for frame in (ws.protocol.close_rcvd, ws.protocol.close_sent):
+        if frame is not None:
+            return int(frame.code)
+    return 1006
+
+
 def emit(event: LogEvent) -> None:
     log_line(event.level, event.message, event=event.event, **event.fields)
 
@@ -383,6 +393,8 @@ class BridgeServer:
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
+        if dashboard.is_dashboard_path(path):  # the live dashboard's static files
+            return dashboard.serve(conn, path)
         if path == STATUS_PATH:
             return _json(conn, HTTPStatus.OK, self.status())
         if path == HEALTH_PATH:
@@ -466,7 +478,7 @@ class BridgeServer:
             self.limits.release(identity.user)
             self._closed_drops.update(_drops_of(session))
             self.metrics.connections.dec()
-            code = ws.close_code if ws.close_code is not None else 1006
+            code = _close_code(ws)
             self.metrics.disconnects.labels(str(code)).inc()
             log_line(
                 logging.INFO,
