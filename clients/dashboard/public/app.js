@@ -1,0 +1,221 @@
+// The dashboard's entry: token handling, the TypeScript client (served by the bridge under
+// /dashboard/client/), the alert history replay, and the render loop.
+//
+// Handlers only fold messages into `state` (state.js) and ask for a frame; render.js draws what
+// changed at most once per requestAnimationFrame, however many messages arrived in between.
+
+import { render } from './render.js';
+import {
+  applyAlert,
+  applyExposure,
+  applyLp,
+  applyRoutingDecision,
+  applyRoutingSummary,
+  createState,
+} from './state.js';
+
+const CHANNELS = ['exposure-updates', 'lp-performance', 'routing-metrics', 'alerts'];
+const HISTORY_HOURS = 24;
+const HISTORY_LIMIT = 500;
+
+const state = createState();
+const stats = { renders: 0, frames: 0, handled: 0 };
+let client = null;
+let framePending = false;
+let historySocket = null;
+
+// For the browser test and for curious operators (no token in here).
+globalThis.rtxDashboard = { state, stats };
+
+function frame() {
+  framePending = false;
+  stats.frames += 1;
+  if (state.dirty.size === 0) return;
+  render(state);
+  stats.renders += 1;
+}
+
+function scheduleRender(part) {
+  state.dirty.add(part);
+  state.dirty.add('status');
+  if (!framePending) {
+    framePending = true;
+    requestAnimationFrame(frame);
+  }
+}
+
+function noteError(text) {
+  state.errors.push(`${new Date().toISOString().slice(11, 19)} ${text}`);
+  if (state.errors.length > 20) state.errors.shift();
+  scheduleRender('status');
+}
+
+/** Reads `?token=` (and `?url=`) once, then removes them from the address bar and history. */
+function takeUrlParams() {
+  const params = new URLSearchParams(location.search);
+  const token = params.get('token');
+  const url = params.get('url');
+  if (token !== null || url !== null) {
+    params.delete('token');
+    const rest = params.toString();
+    replaceUrl(`${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
+  }
+  return { token, url };
+}
+
+function replaceUrl(path) {
+  globalThis.history.replaceState(null, '', path);
+}
+
+function defaultBridgeUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/ws/analytics`;
+}
+
+async function loadClient() {
+  try {
+    return await import('./client/index.js');
+  } catch (error) {
+    noteError(
+      'TypeScript client not found at /dashboard/client/index.js: run `npm ci && npm run build` in clients/typescript',
+    );
+    throw error;
+  }
+}
+
+/**
+ * Alert history by the bridge's time-range replay: alerts of the last HISTORY_HOURS, marked
+ * `replay`, merged into the feed (live alerts that arrive meanwhile are deduplicated by seq).
+ * Uses the client's own replay call when it has one, else a short-lived socket of its own.
+ */
+function loadHistory(url, token) {
+  const fromTime = new Date(Date.now() - HISTORY_HOURS * 3600_000).toISOString();
+  state.history = { status: 'loading', count: 0, complete: true, truncated: false, error: null };
+  scheduleRender('alerts');
+  if (client && typeof client.replayAlerts === 'function') {
+    client.replayAlerts({ fromTime, limit: HISTORY_LIMIT });
+    return;
+  }
+  if (historySocket) historySocket.close();
+  const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
+  historySocket = socket;
+  socket.onopen = () => {
+    socket.send(JSON.stringify({ action: 'replay', channel: 'alerts', fromTime, limit: HISTORY_LIMIT, id: 'history' }));
+  };
+  socket.onmessage = (event) => {
+    for (const message of JSON.parse(event.data)) {
+      if (message.type === 'alert') {
+        applyAlert(state, message.data, { timestamp: message.timestamp, replay: true });
+        state.history.count += 1;
+        scheduleRender('alerts');
+      } else if (message.type === 'replay-done') {
+        historyDone(message.data);
+        socket.close(1000);
+      } else if (message.type === 'error') {
+        state.history = { ...state.history, status: 'failed', error: message.data.code };
+        scheduleRender('alerts');
+        socket.close(1000);
+      }
+    }
+  };
+  socket.onerror = () => {
+    if (state.history.status === 'loading') {
+      state.history = { ...state.history, status: 'failed', error: 'connection failed' };
+      scheduleRender('alerts');
+    }
+  };
+}
+
+function historyDone(data) {
+  state.history = {
+    status: 'done',
+    count: state.history.count,
+    complete: data.complete !== false,
+    truncated: Boolean(data.truncated),
+    error: null,
+  };
+  scheduleRender('alerts');
+}
+
+async function connect(url, token) {
+  disconnect();
+  const { AnalyticsWebSocket } = await loadClient();
+  const now = () => Date.now();
+  client = new AnalyticsWebSocket(
+    { url, token, channels: CHANNELS, debug: false },
+    {
+      onExposureUpdate: (data) => {
+        applyExposure(state, data, now());
+        scheduleRender('exposure');
+      },
+      onLPPerformance: (data) => {
+        applyLp(state, data, now());
+        scheduleRender('lps');
+      },
+      onRoutingMetrics: (data) => {
+        applyRoutingDecision(state, data, now());
+        scheduleRender('routing');
+      },
+      onRoutingSummary: (data) => {
+        applyRoutingSummary(state, data);
+        scheduleRender('routing');
+      },
+      onAlert: (data, message) => {
+        const replay = Boolean(message?.replay);
+        if (applyAlert(state, data, { timestamp: message?.timestamp ?? null, replay }) && replay) {
+          state.history.count += 1;
+        }
+        scheduleRender('alerts');
+      },
+      onReplayDone: (data) => historyDone(data),
+      onGap: (gap) => {
+        state.gaps += 1;
+        noteError(`gap on ${gap.channel}: ${gap.dropped} messages dropped`);
+      },
+      onError: (error) => noteError(error.message),
+      onStateChange: (next) => {
+        state.connection = next;
+        scheduleRender('status');
+        if (next === 'open' && state.history.status === 'none') loadHistory(url, token);
+      },
+    },
+  );
+  client.connect();
+}
+
+function disconnect() {
+  if (client) client.close();
+  client = null;
+  if (historySocket) historySocket.close();
+  historySocket = null;
+}
+
+function main() {
+  const form = document.getElementById('connect-form');
+  const tokenInput = document.getElementById('token');
+  const urlInput = document.getElementById('bridge-url');
+  const params = takeUrlParams();
+  urlInput.value = params.url ?? defaultBridgeUrl();
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const token = tokenInput.value.trim();
+    if (token === '') {
+      noteError('paste a token first (rtx-analytics token --sub USER --roles ROLES)');
+      return;
+    }
+    state.history.status = 'none';
+    connect(urlInput.value.trim(), token).catch((error) => noteError(String(error.message ?? error)));
+  });
+  document.getElementById('disconnect').addEventListener('click', () => {
+    disconnect();
+    state.connection = 'closed';
+    scheduleRender('status');
+  });
+  scheduleRender('all');
+  if (params.token) {
+    tokenInput.value = params.token;
+    form.requestSubmit();
+  }
+}
+
+main();

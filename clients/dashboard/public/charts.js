@@ -1,0 +1,148 @@
+// Canvas drawing: the exposure utilisation gauge and the A-book/B-book share over time.
+// No chart library: a few dozen lines of 2D canvas each, sized for the device pixel ratio.
+
+const COLORS = {
+  low: '#2f9e44',
+  medium: '#f08c00',
+  high: '#e03131',
+  critical: '#a61e4d',
+  track: '#2b3340',
+  text: '#e9ecef',
+  muted: '#8b95a5',
+  abook: '#4dabf7',
+  bbook: '#f59f00',
+  grid: '#2b3340',
+};
+
+/** Resizes the canvas backing store to its CSS size x devicePixelRatio; returns the context. */
+function prepare(canvas) {
+  const ratio = globalThis.devicePixelRatio || 1;
+  const width = canvas.clientWidth || canvas.width;
+  const height = canvas.clientHeight || canvas.height;
+  if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+  }
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  return { ctx, width, height };
+}
+
+/**
+ * A half-circle gauge from 0 to 120 % with the risk bands (60 / 85 / 100 %) on its rim and a
+ * needle at `utilizationPct` (null: no needle).
+ */
+export function drawGauge(canvas, utilizationPct) {
+  const { ctx, width, height } = prepare(canvas);
+  const max = 120;
+  const cx = width / 2;
+  const cy = height * 0.9;
+  const r = Math.min(width / 2, height) * 0.8;
+  const angle = (p) => Math.PI + (Math.PI * Math.min(Math.max(p, 0), max)) / max;
+  const bands = [
+    [0, 60, COLORS.low],
+    [60, 85, COLORS.medium],
+    [85, 100, COLORS.high],
+    [100, max, COLORS.critical],
+  ];
+  ctx.lineWidth = r * 0.16;
+  for (const [from, to, color] of bands) {
+    ctx.beginPath();
+    ctx.strokeStyle = color;
+    ctx.globalAlpha = 0.35;
+    ctx.arc(cx, cy, r, angle(from), angle(to));
+    ctx.stroke();
+  }
+  ctx.globalAlpha = 1;
+  if (utilizationPct !== null) {
+    const band = bands.find(([from, to]) => utilizationPct < to) ?? bands[bands.length - 1];
+    ctx.beginPath();
+    ctx.strokeStyle = band[2];
+    ctx.arc(cx, cy, r, angle(0), angle(utilizationPct));
+    ctx.stroke();
+    const a = angle(utilizationPct);
+    ctx.beginPath();
+    ctx.strokeStyle = COLORS.text;
+    ctx.lineWidth = 3;
+    ctx.moveTo(cx, cy);
+    ctx.lineTo(cx + Math.cos(a) * r * 0.95, cy + Math.sin(a) * r * 0.95);
+    ctx.stroke();
+    ctx.beginPath();
+    ctx.fillStyle = COLORS.text;
+    ctx.arc(cx, cy, 5, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+  ctx.fillStyle = COLORS.muted;
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  for (const tick of [0, 60, 85, 100, 120]) {
+    const a = angle(tick);
+    ctx.fillText(`${tick}`, cx + Math.cos(a) * r * 1.17, cy + Math.sin(a) * r * 1.17 + 4);
+  }
+}
+
+/**
+ * The A-book share (percent of decisions) over time as a filled area, B-book above it.
+ * `points`: [{t (ms), abookPct, count}], oldest first.
+ */
+export function drawShare(canvas, points) {
+  const { ctx, width, height } = prepare(canvas);
+  const pad = { left: 34, right: 8, top: 8, bottom: 18 };
+  const w = width - pad.left - pad.right;
+  const h = height - pad.top - pad.bottom;
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.strokeStyle = COLORS.grid;
+  ctx.fillStyle = COLORS.muted;
+  ctx.lineWidth = 1;
+  ctx.textAlign = 'right';
+  for (const p of [0, 25, 50, 75, 100]) {
+    const y = pad.top + h - (h * p) / 100;
+    ctx.beginPath();
+    ctx.moveTo(pad.left, y);
+    ctx.lineTo(pad.left + w, y);
+    ctx.stroke();
+    ctx.fillText(`${p}%`, pad.left - 4, y + 4);
+  }
+  if (points.length === 0) {
+    ctx.textAlign = 'center';
+    ctx.fillText('waiting for routing data…', pad.left + w / 2, pad.top + h / 2);
+    return;
+  }
+  const t0 = points[0].t;
+  const t1 = points[points.length - 1].t;
+  const span = Math.max(t1 - t0, 1);
+  const x = (t) => (points.length === 1 ? pad.left + w : pad.left + (w * (t - t0)) / span);
+  const y = (p) => pad.top + h - (h * p) / 100;
+  // B-book: the whole band, then A-book painted over it from the bottom.
+  ctx.fillStyle = COLORS.bbook;
+  ctx.globalAlpha = 0.55;
+  ctx.fillRect(points.length === 1 ? x(t1) - 6 : pad.left, pad.top, points.length === 1 ? 6 : w, h);
+  ctx.globalAlpha = 0.85;
+  ctx.fillStyle = COLORS.abook;
+  ctx.beginPath();
+  ctx.moveTo(x(t0), y(0));
+  if (points.length === 1) {
+    ctx.rect(x(t1) - 6, y(points[0].abookPct), 6, y(0) - y(points[0].abookPct));
+  } else {
+    for (const p of points) ctx.lineTo(x(p.t), y(p.abookPct));
+    ctx.lineTo(x(t1), y(0));
+    ctx.closePath();
+  }
+  ctx.fill();
+  ctx.globalAlpha = 1;
+  ctx.strokeStyle = COLORS.text;
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  points.forEach((p, i) => (i === 0 ? ctx.moveTo(x(p.t), y(p.abookPct)) : ctx.lineTo(x(p.t), y(p.abookPct))));
+  ctx.stroke();
+  ctx.fillStyle = COLORS.muted;
+  ctx.textAlign = 'left';
+  ctx.fillText(clock(t0), pad.left, height - 4);
+  ctx.textAlign = 'right';
+  ctx.fillText(clock(t1), pad.left + w, height - 4);
+}
+
+function clock(ms) {
+  return new Date(ms).toISOString().slice(11, 19);
+}

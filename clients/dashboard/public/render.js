@@ -1,0 +1,181 @@
+// Draws the parts of the state marked dirty. Called at most once per animation frame (app.js).
+// Text goes in with textContent only: alert titles and LP names come from the wire and are
+// never parsed as HTML.
+
+import { drawGauge, drawShare } from './charts.js';
+import { bandOf, num, pct, shareSeries, topEntries, usd } from './state.js';
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** Renders every dirty part, then clears the marks. Returns the parts drawn. */
+export function render(state) {
+  const dirty = state.dirty;
+  const all = dirty.has('all');
+  const drawn = [];
+  if (all || dirty.has('exposure')) drawn.push(renderExposure(state));
+  if (all || dirty.has('lps')) drawn.push(renderLps(state));
+  if (all || dirty.has('routing')) drawn.push(renderRouting(state));
+  if (all || dirty.has('alerts')) drawn.push(renderAlerts(state));
+  if (all || dirty.has('status')) drawn.push(renderStatus(state));
+  dirty.clear();
+  return drawn;
+}
+
+function renderExposure(state) {
+  const e = state.exposure;
+  const u = e ? e.utilizationPct : null;
+  drawGauge($('gauge'), u);
+  $('util-value').textContent = pct(u);
+  const risk = $('risk-level');
+  risk.textContent = e ? e.riskLevel : '–';
+  risk.className = `risk risk-${e ? e.riskLevel : 'unknown'}`;
+  $('util-value').className = `util band-${bandOf(u)}`;
+  $('total-exposure').textContent = usd(e?.totalExposure);
+  $('net-exposure').textContent = usd(e?.netExposure);
+  $('exposure-limit').textContent = usd(e?.exposureLimit);
+  const count = e ? e.positionCount : null;
+  $('position-count').textContent = count === null ? '–' : String(count);
+  $('exposure-time').textContent = state.exposureAt
+    ? `updated ${new Date(state.exposureAt).toISOString().slice(11, 19)} UTC`
+    : 'no exposure yet';
+  bars($('by-symbol'), e?.bySymbol, false);
+  bars($('by-lp'), e?.byLP, false);
+  bars($('by-currency'), e?.byCurrency, true);
+  return 'exposure';
+}
+
+/** Horizontal bars for a {name: USD} map; `signed`: a diverging scale around zero. */
+function bars(container, map, signed) {
+  const rows = topEntries(map, 10);
+  container.replaceChildren();
+  if (rows.length === 0) {
+    container.append(el('div', 'empty', 'no data'));
+    return;
+  }
+  const max = Math.max(...rows.map(([, v]) => Math.abs(v)), 1);
+  for (const [name, value] of rows) {
+    const row = el('div', 'bar-row');
+    row.dataset.name = name;
+    row.append(el('span', 'bar-name', name));
+    const track = el('span', signed ? 'bar-track signed' : 'bar-track');
+    const fill = el('span', value < 0 ? 'bar-fill negative' : 'bar-fill');
+    const width = (100 * Math.abs(value)) / max;
+    fill.style.width = `${signed ? width / 2 : width}%`;
+    if (signed) fill.style[value < 0 ? 'right' : 'left'] = '50%';
+    track.append(fill);
+    row.append(track, el('span', 'bar-value', usd(value)));
+    container.append(row);
+  }
+}
+
+function renderLps(state) {
+  const body = $('lp-body');
+  body.replaceChildren();
+  const names = [...state.lps.keys()].sort();
+  if (names.length === 0) {
+    const row = el('tr');
+    const cell = el('td', 'empty', 'no LP metrics yet');
+    cell.colSpan = 8;
+    row.append(cell);
+    body.append(row);
+  }
+  for (const name of names) {
+    const lp = state.lps.get(name);
+    const row = el('tr');
+    row.dataset.lp = name;
+    const status = el('td', `lp-status ${lp.status === 'connected' ? 'up' : 'down'}`);
+    status.append(el('span', 'dot'), document.createTextNode(lp.status));
+    const reject = num(lp.rollingRejectRate) ?? num(lp.rejectRate);
+    const quality = num(lp.executionQuality);
+    const latency = num(lp.latencyMs);
+    const p95 = num(lp.fillLatencyP95Ms);
+    const spread = num(lp.avgSpread);
+    row.append(
+      el('td', 'lp-name', name),
+      status,
+      el('td', latency !== null && latency > 200 ? 'num warn' : 'num', latency === null ? '–' : `${latency.toFixed(0)} ms`),
+      el('td', 'num muted', p95 === null ? '–' : `${p95.toFixed(0)} ms`),
+      el('td', reject !== null && reject > 0.05 ? 'num warn' : 'num', reject === null ? '–' : `${(reject * 100).toFixed(2)}%`),
+      el('td', quality !== null && quality < 0.9 ? 'num warn' : 'num', quality === null ? '–' : `${(quality * 100).toFixed(1)}%`),
+      el('td', 'num', spread === null ? '–' : spread.toFixed(5)),
+      el('td', 'num', pct(num(lp.observedUptimePct) ?? num(lp.uptime), 2)),
+    );
+    body.append(row);
+  }
+  return 'lps';
+}
+
+function renderRouting(state) {
+  const points = shareSeries(state);
+  drawShare($('share-chart'), points);
+  const latest = points[points.length - 1];
+  $('abook-share').textContent = latest ? pct(latest.abookPct) : '–';
+  $('bbook-share').textContent = latest ? pct(100 - latest.abookPct) : '–';
+  $('share-source').textContent = latest
+    ? latest.source === 'window'
+      ? `${state.windows.length} routing windows`
+      : 'live decisions, 5 s buckets'
+    : '';
+  const d = state.decisions;
+  $('decision-count').textContent = `${d.total} decisions (${d.abook} A / ${d.bbook} B)`;
+  const last = state.lastDecision;
+  $('last-decision').textContent = last
+    ? `last: ${last.symbol} ${last.side} ${last.volume} → ${last.routingDecision}${last.lpSelected ? ` (${last.lpSelected})` : ''}`
+    : '';
+  return 'routing';
+}
+
+function renderAlerts(state) {
+  const list = $('alert-list');
+  list.replaceChildren();
+  for (const a of state.alerts) {
+    const item = el('li', `alert sev-${a.severity}${a.state === 'RESOLVED' ? ' resolved' : ''}`);
+    item.dataset.id = a.id;
+    if (a.seq !== null) item.dataset.seq = String(a.seq);
+    const head = el('div', 'alert-head');
+    head.append(
+      el('span', 'sev', a.severity),
+      el('span', 'alert-title', a.title),
+      el('span', 'alert-meta', `${a.category} · ${a.source} · ${a.time ? a.time.slice(11, 19) : ''}`),
+    );
+    if (a.state === 'RESOLVED') head.append(el('span', 'tag', 'resolved'));
+    if (a.replay) head.append(el('span', 'tag', 'history'));
+    item.append(head, el('div', 'alert-message', a.message));
+    if (a.actionItems.length > 0) {
+      const ul = el('ul', 'actions');
+      for (const action of a.actionItems) ul.append(el('li', '', action));
+      item.append(ul);
+    }
+    list.append(item);
+  }
+  const c = state.alertCounts;
+  $('alert-counts').textContent = `${c.critical} critical · ${c.error} error · ${c.warning} warning · ${c.info} info`;
+  const h = state.history;
+  $('history-status').textContent =
+    h.status === 'loading'
+      ? 'loading history…'
+      : h.status === 'done'
+        ? `history: ${h.count} alerts${h.truncated ? ' (truncated)' : ''}${h.complete ? '' : ' (older ones no longer held)'}`
+        : h.status === 'failed'
+          ? `history unavailable: ${h.error}`
+          : '';
+  return 'alerts';
+}
+
+function renderStatus(state) {
+  const pill = $('conn-state');
+  pill.textContent = state.connection;
+  pill.className = `pill state-${state.connection}`;
+  $('gap-count').textContent = state.gaps ? `${state.gaps} gaps` : '';
+  const err = state.errors[state.errors.length - 1];
+  $('last-error').textContent = err ?? '';
+  $('message-count').textContent = `${state.messages} messages`;
+  return 'status';
+}
