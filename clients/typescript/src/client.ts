@@ -1,0 +1,426 @@
+/**
+ * AnalyticsWebSocket: the dashboards' client of the analytics bridge, used as in the seed
+ * integration guide:
+ *
+ *     new AnalyticsWebSocket({ url, token, channels, debug },
+ *                            { onRoutingMetrics, onLPPerformance, onExposureUpdate, onAlert }).connect();
+ *
+ * Beyond the old client it reconnects by itself (exponential backoff, full jitter), resumes
+ * alerts from the last seq it delivered (subscribe with `since`/`epoch`, docs/bridge.md "Alert
+ * resume") so no alert is lost or repeated across reconnects, changes subscriptions at run time,
+ * refreshes its token, and reports gaps, errors and state changes. Runs in browsers and Node >= 20
+ * (pass the `ws` package's WebSocket where there is no global one); imports nothing from Node.
+ */
+
+import { type AlertPosition } from './alerts.js';
+import { backoffDelay } from './backoff.js';
+import { AnalyticsClientError, ConnectionError, ServerError } from './errors.js';
+import { parseFrame, redact } from './frames.js';
+import {
+  checkChannels,
+  checkToken,
+  settingsOf,
+  type AnalyticsHandlers,
+  type AnalyticsWebSocketOptions,
+  type Settings,
+} from './options.js';
+import type { Channel, ConnectionState, RefreshedData, ServerMessage } from './types.js';
+
+/** What the client needs of a WebSocket (the browser's and the `ws` package's both have it). */
+interface Socket {
+  readonly readyState: number;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+const OPEN = 1; // WebSocket.OPEN (RFC 6455 state OPEN)
+
+/** Counters, for dashboards' own status displays and for tests. */
+export interface ClientStats {
+  /** Successful opens after the first. */
+  reconnects: number;
+  framesReceived: number;
+  messagesReceived: number;
+  /** Alerts dropped by the client's own seq guard (already delivered). */
+  duplicateAlertsSkipped: number;
+}
+
+interface PendingRefresh {
+  token: string;
+  resolve: (data: RefreshedData | null) => void;
+  reject: (error: AnalyticsClientError) => void;
+}
+
+export class AnalyticsWebSocket {
+  private readonly settings: Settings;
+  private readonly handlers: AnalyticsHandlers;
+  private token: string;
+  private readonly wanted: Channel[];
+  private socket: Socket | null = null;
+  private currentState: ConnectionState = 'closed';
+  private stopped = true;
+  private attempts = 0;
+  private opens = 0;
+  private nextRequest = 1;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastSocketError: string | null = null;
+  private readonly refreshes = new Map<string, PendingRefresh>();
+  private readonly counters = { framesReceived: 0, messagesReceived: 0 };
+
+  /** Throws ConfigError for bad options (unknown channel, bad URL, no WebSocket, ...). */
+  constructor(options: AnalyticsWebSocketOptions, handlers: AnalyticsHandlers = {}) {
+    this.settings = settingsOf(options);
+    this.token = checkToken(options.token);
+    this.handlers = handlers ?? {};
+    this.wanted = [...this.settings.channels];
+  }
+
+  /** The connection state. */
+  get state(): ConnectionState {
+    return this.currentState;
+  }
+
+  /** The channels subscribed on every (re)connect. */
+  get channels(): Channel[] {
+    return [...this.wanted];
+  }
+
+  /** The last alert delivered (seq and epoch): save it to resume in a later session. */
+  get lastAlert(): AlertPosition | null {
+    return this.settings.cursor.position;
+  }
+
+  get stats(): ClientStats {
+    return {
+      reconnects: Math.max(0, this.opens - 1),
+      ...this.counters,
+      duplicateAlertsSkipped: this.settings.cursor.duplicates,
+    };
+  }
+
+  /** Open the connection (and keep it open until `close()`). Calling it again does nothing. */
+  connect(): this {
+    if (!this.stopped) return this;
+    this.stopped = false;
+    this.attempts = 0;
+    this.open();
+    return this;
+  }
+
+  /** Close for good: no reconnect; pending `refreshToken` promises reject. */
+  close(): void {
+    this.stopped = true;
+    this.clearTimers();
+    const socket = this.socket;
+    this.socket = null;
+    if (socket !== null) {
+      detach(socket);
+      try {
+        socket.close(1000);
+      } catch {
+        // already closing: nothing to do
+      }
+    }
+    this.failRefreshes(new ConnectionError('closed', 'the client was closed before the bridge answered the refresh'));
+    this.setState('closed');
+  }
+
+  /** Subscribe to more channels now (if open) and on every reconnect. Throws ConfigError for unknown names. */
+  subscribe(channels: Channel[]): void {
+    const added = checkChannels(channels).filter((c) => !this.wanted.includes(c));
+    this.wanted.push(...added);
+    if (added.length > 0 && this.isOpen()) this.sendSubscribe(added);
+  }
+
+  /**
+   * Unsubscribe now (if open) and on later reconnects. The alert position is kept: subscribing
+   * to `alerts` again resumes after the last alert delivered, so none is missed.
+   */
+  unsubscribe(channels: Channel[]): void {
+    const removed = checkChannels(channels).filter((c) => this.wanted.includes(c));
+    for (const c of removed) this.wanted.splice(this.wanted.indexOf(c), 1);
+    if (removed.length > 0 && this.isOpen()) {
+      this.send({ action: 'unsubscribe', channels: removed, id: this.requestId() });
+    }
+  }
+
+  /**
+   * Replace the token. When open, sends the bridge's `refresh` and resolves with its
+   * `refreshed` data (the new expiry) or rejects with a ServerError `refresh-failed` (the old
+   * token stays in use). When not open, or when the connection drops before the answer, the
+   * new token is simply used for the next connection and the promise resolves with null.
+   */
+  refreshToken(token: string): Promise<RefreshedData | null> {
+    const fresh = checkToken(token);
+    if (!this.isOpen()) {
+      this.token = fresh;
+      return Promise.resolve(null);
+    }
+    const id = this.requestId();
+    return new Promise((resolve, reject) => {
+      this.refreshes.set(id, { token: fresh, resolve, reject });
+      this.send({ action: 'refresh', token: fresh, id });
+    });
+  }
+
+  // -- connection ------------------------------------------------------------------------------
+
+  private open(): void {
+    this.setState('connecting');
+    this.lastSocketError = null;
+    const { url, tokenTransport, connectTimeoutMs } = this.settings;
+    this.log(`connecting to ${url} (token in ${tokenTransport === 'query' ? 'query' : 'Authorization header'})`);
+    let socket: Socket;
+    try {
+      socket = this.newSocket();
+    } catch (cause) {
+      this.report(new ConnectionError('connect-failed', `could not open a WebSocket to ${url}: ${messageOf(cause)}`, undefined, { cause }));
+      this.retry();
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => this.opened(socket);
+    socket.onmessage = (event) => this.received(socket, event.data);
+    socket.onerror = (event) => {
+      this.lastSocketError = messageOf((event as { error?: unknown; message?: unknown })?.error ?? (event as { message?: unknown })?.message);
+    };
+    socket.onclose = (event) => this.closed(socket, event.code, event.reason);
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = null;
+      if (this.socket === socket && socket.readyState !== OPEN) {
+        this.lastSocketError = `no handshake within ${connectTimeoutMs} ms`;
+        detach(socket);
+        try {
+          socket.close();
+        } catch {
+          // a socket still connecting may refuse close(); it is dropped either way
+        }
+        this.closed(socket, 1006, 'connect timeout');
+      }
+    }, connectTimeoutMs);
+  }
+
+  private newSocket(): Socket {
+    const { url, tokenTransport, WebSocket: Ctor } = this.settings;
+    if (tokenTransport === 'header') {
+      return new Ctor(url, [], { headers: { Authorization: `Bearer ${this.token}` } }) as Socket;
+    }
+    const sep = url.includes('?') ? '&' : '?';
+    return new Ctor(`${url}${sep}token=${encodeURIComponent(this.token)}`) as Socket;
+  }
+
+  private opened(socket: Socket): void {
+    if (this.socket !== socket) return;
+    this.clearTimers();
+    this.attempts = 0;
+    this.opens += 1;
+    this.setState('open');
+    if (this.wanted.length > 0) this.sendSubscribe([...this.wanted]);
+  }
+
+  private closed(socket: Socket, code: number, reason: string): void {
+    if (this.socket !== socket) return;
+    this.socket = null;
+    this.clearTimers();
+    // A refresh the bridge never answered: use the new token for the next connection.
+    for (const [id, pending] of this.refreshes) {
+      this.token = pending.token;
+      this.refreshes.delete(id);
+      pending.resolve(null);
+    }
+    if (this.stopped) {
+      this.setState('closed');
+      return;
+    }
+    const why = code === 4001 ? 'token-expired' : 'closed';
+    const detail = this.lastSocketError ?? (reason || 'no reason given');
+    this.report(new ConnectionError(why, `connection to ${this.settings.url} closed (code ${code}): ${detail}`, code));
+    this.retry();
+  }
+
+  private retry(): void {
+    const { reconnect, maxReconnectAttempts, backoff } = this.settings;
+    if (this.stopped) return;
+    if (!reconnect || this.attempts >= maxReconnectAttempts) {
+      if (reconnect) this.report(new ConnectionError('gave-up', `gave up after ${this.attempts} reconnect attempts`));
+      this.stopped = true;
+      this.setState('closed');
+      return;
+    }
+    const delay = backoffDelay(this.attempts, backoff);
+    this.attempts += 1;
+    this.setState('reconnecting');
+    this.log(`reconnect attempt ${this.attempts} in ${delay} ms`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.stopped) this.open();
+    }, delay);
+  }
+
+  // -- frames ----------------------------------------------------------------------------------
+
+  private received(socket: Socket, raw: unknown): void {
+    if (this.socket !== socket) return;
+    const parsed = parseFrame(raw);
+    if (parsed instanceof AnalyticsClientError) {
+      this.report(parsed);
+      return;
+    }
+    this.counters.framesReceived += 1;
+    this.counters.messagesReceived += parsed.length;
+    for (const message of parsed) this.dispatch(message);
+  }
+
+  private dispatch(message: ServerMessage): void {
+    const h = this.handlers;
+    this.call(h.onMessage, message);
+    switch (message.type) {
+      case 'routing-decision':
+        return this.call(h.onRoutingMetrics, message.data, message);
+      case 'routing-summary':
+        return this.call(h.onRoutingSummary, message.data, message);
+      case 'lp-metrics':
+        return this.call(h.onLPPerformance, message.data, message);
+      case 'exposure-change':
+        return this.call(h.onExposureUpdate, message.data, message);
+      case 'alert':
+        // A time-range replay's alerts are history, outside the live cursor.
+        if (message.replay === true || this.settings.cursor.accept(message.data)) {
+          return this.call(h.onAlert, message.data, message);
+        }
+        return this.log(`skipped alert seq ${message.data.seq}: already delivered`);
+      case 'gap':
+        return this.call(h.onGap, message.data);
+      case 'subscribed': {
+        const gap = this.settings.cursor.applySubscribed(message.data);
+        if (gap !== null) this.call(h.onGap, gap);
+        return this.call(h.onSubscribed, message.data);
+      }
+      case 'unsubscribed':
+        return this.call(h.onUnsubscribed, message.data);
+      case 'refreshed':
+        return this.refreshed(message.data);
+      case 'replay-done':
+        return this.call(h.onReplayDone, message.data);
+      case 'error':
+        return this.serverError(message.data.code, message.data.message, message.data.channel, message.data.id);
+      default:
+        return; // a type this version does not know: onMessage had it
+    }
+  }
+
+  private refreshed(data: RefreshedData): void {
+    const pending = data.id === undefined ? undefined : this.refreshes.get(String(data.id));
+    if (pending !== undefined) {
+      this.refreshes.delete(String(data.id));
+      this.token = pending.token;
+      this.log(`token refreshed, expires ${data.expiresAt}`);
+      pending.resolve(data);
+    }
+    this.call(this.handlers.onRefreshed, data);
+  }
+
+  private serverError(code: string, text: string, channel?: string, id?: string | number): void {
+    const error = new ServerError(code, `bridge refused a request: ${text}`, channel, id);
+    const pending = id === undefined ? undefined : this.refreshes.get(String(id));
+    if (pending !== undefined) {
+      this.refreshes.delete(String(id));
+      pending.reject(error);
+    }
+    if (channel !== undefined && code === 'forbidden') {
+      // Not allowed (now): stop asking for it on every reconnect.
+      const at = this.wanted.indexOf(channel as Channel);
+      if (at >= 0) this.wanted.splice(at, 1);
+    }
+    this.report(error);
+  }
+
+  // -- sending ---------------------------------------------------------------------------------
+
+  private sendSubscribe(channels: Channel[]): void {
+    const frame: Record<string, unknown> = { action: 'subscribe', channels, id: this.requestId() };
+    const resume = channels.includes('alerts') ? this.settings.cursor.resumeFields() : null;
+    if (resume !== null) Object.assign(frame, resume);
+    this.log(`subscribe ${channels.join(', ')}${resume === null ? '' : ` (alerts after seq ${resume.since})`}`);
+    this.send(frame);
+  }
+
+  private send(frame: Record<string, unknown>): void {
+    const socket = this.socket;
+    if (socket === null || socket.readyState !== OPEN) return; // (re)sent on the next open
+    try {
+      socket.send(JSON.stringify(frame));
+    } catch (cause) {
+      this.report(new ConnectionError('send-failed', `could not send ${String(frame.action)}: ${messageOf(cause)}`, undefined, { cause }));
+    }
+  }
+
+  // -- helpers ---------------------------------------------------------------------------------
+
+  private isOpen(): boolean {
+    return this.socket !== null && this.socket.readyState === OPEN && this.currentState === 'open';
+  }
+
+  private requestId(): string {
+    return `c${this.nextRequest++}`;
+  }
+
+  private setState(next: ConnectionState): void {
+    const previous = this.currentState;
+    if (previous === next) return;
+    this.currentState = next;
+    this.log(`state ${previous} -> ${next}`);
+    this.call(this.handlers.onStateChange, next, previous);
+  }
+
+  private clearTimers(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.retryTimer = this.connectTimer = null;
+  }
+
+  private failRefreshes(error: AnalyticsClientError): void {
+    for (const pending of this.refreshes.values()) pending.reject(error);
+    this.refreshes.clear();
+  }
+
+  private report(error: AnalyticsClientError): void {
+    this.log(`${error.name} ${error.code}: ${error.message}`);
+    if (this.handlers.onError === undefined) return;
+    try {
+      this.handlers.onError(error);
+    } catch (cause) {
+      this.log(`onError threw: ${messageOf(cause)}`);
+    }
+  }
+
+  /** Run a handler; one that throws is reported, never allowed to break the message loop. */
+  private call<A extends unknown[]>(handler: ((...args: A) => void) | undefined, ...args: A): void {
+    if (handler === undefined) return;
+    try {
+      handler(...args);
+    } catch (cause) {
+      this.report(new AnalyticsClientError('handler-failed', `a handler threw: ${messageOf(cause)}`, { cause }));
+    }
+  }
+
+  private log(line: string): void {
+    if (this.settings.debug) this.settings.logger(`[AnalyticsWebSocket] ${line}`);
+  }
+}
+
+function detach(socket: Socket): void {
+  socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
+}
+
+/** A readable detail of a thrown value or error event, with anything token-like removed. */
+function messageOf(value: unknown): string {
+  if (value instanceof Error) return redact(value.message);
+  if (typeof value === 'string' && value !== '') return redact(value);
+  return 'no detail';
+}

@@ -1,0 +1,232 @@
+/**
+ * Typed messages of the analytics WebSocket contract, as the bridge serves them
+ * (docs/bridge.md sections 1 and 2; the contract is /work/shared/PROTOCOL.md).
+ *
+ * Every server frame is a JSON array of messages `{type, timestamp, data}`. The `data`
+ * interfaces below mirror the Avro schemas in `schemas/avro/*.avsc` field for field
+ * (test/contract.test.ts checks them against the schemas and the docs table, and fails when
+ * the bridge emits a field these types lack).
+ *
+ * Numbers: Avro doubles arrive as JSON numbers; NaN and infinities (which JSON cannot carry,
+ * RFC 8259 section 6) arrive as `null`. Fields typed `number` are finite in every record the
+ * worker writes; fields the schemas declare nullable are typed `number | null`.
+ */
+
+/** The four channels of the contract. */
+export const CHANNELS = ['routing-metrics', 'lp-performance', 'exposure-updates', 'alerts'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+/** Enums of the Avro schemas (the symbols, exactly). */
+export type Side = 'BUY' | 'SELL';
+export type Book = 'ABOOK' | 'BBOOK';
+export type LpConnectionStatus = 'connected' | 'disconnected';
+export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
+export type AlertSeverity = 'info' | 'warning' | 'error' | 'critical';
+export type AlertCategory = 'exposure' | 'lp' | 'routing' | 'system';
+export type AlertState = 'RAISED' | 'RESOLVED';
+
+/** `routing-decision` on routing-metrics (from RoutingDecision). */
+export interface RoutingDecisionData {
+  symbol: string;
+  side: Side;
+  /** Units of the base currency. */
+  volume: number;
+  routingDecision: Book;
+  /** The LP name for an A-book decision; `""` (not null) for B-book, as the old Go hub. */
+  lpSelected: string;
+  executionTimeMs: number;
+  /** Price units. */
+  spread: number;
+  /** Price units; positive = price improvement for the client. */
+  slippage: number;
+}
+
+/** `routing-summary` on routing-metrics (from RoutingSummary): one closed event-time window. */
+export interface RoutingSummaryData {
+  /** RFC 3339 UTC, six fractional digits. */
+  windowStart: string;
+  /** RFC 3339 UTC; also the message's timestamp. */
+  windowEnd: string;
+  count: number;
+  volume: number;
+  notionalUsd: number;
+  abookCount: number;
+  bbookCount: number;
+  abookShareByCountPct: number;
+  abookShareByVolumePct: number;
+  /** A-book decisions per LP name. */
+  byLP: Record<string, number>;
+  executionTimeP50Ms: number;
+  executionTimeP95Ms: number;
+  executionTimeP99Ms: number;
+  slippageMean: number;
+  slippagePositiveCount: number;
+  slippageNegativeCount: number;
+}
+
+/** `lp-metrics` on lp-performance (from LpPerformance). */
+export interface LpMetricsData {
+  lpName: string;
+  status: LpConnectionStatus;
+  avgSpread: number;
+  /** 0..1 */
+  executionQuality: number;
+  latencyMs: number;
+  quotesPerSecond: number;
+  /** 0..1 */
+  rejectRate: number;
+  /** Percent, as reported by the LP manager. */
+  uptime: number;
+  statusTransitions: number;
+  /** Percent, measured by the worker; null when unknown. */
+  observedUptimePct: number | null;
+  rollingRejectRate: number | null;
+  fillLatencyP50Ms: number | null;
+  fillLatencyP95Ms: number | null;
+  fillLatencyP99Ms: number | null;
+}
+
+/** `exposure-change` on exposure-updates (from ExposureChange). Amounts in USD. */
+export interface ExposureChangeData {
+  totalExposure: number;
+  netExposure: number;
+  exposureLimit: number;
+  utilizationPct: number;
+  riskLevel: RiskLevel;
+  bySymbol: Record<string, number>;
+  byLP: Record<string, number>;
+  /** Present only when the record carries breakdowns (docs/bridge.md section 1). */
+  byBook?: Record<string, number>;
+  byCurrency?: Record<string, number>;
+  positionCount?: number;
+}
+
+/** `alert` on alerts (from Alert, the persisted alert log). */
+export interface AlertData {
+  /** Unique, e.g. `20260119-103045-abc123`. */
+  id: string;
+  severity: AlertSeverity;
+  category: AlertCategory;
+  title: string;
+  message: string;
+  source: string;
+  actionItems: string[];
+  state: AlertState;
+  /** The id of the alert a RESOLVED entry closes; null for RAISED. */
+  resolvesId: string | null;
+  /** Position in the alert log (the topic offset): strictly increasing within an epoch. */
+  seq: number;
+  /** Names the alert log; changes when the alert topic is recreated. */
+  epoch: string;
+}
+
+/** Error codes of the bridge's `error` message (docs/bridge.md section 2). */
+export type ServerErrorCode =
+  | 'bad-json'
+  | 'binary-frame'
+  | 'not-an-object'
+  | 'bad-field'
+  | 'unknown-action'
+  | 'unknown-channel'
+  | 'forbidden'
+  | 'rate-limited'
+  | 'refresh-failed'
+  | 'replay-unavailable'
+  | 'replay-busy';
+
+/** Request id echoed by the bridge (`"id"` of a command). */
+export type RequestId = string | number;
+
+/** `error`: a client frame was refused; the connection stays open. */
+export interface ErrorData {
+  code: ServerErrorCode | (string & {});
+  message: string;
+  channel?: string;
+  id?: RequestId;
+}
+
+/**
+ * `gap`: messages of a channel were dropped for this client. The bridge sends
+ * `reason: "slow-client"`; the client itself reports `"not-recovered"` when an alert resume
+ * could not start where it left off (the alerts were evicted, or the log was recreated:
+ * then `epoch` is the new log's and the seq range is unknown, so `firstSeq`/`lastSeq` are null).
+ */
+export interface GapData {
+  channel: Channel;
+  dropped: number | null;
+  reason: 'slow-client' | 'not-recovered' | (string & {});
+  firstTimestamp: string | null;
+  lastTimestamp: string | null;
+  firstSeq?: number | null;
+  lastSeq?: number | null;
+  epoch?: string | null;
+}
+
+/** `subscribed`: answer to a subscribe with `id`, `since` or `sinceTime`. */
+export interface SubscribedData {
+  /** Every channel now subscribed. */
+  channels: Channel[];
+  /** Resume fields, only when the subscribe asked for a resume. */
+  recovered?: boolean;
+  epoch?: string | null;
+  resumeAfter?: number | null;
+  lastSeq?: number | null;
+  id?: RequestId;
+}
+
+/** `unsubscribed`: answer to an unsubscribe with `id`. */
+export interface UnsubscribedData {
+  /** The channels still subscribed. */
+  channels: Channel[];
+  id?: RequestId;
+}
+
+/** `refreshed`: a `refresh` was accepted. */
+export interface RefreshedData {
+  /** RFC 3339 UTC: when the new token expires. */
+  expiresAt: string;
+  id?: RequestId;
+}
+
+/** `replay-done`: a time-range replay finished. */
+export interface ReplayDoneData {
+  channel: 'alerts';
+  count: number;
+  dropped: number;
+  truncated: boolean;
+  complete: boolean;
+  id?: RequestId;
+}
+
+/** Message type -> its `data`; the single source for {@link ServerMessage}. */
+export interface MessageDataByType {
+  'routing-decision': RoutingDecisionData;
+  'routing-summary': RoutingSummaryData;
+  'lp-metrics': LpMetricsData;
+  'exposure-change': ExposureChangeData;
+  alert: AlertData;
+  error: ErrorData;
+  gap: GapData;
+  subscribed: SubscribedData;
+  unsubscribed: UnsubscribedData;
+  refreshed: RefreshedData;
+  'replay-done': ReplayDoneData;
+}
+
+export type MessageType = keyof MessageDataByType;
+
+/** One message of a server frame. */
+export interface Envelope<T extends MessageType = MessageType> {
+  type: T;
+  /** RFC 3339 UTC with six fractional digits: event time (data) or server time (extensions). */
+  timestamp: string;
+  data: MessageDataByType[T];
+  /** True on alerts sent by a time-range `replay` (outside `data`, which keeps its shape). */
+  replay?: boolean;
+}
+
+/** Any message the bridge sends, discriminated by `type`. */
+export type ServerMessage = { [T in MessageType]: Envelope<T> }[MessageType];
+
+/** Connection state reported to `onStateChange`. */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
