@@ -53,6 +53,7 @@ from ws_bridge.fanout import Fanout
 from ws_bridge.http import HEALTH_PATH, METRICS_PATH, READY_PATH, BridgeMetrics
 from ws_bridge.protocol import MAX_REFRESH_FRAME_BYTES, STATUS_PATH, WS_PATH, Encoded, Message
 from ws_bridge.session import ClientSession, Close, LogEvent, SessionContext
+from ws_bridge.wire import text_frame, write_shared
 
 log = logging.getLogger("ws_bridge.server")
 
@@ -156,8 +157,9 @@ class Hub:
         by_session = {c.session: c for c in self.connections}
         result = self.fanout.dispatch(pending, list(by_session), now)
         for delivery in result.deliveries:
+            wire = text_frame(delivery.frame)
             for session in delivery.sessions:
-                by_session[session].push_shared(delivery.frame, delivery.count)
+                by_session[session].push_shared(delivery.frame, wire, delivery.count)
         for session in result.queued:
             by_session[session].wake()
         for stamp in stamps:
@@ -171,12 +173,12 @@ class Connection:
         self.ws = ws
         self.session = session
         self._server = server
-        self._shared: deque[tuple[str, int]] = deque()
+        self._shared: deque[tuple[str, bytes, int]] = deque()
         self._wake = asyncio.Event()
         self._counted = 0
 
-    def push_shared(self, frame: str, count: int) -> None:
-        self._shared.append((frame, count))
+    def push_shared(self, frame: str, wire: bytes, count: int) -> None:
+        self._shared.append((frame, wire, count))
         self._wake.set()
 
     def wake(self) -> None:
@@ -211,10 +213,11 @@ class Connection:
     async def _close(self, close: Close) -> None:
         await self.ws.close(close.code, close.reason)
 
-    async def _send(self, frame: str, count: int) -> bool:
+    async def _send(self, frame: str, count: int, wire: bytes | None = None) -> bool:
         try:
-            async with asyncio.timeout(self._server.settings.write_timeout_s):
-                await self.ws.send(frame)
+            if wire is None or not write_shared(self.ws, wire):
+                async with asyncio.timeout(self._server.settings.write_timeout_s):
+                    await self.ws.send(frame)
         except TimeoutError:
             log_line(logging.WARNING, f"Write timeout: dropping client {self.session.user}")
             self.ws.transport.abort()
@@ -229,9 +232,9 @@ class Connection:
         session = self.session
         while True:
             while self._shared:
-                shared, count = self._shared.popleft()
+                shared, wire, count = self._shared.popleft()
                 self._counted += count
-                if not await self._send(shared, count):
+                if not await self._send(shared, count, wire):
                     return
             now = time.time()
             close = session.poll(now)
