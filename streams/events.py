@@ -34,6 +34,10 @@ MAX_LONG = 2**63 - 1
 MAX_TEXT = 4096
 MAX_NAME = 128
 MAX_ACTION_ITEMS = 32
+# Largest magnitude of any number (volume, price, spread, time, rate...): far above any real
+# instrument, and small enough that the exact-int exposure sums and their USD floats stay
+# finite (an ask of 1.8e308 overflowed the global stage: tests/reliability/test_fuzz_decoder.py).
+MAX_MAGNITUDE = 1e15
 
 
 class InvalidEvent(ValueError):
@@ -98,7 +102,7 @@ class _Checker:
         if t is float or (t is int and -(2**53) <= value <= 2**53):
             v = float(value)
             if (
-                v - v == 0.0  # finite: inf - inf and nan - nan are nan
+                -MAX_MAGNITUDE <= v <= MAX_MAGNITUDE  # finite, and not absurdly large
                 and (not positive or v > 0)
                 and (minimum is None or v >= minimum)
                 and (maximum is None or v <= maximum)
@@ -122,6 +126,8 @@ class _Checker:
             raise self.fail(field, "too large for a double") from None
         if not math.isfinite(v):
             raise self.fail(field, f"must be finite, got {value!r}")
+        if abs(v) > MAX_MAGNITUDE:
+            raise self.fail(field, f"magnitude above {MAX_MAGNITUDE:g}, got {value!r}")
         if positive and v <= 0:
             raise self.fail(field, f"must be > 0, got {value!r}")
         if minimum is not None and v < minimum:

@@ -1,0 +1,1 @@
+"""Reliability tests: bad input (fuzzing) of the decoder, the worker, the bridge and its auth."""
