@@ -262,6 +262,13 @@ def cmd_token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Realistic broker traffic through the SDK (streams/simulator, docs/simulator.md)."""
+    from streams.simulator.runner import main as simulate_main
+
+    return simulate_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rtx-analytics",
@@ -322,6 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--count", type=int, default=200, help="events to send (default 200)")
     produce.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     produce.set_defaults(func=cmd_produce)
+
+    from streams.simulator.runner import add_arguments as simulate_arguments
+
+    simulate = sub.add_parser("simulate", help="send realistic broker traffic through the SDK")
+    simulate_arguments(simulate)
+    simulate.set_defaults(func=cmd_simulate)
     return parser
 
 

@@ -1,0 +1,430 @@
+"""The traffic generator: a deterministic stream of broker events for a seed (pure: no I/O).
+
+:class:`Simulator` is an iterator of ``(method, kwargs)`` pairs, each the arguments of the
+matching :class:`streams.sdk.Publisher` call (``quote``, ``lp_status``, ``routing_decision``,
+``position``, ``alert``), the shape :mod:`streams.samples` uses. Same config (seed included) ->
+the same sequence; nothing reads a clock: time is simulated, ``1 / rate`` seconds per event, and
+event times are left to the publisher (the wall clock when sent).
+
+What happens, in simulated time:
+
+- first a quote for every instrument and the status of every LP, then a mix of quote ticks
+  (about half the events) and trading;
+- LPs degrade, disconnect and reconnect (:mod:`.market`); scheduled events (LP status on every
+  change and every 5 s, service alerts, exposure episodes) take precedence over the flow;
+- orders from a fixed population of accounts: large accounts and toxic flow are A-booked to the
+  best connected LP, the rest B-booked; an LP may reject (``lpRejected``), and the order then
+  goes to the next LP, or to the B-book when none is left;
+- positions open (version 1), change (mark to market, partial close, add: version + 1) and
+  close (``CLOSED``, version + 1) — only open positions are changed or closed;
+- an exposure controller steers the gross USD exposure of the open positions towards a target
+  utilisation of ``limit_usd``: 40-65 % normally; every ``breach_every_s`` on average an episode
+  ramps it over 100 % (a limit breach), holds it there, then ramps it back down.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.simulator.market import (
+    BY_SYMBOL,
+    INSTRUMENTS,
+    LP_HEARTBEAT_S,
+    LP_PROFILES,
+    Lp,
+    Market,
+)
+
+SimEvent = tuple[str, dict[str, Any]]
+"""``(Publisher method name, keyword arguments)``."""
+
+EVENT_TYPES = ("quote", "lp_status", "routing_decision", "position", "alert")
+
+SERVICE_ALERTS: tuple[tuple[str, str, str, str, str, tuple[str, ...]], ...] = (
+    # severity, category, title, message ({n}: a number), source, action items
+    ("warning", "system", "Price Feed Delayed", "Price feed lagged {n} ms behind the LP",
+     "PriceFeed", ("Check the feed handler",)),
+    ("info", "system", "Risk Engine Restarted", "Risk engine restarted after {n} s",
+     "RiskEngine", ()),
+    ("warning", "routing", "Order Gateway Slow", "Order gateway p99 at {n} ms",
+     "OrderGateway", ("Check the gateway host", "Consider B-booking small orders")),
+    ("error", "lp", "FIX Session Dropped", "FIX session dropped {n} times in the last hour",
+     "FixEngine", ("Call the LP's support desk",)),
+    ("info", "system", "Margin Call Batch Completed", "{n} accounts received a margin call",
+     "MarginService", ()),
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Everything that shapes the event sequence; equal configs give equal sequences."""
+
+    seed: int = 7
+    rate: float = 200.0  # events per simulated second (the time base)
+    limit_usd: float = 100_000.0  # the worker's global exposure limit
+    accounts: int = 200
+    lps: int = 5  # how many of LP_PROFILES take part (1-5)
+    run_id: str = ""  # id namespace of orders and positions; "" = "s<seed>"
+    breach_every_s: float = 120.0  # mean simulated seconds between exposure episodes
+    first_breach_s: float = 30.0  # the first episode starts this early at the latest
+    ramp_s: float = 15.0  # how long an episode takes to climb (and to come back down)
+    hold_s: float = 10.0  # how long it stays over the limit
+    alert_every_s: float = 60.0  # mean simulated seconds between service alerts
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate < float("inf"):
+            raise ValueError(f"rate must be > 0 events per second, got {self.rate!r}")
+        if not 0 < self.limit_usd < float("inf"):
+            raise ValueError(f"limit_usd must be > 0, got {self.limit_usd!r}")
+        if not 1 <= self.accounts <= 1_000_000:
+            raise ValueError(f"accounts must be 1..1000000, got {self.accounts!r}")
+        if not 1 <= self.lps <= len(LP_PROFILES):
+            raise ValueError(f"lps must be 1..{len(LP_PROFILES)}, got {self.lps!r}")
+        for name in ("breach_every_s", "first_breach_s", "ramp_s", "hold_s", "alert_every_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+    @property
+    def ids(self) -> str:
+        return self.run_id or f"s{self.seed}"
+
+
+@dataclass(slots=True)
+class Account:
+    id: str
+    large: bool
+    toxic: bool
+    weight: float
+
+
+@dataclass(slots=True)
+class Position:
+    id: str
+    account: Account
+    symbol: str
+    side: str
+    volume: float
+    open_price: float
+    book: str
+    lp: str | None
+    version: int = 1
+    current_price: float | None = None
+
+
+@dataclass(slots=True)
+class Stats:
+    """What the generator did so far (for tests and the progress line)."""
+
+    breaches: int = 0  # episodes that took utilisation over 100 %
+    max_utilization_pct: float = 0.0
+    rejects: int = 0
+    lp_transitions: int = 0
+    open_positions: int = 0
+    by_type: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_TYPES, 0))
+
+
+class Simulator:
+    """Iterate for events; ``stats``, ``utilization`` and ``phase`` describe the state."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = c = config or SimConfig()
+        self._rng = random.Random(c.seed)  # noqa: S311 - simulation, not security
+        self._dt = 1.0 / c.rate
+        self.now = 0.0
+        self.market = Market(self._rng)
+        self.lps = [Lp(p, self._rng, 0.0) for p in LP_PROFILES[: c.lps]]
+        self.accounts = [self._account(i) for i in range(c.accounts)]
+        self._account_weights = [a.weight for a in self.accounts]
+        self._symbols = [i.symbol for i in INSTRUMENTS]
+        self._symbol_weights = [i.weight for i in INSTRUMENTS]
+        self._open: list[Position] = []  # swap-remove keeps choice and removal O(1)
+        self._index: dict[str, int] = {}
+        self._gross: dict[str, float] = dict.fromkeys(self._symbols, 0.0)  # open volume
+        self._orders = 0
+        self._pending: deque[SimEvent] = deque()
+        self._schedule: list[tuple[float, int, str, int]] = []  # (due, seq, kind, arg)
+        self._seq = 0
+        self.stats = Stats()
+        # exposure controller: target utilisation (fraction), ramping between phases
+        self.phase = "normal"
+        self._target = self._normal_target()
+        self._ramp_from, self._ramp_to, self._ramp_start = self._target, self._target, 0.0
+        self._over = False
+        for i, lp in enumerate(self.lps):
+            self._at(LP_HEARTBEAT_S * (i + 1) / len(self.lps), "heartbeat", i)
+            self._at(lp.next_transition, "lp", i)
+        self._at(min(c.first_breach_s, self._rng.expovariate(1 / c.breach_every_s)), "climb", 0)
+        self._at(self._rng.expovariate(1 / c.alert_every_s), "alert", 0)
+        for inst in INSTRUMENTS:
+            bid, ask = self.market.quote(inst.symbol, 0.0)
+            self._pending.append(("quote", {"symbol": inst.symbol, "bid": bid, "ask": ask}))
+        for lp in self.lps:
+            self._pending.append(("lp_status", lp.status_event(0.0)))
+
+    # -- iteration ---------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[SimEvent]:
+        return self
+
+    def __next__(self) -> SimEvent:
+        self.now += self._dt
+        if not self._pending:
+            if self._schedule and self._schedule[0][0] <= self.now:
+                _, _, kind, arg = heapq.heappop(self._schedule)
+                self._scheduled(kind, arg)
+            if not self._pending:
+                self._flow()
+        event = self._pending.popleft()
+        self.stats.by_type[event[0]] += 1
+        return event
+
+    def take(self, count: int) -> list[SimEvent]:
+        return [next(self) for _ in range(count)]
+
+    # -- scheduled events --------------------------------------------------------------------
+
+    def _at(self, due: float, kind: str, arg: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._schedule, (due, self._seq, kind, arg))
+
+    def _scheduled(self, kind: str, arg: int) -> None:
+        c, now = self.config, self.now
+        if kind == "heartbeat":
+            self._pending.append(("lp_status", self.lps[arg].status_event(now)))
+            self._at(now + LP_HEARTBEAT_S, "heartbeat", arg)
+        elif kind == "lp":
+            lp = self.lps[arg]
+            lp.transition(now)
+            self.stats.lp_transitions += 1
+            self._pending.append(("lp_status", lp.status_event(now)))
+            self._at(lp.next_transition, "lp", arg)
+        elif kind == "alert":
+            self._pending.append(("alert", self._service_alert()))
+            self._at(now + self._rng.expovariate(1 / c.alert_every_s), "alert", 0)
+        elif kind == "climb":
+            self._ramp("climb", self._rng.uniform(1.08, 1.15))
+            self._at(now + c.ramp_s + c.hold_s, "recover", 0)
+        elif kind == "recover":
+            self._ramp("recover", self._normal_target())
+            self._at(now + c.ramp_s, "normal", 0)
+        elif kind == "normal":
+            self.phase = "normal"
+            self._at(now + self._rng.expovariate(1 / c.breach_every_s), "climb", 0)
+
+    def _service_alert(self) -> dict[str, Any]:
+        severity, category, title, message, source, items = self._rng.choice(SERVICE_ALERTS)
+        return {
+            "severity": severity,
+            "category": category,
+            "title": title,
+            "message": message.format(n=self._rng.randint(2, 900)),
+            "source": source,
+            "action_items": list(items),
+        }
+
+    # -- exposure controller -----------------------------------------------------------------
+
+    def _normal_target(self) -> float:
+        return self._rng.uniform(0.40, 0.65)
+
+    def _ramp(self, phase: str, to: float) -> None:
+        self.phase = phase
+        self._ramp_from, self._ramp_to, self._ramp_start = self._target, to, self.now
+
+    def target(self) -> float:
+        """The utilisation (fraction of the limit) the controller aims at now."""
+        progress = min(1.0, (self.now - self._ramp_start) / self.config.ramp_s)
+        self._target = self._ramp_from + (self._ramp_to - self._ramp_from) * progress
+        return self._target
+
+    @property
+    def exposure_usd(self) -> float:
+        """Gross USD notional of the open positions, as the worker computes totalExposure."""
+        m = self.market
+        return sum(v * m.usd_rate(s[:3]) for s, v in self._gross.items() if v)
+
+    @property
+    def utilization(self) -> float:
+        return self.exposure_usd / self.config.limit_usd
+
+    def _note_utilization(self, util: float) -> None:
+        pct = util * 100.0
+        self.stats.max_utilization_pct = max(self.stats.max_utilization_pct, pct)
+        if pct >= 100.0 and not self._over:
+            self.stats.breaches += 1
+            self._over = True
+        elif pct < 95.0:  # the worker's rule re-arms 5 points below
+            self._over = False
+
+    # -- flow: quotes and trading ------------------------------------------------------------
+
+    def _widen(self) -> float:
+        bad = sum(lp.state != "up" for lp in self.lps)
+        return 1.0 + 1.5 * bad / len(self.lps)
+
+    def _flow(self) -> None:
+        rng = self._rng
+        if rng.random() < 0.5:
+            symbol = rng.choices(self._symbols, self._symbol_weights)[0]
+            bid, ask = self.market.quote(symbol, self.now, self._widen())
+            source = next((lp.name for lp in self.lps if lp.state == "up"), None)
+            self._pending.append(
+                ("quote", {"symbol": symbol, "bid": bid, "ask": ask, "lp": source})
+            )
+            return
+        util = self.utilization
+        self._note_utilization(util)
+        p_open = 0.5 + max(-0.45, min(0.45, 10.0 * (self.target() - util)))
+        if not self._open or rng.random() < p_open:
+            self._open_position()
+        elif rng.random() < 0.35:
+            self._change_position(util)
+        else:
+            self._close_position(rng.randrange(len(self._open)))
+
+    def _account(self, i: int) -> Account:
+        rng = self._rng
+        return Account(
+            id=f"acc-{i + 1:05d}",
+            large=rng.random() < 0.08,
+            toxic=rng.random() < 0.06,
+            weight=rng.paretovariate(1.5),  # a few accounts trade most
+        )
+
+    def _size(self, symbol: str, account: Account) -> float:
+        """Order volume in base units: lognormal notional scaled to the limit, whole lots."""
+        inst = BY_SYMBOL[symbol]
+        notional = self.config.limit_usd * 0.0015 * self._rng.lognormvariate(0.0, 0.8)
+        if account.large:
+            notional *= 6.0
+        notional = min(notional, self.config.limit_usd * 0.025)  # no single trade swings it
+        lots = round(notional / self.market.usd_rate(symbol[:3]) / inst.min_lot)
+        return float(max(1, lots) * inst.min_lot)
+
+    def _route(self, order: dict[str, Any], account: Account) -> tuple[str, str | None]:
+        """Routing decisions for one order (rejects retried on the next LP); (book, lp)."""
+        rng, inst = self._rng, BY_SYMBOL[order["symbol"]]
+        spread = round(inst.spread * self._widen(), inst.digits + 1)
+        if account.large or account.toxic:
+            candidates = sorted(
+                (lp for lp in self.lps if lp.connected), key=lambda lp: lp.latency_ms
+            )
+            for lp in candidates:
+                rejected = rng.random() < lp.reject_rate
+                slip = rng.gauss(-0.1 if lp.state == "degraded" else 0.05, 0.3) * inst.spread
+                self._pending.append(
+                    ("routing_decision", {
+                        **order,
+                        "decision": "ABOOK",
+                        "lp": lp.name,
+                        "execution_time_ms": round(lp.latency_ms * rng.lognormvariate(0, 0.3), 2),
+                        "spread": spread,
+                        "slippage": round(slip, inst.digits + 1),
+                        "lp_rejected": rejected,
+                    })
+                )  # fmt: skip
+                if not rejected:
+                    return "ABOOK", lp.name
+                self.stats.rejects += 1
+        self._pending.append(
+            ("routing_decision", {
+                **order,
+                "decision": "BBOOK",
+                "lp": None,
+                "execution_time_ms": round(rng.lognormvariate(0.7, 0.4), 2),
+                "spread": spread,
+                "slippage": 0.0,
+            })
+        )  # fmt: skip
+        return "BBOOK", None
+
+    def _fill_price(self, symbol: str, side: str) -> float:
+        bid, ask = self.market.quote(symbol, self.now, self._widen())
+        return ask if side == "BUY" else bid
+
+    def _open_position(self) -> None:
+        rng = self._rng
+        account = rng.choices(self.accounts, self._account_weights)[0]
+        symbol = rng.choices(self._symbols, self._symbol_weights)[0]
+        side = rng.choice(("BUY", "SELL"))
+        volume = self._size(symbol, account)
+        price = self._fill_price(symbol, side)
+        self._orders += 1
+        order_id = f"ord-{self.config.ids}-{self._orders}"
+        order = {"symbol": symbol, "side": side, "volume": volume, "price": price,
+                 "order_id": order_id, "account_id": account.id}  # fmt: skip
+        book, lp = self._route(order, account)
+        pos = Position(f"pos-{self.config.ids}-{self._orders}", account, symbol, side, volume,
+                       price, book, lp)  # fmt: skip
+        self._index[pos.id] = len(self._open)
+        self._open.append(pos)
+        self._gross[symbol] += volume
+        self.stats.open_positions = len(self._open)
+        self._emit_position(pos)
+
+    def _change_position(self, util: float) -> None:
+        rng = self._rng
+        pos = self._open[rng.randrange(len(self._open))]
+        inst = BY_SYMBOL[pos.symbol]
+        target = self.target()
+        if rng.random() < 0.5 or (util > target and pos.volume < 2 * inst.min_lot):
+            close_side = "SELL" if pos.side == "BUY" else "BUY"
+            pos.current_price = self._fill_price(pos.symbol, close_side)  # mark to market
+        elif util > target:  # partial close
+            lots = pos.volume / inst.min_lot
+            keep = max(1, round(lots * rng.uniform(0.3, 0.7))) * inst.min_lot
+            self._gross[pos.symbol] -= pos.volume - keep
+            pos.volume = keep
+        else:  # the client adds to the position: a new order, routed like the first
+            extra = self._size(pos.symbol, pos.account)
+            self._orders += 1
+            order = {"symbol": pos.symbol, "side": pos.side, "volume": extra,
+                     "price": self._fill_price(pos.symbol, pos.side),
+                     "order_id": f"ord-{self.config.ids}-{self._orders}",
+                     "account_id": pos.account.id}  # fmt: skip
+            self._route(order, pos.account)  # the position keeps its book and LP
+            self._gross[pos.symbol] += extra
+            pos.volume += extra
+        pos.version += 1
+        self._emit_position(pos)
+
+    def _close_position(self, i: int) -> None:
+        pos = self._open[i]
+        last = self._open.pop()
+        if last is not pos:
+            self._open[i] = last
+            self._index[last.id] = i
+        del self._index[pos.id]
+        self._gross[pos.symbol] -= pos.volume
+        if not self._open:  # no float residue once flat
+            self._gross = dict.fromkeys(self._gross, 0.0)
+        pos.version += 1
+        pos.current_price = self._fill_price(pos.symbol, "SELL" if pos.side == "BUY" else "BUY")
+        self.stats.open_positions = len(self._open)
+        self._emit_position(pos, status="CLOSED")
+
+    def _emit_position(self, pos: Position, status: str = "OPEN") -> None:
+        self._pending.append(
+            ("position", {
+                "position_id": pos.id,
+                "account_id": pos.account.id,
+                "symbol": pos.symbol,
+                "side": pos.side,
+                "volume": pos.volume,
+                "open_price": pos.open_price,
+                "book": pos.book,
+                "lp": pos.lp,
+                "version": pos.version,
+                "current_price": pos.current_price,
+                "status": status,
+            })
+        )  # fmt: skip
+
+    @property
+    def open_positions(self) -> dict[str, Position]:
+        return {p.id: p for p in self._open}
