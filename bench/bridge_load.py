@@ -43,11 +43,13 @@ import argparse
 import asyncio
 import calendar
 import contextlib
+import json
 import multiprocessing as mp
 import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -463,6 +465,112 @@ class ClientFleet:
         return out
 
 
+class GoFleet:
+    """The same fleet as :class:`ClientFleet`, held by ``bench/loadclient`` (Go) processes.
+
+    A Python client takes about half a core per 100 connections here, so on two cores the
+    clients, not the bridge, set the ceiling. The Go client does the same work (Bearer token,
+    subscribe to all channels, time every data message from its ``timestamp``) for a fraction
+    of the CPU; every connection is a probe. Built with ``go build`` on first use.
+    """
+
+    SOURCE = ROOT / "bench" / "loadclient"
+    BINARY = ROOT / ".rtx" / "bin" / "loadclient"
+
+    def __init__(self, procs: list[subprocess.Popen[str]], token_file: Path) -> None:
+        self.procs = procs
+        self.token_file = token_file
+
+    @classmethod
+    def build(cls) -> Path:
+        newest = max(f.stat().st_mtime for f in cls.SOURCE.iterdir())
+        if not cls.BINARY.exists() or cls.BINARY.stat().st_mtime < newest:
+            progress(f"building the Go load client into {cls.BINARY} (go build)")
+            cls.BINARY.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(  # noqa: S603 - the go toolchain on our own source
+                ["go", "build", "-o", str(cls.BINARY), "."],  # noqa: S607
+                cwd=cls.SOURCE,
+                check=True,
+            )
+        return cls.BINARY
+
+    @classmethod
+    def start(cls, urls: list[str], total: int, procs: int, token: str) -> GoFleet:
+        binary = cls.build()
+        token_file = Path(f"/tmp/bridge-bench-token-{os.getpid()}")  # noqa: S108 - bench scratch
+        token_file.write_text(token)
+        token_file.chmod(0o600)
+        running = []
+        for i in range(procs):
+            n = total // procs + (1 if i < total % procs else 0)
+            running.append(
+                subprocess.Popen(  # noqa: S603 - our own binary
+                    [
+                        str(binary),
+                        "--urls",
+                        ",".join(urls[i % len(urls) :] + urls[: i % len(urls)]),
+                        "--connections",
+                        str(n),
+                        "--token-file",
+                        str(token_file),
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    preexec_fn=raise_nofile,  # noqa: PLW1509 - before exec, no threads yet
+                )
+            )
+        return cls(running, token_file)
+
+    def _tell(self, line: str) -> None:
+        for p in self.procs:
+            assert p.stdin is not None
+            with contextlib.suppress(BrokenPipeError):
+                p.stdin.write(line + "\n")
+                p.stdin.flush()
+
+    def wait_connected(self, timeout_s: float = 300.0) -> int:
+        connected = 0
+        for p in self.procs:
+            assert p.stdout is not None
+            words = p.stdout.readline().split()
+            if len(words) != 3 or words[0] != "ready":
+                raise RuntimeError(f"load client {p.pid} did not get ready: {words!r}")
+            connected += int(words[1])
+        return connected
+
+    def begin(self, measure_from: float) -> None:
+        self._tell(f"go {measure_from:.6f}")
+
+    def finish(self, timeout_s: float = 120.0) -> list[ClientResult]:
+        self._tell("stop")
+        out: list[ClientResult] = []
+        for p in self.procs:
+            assert p.stdout is not None
+            line = p.stdout.readline()
+            p.wait(timeout=timeout_s)
+            if not line.startswith("result "):
+                progress(f"load client {p.pid} sent no result")
+                continue
+            raw = json.loads(line[len("result ") :])
+            out.append(
+                ClientResult(
+                    connected=raw["connected"],
+                    failed=raw["failed"],
+                    messages=raw["messages"],
+                    probe_messages=raw["messages"],
+                    frames=raw["frames"],
+                    gap_frames=raw["gap_frames"],
+                    max_ms=raw["max_ms"],
+                    cpu_s=raw["cpu_s"],
+                    hist=raw["hist"] or [],
+                    errors=raw["errors"] or [],
+                )
+            )
+        self.token_file.unlink(missing_ok=True)
+        return out
+
+
 # -- producer -----------------------------------------------------------------------------------
 
 
@@ -637,15 +745,20 @@ async def run_step(
     args: argparse.Namespace, env: dict[str, str], running: list[Bridge], clients: int
 ) -> StepResult:
     token = dev_token("bench")
-    fleet = ClientFleet.start(
-        [b.url for b in running],
-        clients,
-        max(args.client_procs, len(running)),
-        True,
-        None if args.compression == "none" else args.compression,
-        token,
-        args.probes,
-    )
+    procs = max(args.client_procs, len(running))
+    fleet: ClientFleet | GoFleet
+    if args.clients == "go":
+        fleet = GoFleet.start([b.url for b in running], clients, procs, token)
+    else:
+        fleet = ClientFleet.start(
+            [b.url for b in running],
+            clients,
+            procs,
+            True,
+            None if args.compression == "none" else args.compression,
+            token,
+            args.probes,
+        )
     loop = asyncio.get_running_loop()
     connected = await loop.run_in_executor(None, fleet.wait_connected)
     progress(f"{connected}/{clients} clients connected and subscribed")
@@ -712,6 +825,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--client-procs", type=int, default=2, help="client processes per step")
     p.add_argument(
         "--probes", type=int, default=25, help="connections per client process that time messages"
+    )
+    p.add_argument(
+        "--clients",
+        choices=("go", "python"),
+        default="go" if shutil.which("go") else "python",
+        help="load client: go (bench/loadclient, cheap; default when go is on PATH) or python "
+        "(websockets; about half a core per 100 connections)",
     )
     p.add_argument(
         "--compression",
