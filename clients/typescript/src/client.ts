@@ -414,8 +414,14 @@ export class AnalyticsWebSocket {
   }
 }
 
+/**
+ * Stop listening to a socket we are done with. `onerror` stays a no-op, not null: the `ws`
+ * package emits an `error` when a socket still connecting is closed, and an EventEmitter
+ * `error` without a listener would be an uncaught exception.
+ */
 function detach(socket: Socket): void {
-  socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
+  socket.onopen = socket.onmessage = socket.onclose = null;
+  socket.onerror = () => undefined;
 }
 
 /** A readable detail of a thrown value or error event, with anything token-like removed. */

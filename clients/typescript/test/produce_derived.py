@@ -10,6 +10,10 @@ One-shot use (prints one JSON line per command, then exits)::
     python produce_derived.py alerts --count 5 --start 0
     python produce_derived.py exposure | lp | routing | summary
 
+Commands: ``{"kind": "alerts", "count": N, "start": K}`` (alerts ``ts-client-K`` ...),
+``{"kind": "routing", "volume": V}`` (V marks the decision),
+``{"kind": "exposure"|"lp"|"summary"}``.
+
 Serve mode (the node tests keep one process and send commands as JSON lines on stdin; each
 command is answered with one JSON line ``{"ok": true, ...}`` once the broker acknowledged
 every record, or ``{"ok": false, "error": "..."}``)::
@@ -91,13 +95,13 @@ def lp_record() -> dict[str, Any]:
     }
 
 
-def routing_record() -> dict[str, Any]:
+def routing_record(volume: float = 10000.0) -> dict[str, Any]:
     return {
         "eventId": "7f1c2a9e-0000-4000-8000-000000000001",
         "eventTime": _now_us(),
         "symbol": "EURUSD",
         "side": "BUY",
-        "volume": 10000.0,
+        "volume": volume,
         "routingDecision": "ABOOK",
         "lpSelected": "OANDA",
         "executionTimeMs": 45.0,
@@ -162,8 +166,11 @@ async def run(
         }
     if kind in SINGLES:
         logical, schema, key, build = SINGLES[kind]
+        if kind != "routing" and "volume" in cmd:
+            raise ValueError("volume is only for kind routing")
+        record = routing_record(float(cmd["volume"])) if "volume" in cmd else build()
         meta = await producer.send_and_wait(
-            topic_name(logical, kafka), CODEC.encode(schema, build()), key=key.encode()
+            topic_name(logical, kafka), CODEC.encode(schema, record), key=key.encode()
         )
         return {"ok": True, "kind": kind, "offset": meta.offset}
     raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
