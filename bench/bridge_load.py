@@ -471,7 +471,8 @@ class GoFleet:
     A Python client takes about half a core per 100 connections here, so on two cores the
     clients, not the bridge, set the ceiling. The Go client does the same work (Bearer token,
     subscribe to all channels, time every data message from its ``timestamp``) for a fraction
-    of the CPU; every connection is a probe. Built with ``go build`` on first use.
+    of the CPU; ``--go-probes`` connections per process time every message, the others count.
+    Built with ``go build`` on first use.
     """
 
     SOURCE = ROOT / "bench" / "loadclient"
@@ -495,7 +496,7 @@ class GoFleet:
         return cls.BINARY
 
     @classmethod
-    def start(cls, urls: list[str], total: int, procs: int, token: str) -> GoFleet:
+    def start(cls, urls: list[str], total: int, procs: int, token: str, probes: int) -> GoFleet:
         binary = cls.build()
         token_file = Path(f"/tmp/bridge-bench-token-{os.getpid()}")  # noqa: S108 - bench scratch
         token_file.write_text(token)
@@ -513,6 +514,8 @@ class GoFleet:
                         str(n),
                         "--token-file",
                         str(token_file),
+                        "--probes",
+                        str(probes),
                     ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -558,7 +561,7 @@ class GoFleet:
                     connected=raw["connected"],
                     failed=raw["failed"],
                     messages=raw["messages"],
-                    probe_messages=raw["messages"],
+                    probe_messages=raw["timed"],
                     frames=raw["frames"],
                     gap_frames=raw["gap_frames"],
                     max_ms=raw["max_ms"],
@@ -748,7 +751,7 @@ async def run_step(
     procs = max(args.client_procs, len(running))
     fleet: ClientFleet | GoFleet
     if args.clients == "go":
-        fleet = GoFleet.start([b.url for b in running], clients, procs, token)
+        fleet = GoFleet.start([b.url for b in running], clients, procs, token, args.go_probes)
     else:
         fleet = ClientFleet.start(
             [b.url for b in running],
@@ -825,6 +828,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--client-procs", type=int, default=2, help="client processes per step")
     p.add_argument(
         "--probes", type=int, default=25, help="connections per client process that time messages"
+    )
+    p.add_argument(
+        "--go-probes",
+        type=int,
+        default=100,
+        help="connections per Go client process that time every message (the others count)",
     )
     p.add_argument(
         "--clients",
