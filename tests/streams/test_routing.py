@@ -1,4 +1,5 @@
-"""Tests of ``streams.routing``: two-stage event-time windows of routing decisions.
+"""Tests of ``streams.routing`` and ``streams.routing_window``: two-stage event-time windows of
+routing decisions.
 
 Stage 1 (:class:`PartitionWindows`, one per input partition) builds per-window partials; stage 2
 (:class:`WindowMerger`, one instance) merges them and emits one ``RoutingSummary`` per closed
@@ -23,16 +24,8 @@ from hypothesis import strategies as st
 from schemas.codec import default_codec
 from streams import events
 from streams.config import ConfigError
-from streams.routing import (
-    NO_WATERMARK,
-    Contribution,
-    PartialError,
-    PartitionWindows,
-    RoutingConfig,
-    WindowMerger,
-    WindowPartial,
-    base_currency,
-)
+from streams.routing import NO_WATERMARK, PartitionWindows, RoutingConfig, WindowMerger
+from streams.routing_window import Contribution, PartialError, WindowPartial, base_currency
 
 CODEC = default_codec()
 S = 1_000_000  # micros per second
