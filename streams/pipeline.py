@@ -26,6 +26,7 @@ from typing import Any
 
 from streams import exposure as ex
 from streams.alerts import RuleEngine, RulesConfig, from_service_alert
+from streams.exposure_usd import Instrument, compute_exposure, instrument, usd_rates
 from streams.lp import LpConfig, LpTracker
 from streams.routing import PartitionWindows, RoutingConfig, WindowMerger
 
@@ -262,7 +263,7 @@ class GlobalStage:
         self.latest_exposure: Record | None = None
         self.route_keys: dict[int, list[str]] = {}  # window start -> delta keys to delete
         self.tombstones: list[str] = []  # internal keys to delete (closed windows' deltas)
-        self._instruments: dict[str, ex.Instrument] = {}
+        self._instruments: dict[str, Instrument] = {}
         self._rates: dict[str, float] = {"USD": 1.0}
 
     # helpers ----------------------------------------------------------------------------------
@@ -273,11 +274,11 @@ class GlobalStage:
     def _refresh_rates(self) -> None:
         for symbol in self.mids:
             if symbol not in self._instruments:
-                self._instruments[symbol] = ex.instrument(symbol, self.config.symbol_overrides)
-        self._rates = ex.usd_rates(self.mids, self._instruments)
+                self._instruments[symbol] = instrument(symbol, self.config.symbol_overrides)
+        self._rates = usd_rates(self.mids, self._instruments)
 
     def _recompute(self, now: float) -> list[Output]:
-        record = ex.compute_exposure(
+        record = compute_exposure(
             self.partials,
             self.mids,
             self.config.limits,

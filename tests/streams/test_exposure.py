@@ -1,4 +1,5 @@
-"""Tests of ``streams.exposure``: exact partials, USD conversion, limits, bands, coalescing.
+"""Tests of ``streams.exposure`` and ``streams.exposure_usd``: exact partials, USD conversion,
+limits, bands, coalescing.
 
 No I/O. The property tests check the invariants the two-stage worker relies on: the incremental
 partial equals one recomputed from the final positions, redelivery changes nothing, and any split
@@ -23,20 +24,22 @@ from streams.exposure import (
     SCALE,
     Coalescer,
     ExposureLimits,
-    Instrument,
     InvalidPartial,
     Partial,
     PositionBook,
     RiskBands,
     Sums,
     _scaled,
-    _usd,
-    compute_exposure,
     currency_utilization,
-    evaluate_exposure,
-    instrument,
     recompute,
     symbol_utilization,
+)
+from streams.exposure_usd import (
+    Instrument,
+    _usd,
+    compute_exposure,
+    evaluate_exposure,
+    instrument,
     unconverted_symbols,
     usd_rates,
 )

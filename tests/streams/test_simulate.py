@@ -12,7 +12,8 @@ import pytest
 
 from schemas.codec import default_codec
 from streams import events
-from streams.exposure import ExposureLimits, PositionBook, RiskBands, evaluate_exposure, quote_mid
+from streams.exposure import ExposureLimits, PositionBook, RiskBands
+from streams.exposure_usd import evaluate_exposure, quote_mid
 from streams.simulator import EVENT_TYPES, SimConfig, Simulator
 from streams.simulator.market import BY_SYMBOL, INSTRUMENTS, LP_PROFILES
 from streams.simulator.runner import run
