@@ -8,6 +8,7 @@ import { render } from './render.js';
 import {
   applyAlert,
   applyExposure,
+  applyGap,
   applyLp,
   applyRoutingDecision,
   applyRoutingSummary,
@@ -169,7 +170,7 @@ async function connect(url, token) {
       },
       onReplayDone: (data) => historyDone(data),
       onGap: (gap) => {
-        state.gaps += 1;
+        applyGap(state, gap);
         noteError(`gap on ${gap.channel}: ${gap.dropped} messages dropped`);
       },
       onError: (error) => noteError(error.message),

@@ -67,8 +67,9 @@ function bars(container, map, signed) {
     const track = el('span', signed ? 'bar-track signed' : 'bar-track');
     const fill = el('span', value < 0 ? 'bar-fill negative' : 'bar-fill');
     const width = (100 * Math.abs(value)) / max;
+    // Signed: zero in the middle, negative amounts grow to the left of it.
     fill.style.width = `${signed ? width / 2 : width}%`;
-    if (signed) fill.style[value < 0 ? 'right' : 'left'] = '50%';
+    if (signed) fill.style.left = value < 0 ? `${50 - width / 2}%` : '50%';
     track.append(fill);
     row.append(track, el('span', 'bar-value', usd(value)));
     container.append(row);
@@ -173,7 +174,8 @@ function renderStatus(state) {
   const pill = $('conn-state');
   pill.textContent = state.connection;
   pill.className = `pill state-${state.connection}`;
-  $('gap-count').textContent = state.gaps ? `${state.gaps} gaps` : '';
+  const dropped = Object.values(state.dropped).reduce((a, b) => a + b, 0);
+  $('gap-count').textContent = state.gaps ? `${state.gaps} gaps (${dropped} messages dropped by the bridge)` : '';
   const err = state.errors[state.errors.length - 1];
   $('last-error').textContent = err ?? '';
   $('message-count').textContent = `${state.messages} messages`;

@@ -28,6 +28,7 @@ export function createState() {
     alertCounts: { info: 0, warning: 0, error: 0, critical: 0 },
     history: { status: 'none', count: 0, complete: true, truncated: false, error: null },
     gaps: 0,
+    dropped: {},
     errors: [],
     messages: 0,
     dirty: new Set(['all']),
@@ -104,6 +105,14 @@ export function applyRoutingSummary(state, data) {
   else windows.splice(at, 0, entry);
   while (windows.length > MAX_WINDOWS) windows.shift();
   state.dirty.add('routing');
+}
+
+/** The bridge dropped messages of a channel for us (slow client): count them per channel. */
+export function applyGap(state, gap) {
+  state.gaps += 1;
+  const dropped = typeof gap.dropped === 'number' ? gap.dropped : 0;
+  state.dropped[gap.channel] = (state.dropped[gap.channel] ?? 0) + dropped;
+  state.dirty.add('status');
 }
 
 /** The key that makes an alert unique: its place in the log, else its id. */

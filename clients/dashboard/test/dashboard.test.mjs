@@ -1,0 +1,213 @@
+// The dashboard in headless Chromium against a real broker-backed bridge: the page, served by
+// the bridge under /dashboard, connects through the TypeScript client and shows what was
+// produced to the derived topics: exposure figures and bars, the LP board, the routing share,
+// the alert history (time-range replay) and a live alert. Also: the token leaves the address
+// bar and never reaches the bridge's log, and many messages are drawn in few frames.
+//
+// Needs KAFKA_BOOTSTRAP_SERVERS, /usr/bin/chromium, .venv and clients/typescript/dist.
+// UPDATE_SCREENSHOT=1 also writes docs/dashboard.png (the README's picture).
+
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { LPS, exposure, historyAlerts, liveAlert, routingDecision, routingWindows } from './fixtures.mjs';
+import {
+  REPO,
+  applyTopics,
+  checkPrerequisites,
+  childEnv,
+  freePort,
+  launchChromium,
+  mintToken,
+  startBridge,
+  startProducer,
+  uniquePrefix,
+} from './harness.mjs';
+
+const WAIT_MS = 20_000;
+const OUTPUT = join(REPO, 'clients', 'dashboard', 'test-output');
+
+let bridge;
+let producer;
+let browser;
+let page;
+let token;
+let port;
+const pageProblems = [];
+
+const usd = (v) => `${v < 0 ? '-' : ''}$${new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 }).format(Math.abs(v))}`;
+const text = (selector) => page.locator(selector).first().textContent({ timeout: WAIT_MS });
+const waitFor = (fn, arg) => page.waitForFunction(fn, arg, { timeout: WAIT_MS });
+
+before(async () => {
+  checkPrerequisites();
+  port = await freePort();
+  const env = childEnv({
+    RTX_TOPIC_PREFIX: uniquePrefix(),
+    RTX_BRIDGE_DEV_MODE: '1',
+    RTX_BRIDGE_HOST: '127.0.0.1',
+    RTX_BRIDGE_PORT: String(port),
+    // The page is served by the bridge itself: its own origin is the one to allow.
+    RTX_BRIDGE_ALLOWED_ORIGINS: `http://127.0.0.1:${port}`,
+  });
+  await applyTopics(env);
+  token = await mintToken(env, 'dashboard-test', 'admin,risk');
+  producer = startProducer(env);
+  // Already in Kafka when the page opens: exposure and LP snapshots, the alert history.
+  await producer.send('exposure', 'ExposureChange', exposure(3_870_000));
+  for (const lp of LPS) await producer.send('lp_performance', 'LpPerformance', lp);
+  for (const a of historyAlerts(Date.now())) await producer.send('alerts', 'Alert', a);
+  bridge = await startBridge(env, port);
+  browser = await launchChromium();
+  page = await browser.context.newPage();
+  page.on('pageerror', (error) => pageProblems.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageProblems.push(`console: ${message.text()}`);
+  });
+  console.log('# opening the dashboard');
+  await page.goto(`http://127.0.0.1:${port}/dashboard/?token=${token}`);
+  await waitFor(() => document.getElementById('conn-state')?.textContent === 'open');
+});
+
+after(async () => {
+  await browser?.close();
+  await producer?.stop();
+  const result = await bridge?.stop();
+  if (result) console.log(`# bridge stopped (${result.signal ?? result.code})`);
+});
+
+test('the token leaves the address bar and never appears in the bridge log', async () => {
+  assert.equal(new URL(page.url()).search, '');
+  assert.equal(await page.evaluate(() => location.href.includes('token')), false);
+  const log = bridge.log();
+  assert.ok(log.includes('Client connected: dashboard-test'), 'the page connected with the token');
+  assert.ok(!log.includes(token), 'the whole token is not in the log');
+  assert.ok(!log.includes(token.split('.')[2]), 'nor its signature');
+});
+
+test('exposure snapshot: gauge readout, figures and bars by symbol, LP and currency', async () => {
+  const e = exposure(3_870_000);
+  await waitFor((total) => document.getElementById('total-exposure').textContent === total, usd(e.totalExposure));
+  assert.equal(await text('#util-value'), '77.4%');
+  assert.equal(await text('#risk-level'), 'medium');
+  assert.equal(await text('#exposure-limit'), '$5,000,000');
+  assert.equal(await text('#net-exposure'), usd(e.netExposure));
+  assert.equal(await text('#position-count'), '412');
+  const bars = async (id) =>
+    page.$$eval(`#${id} .bar-row`, (rows) => rows.map((r) => [r.dataset.name, r.querySelector('.bar-value').textContent]));
+  assert.deepEqual((await bars('by-symbol'))[0], ['EURUSD', usd(e.bySymbol.EURUSD)]);
+  assert.deepEqual((await bars('by-symbol')).length, 6);
+  assert.deepEqual(
+    (await bars('by-lp')).map(([name]) => name),
+    ['LMAX', 'OANDA', 'CURRENEX'],
+  );
+  const currency = Object.fromEntries(await bars('by-currency'));
+  assert.equal(currency.USD, usd(e.byCurrency.USD));
+  assert.equal(currency.JPY, usd(e.byCurrency.JPY));
+  assert.equal(await page.locator('#by-currency .bar-row[data-name="JPY"] .bar-fill.negative').count(), 1);
+});
+
+test('LP board: one row per LP with status, latency, reject rate and execution quality', async () => {
+  await waitFor(() => document.querySelectorAll('#lp-body tr[data-lp]').length === 4);
+  const rows = await page.$$eval('#lp-body tr[data-lp]', (trs) =>
+    trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+  );
+  assert.deepEqual(rows.map((r) => r[0]), ['CURRENEX', 'LMAX', 'OANDA', 'PRIMEXM']);
+  const lmax = rows[1];
+  assert.deepEqual(lmax.slice(0, 6), ['LMAX', 'connected', '18 ms', '31 ms', '0.40%', '98.2%']);
+  assert.equal(rows[3][1], 'disconnected');
+  assert.equal(await page.locator('#lp-body tr[data-lp="PRIMEXM"] .lp-status.down').count(), 1);
+});
+
+test('alert history is loaded by replay, newest first, marked as history', async () => {
+  const history = historyAlerts(Date.now());
+  await waitFor((n) => document.querySelectorAll('#alert-list li.alert').length >= n, history.length);
+  await waitFor(() => document.getElementById('history-status').textContent.startsWith('history: 4 alerts'));
+  const ids = await page.$$eval('#alert-list li.alert', (items) => items.map((li) => li.dataset.id));
+  assert.deepEqual(ids, history.map((a) => a.id).reverse());
+  assert.equal(await page.locator('#alert-list li.sev-error .tag', { hasText: 'history' }).count(), 1);
+});
+
+test('live: routing windows and decisions draw the A/B share; a new exposure and an alert appear', async () => {
+  const windows = routingWindows(Date.now(), 30);
+  await producer.sendMany('routing_metrics', 'RoutingSummary', windows);
+  await waitFor((n) => globalThis.rtxDashboard.state.windows.length === n, windows.length);
+  const last = windows.at(-1);
+  assert.equal(await text('#abook-share'), `${last.abookShareByCountPct.toFixed(1)}%`);
+  assert.equal(await text('#share-source'), '30 routing windows');
+  // The chart was drawn: some pixels of the canvas are A-book blue.
+  const painted = await page.evaluate(() => {
+    const canvas = document.getElementById('share-chart');
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let blue = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i + 2] > 200 && data[i] < 120) blue += 1;
+    return blue;
+  });
+  assert.ok(painted > 100, `A-book area painted (${painted} px)`);
+
+  await producer.sendMany('routing_metrics', 'RoutingDecision', Array.from({ length: 25 }, (_, n) => routingDecision(1000 + n)));
+  await waitFor(() => globalThis.rtxDashboard.state.decisions.total === 25);
+  assert.match(await text('#decision-count'), /^25 decisions \(10 A \/ 15 B\)/);
+
+  const higher = exposure(4_615_000, { positions: 437 });
+  await producer.send('exposure', 'ExposureChange', higher);
+  await waitFor((total) => document.getElementById('total-exposure').textContent === total, usd(higher.totalExposure));
+  assert.equal(await text('#util-value'), '92.3%');
+  assert.equal(await text('#risk-level'), 'high');
+
+  const alert = liveAlert();
+  await producer.send('alerts', 'Alert', alert);
+  const item = page.locator(`#alert-list li.alert[data-id="${alert.id}"]`);
+  await item.waitFor({ timeout: WAIT_MS });
+  assert.match(await item.getAttribute('class'), /sev-critical/);
+  assert.equal(await item.locator('.alert-title').textContent(), 'Exposure Limit Approaching');
+  assert.equal(await item.locator('.tag').count(), 0, 'a live alert is not marked history');
+  const first = await page.$eval('#alert-list li.alert', (li) => li.dataset.id);
+  assert.equal(first, alert.id, 'the newest alert is on top');
+});
+
+test('screenshot with realistic data', async () => {
+  mkdirSync(OUTPUT, { recursive: true });
+  const path = join(OUTPUT, 'dashboard.png');
+  await page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
+  await page.screenshot({ path, fullPage: true });
+  if (process.env.UPDATE_SCREENSHOT === '1') {
+    copyFileSync(path, join(REPO, 'docs', 'dashboard.png'));
+    console.log('# wrote docs/dashboard.png');
+  }
+  assert.equal(await text('#last-error'), '', 'nothing went wrong on the page so far');
+});
+
+test('a burst of decisions is folded into state and drawn in far fewer frames', async () => {
+  const snapshot = () =>
+    page.evaluate(() => {
+      const { state, stats } = globalThis.rtxDashboard;
+      return { ...stats, messages: state.messages, decisions: state.decisions.total, dropped: state.dropped['routing-metrics'] ?? 0 };
+    });
+  const before = await snapshot();
+  const burst = 400;
+  const decisions = Array.from({ length: burst }, (_, n) => routingDecision(n));
+  await producer.sendMany('routing_metrics', 'RoutingDecision', decisions);
+  // Every decision arrives, or is counted in a gap message (the bridge's queue holds 256).
+  await waitFor((n) => {
+    const { state } = globalThis.rtxDashboard;
+    return state.decisions.total + (state.dropped['routing-metrics'] ?? 0) === n;
+  }, before.decisions + before.dropped + burst).catch(async (error) => {
+    throw new Error(`${error.message}; page saw ${JSON.stringify(await snapshot())}`);
+  });
+  const afterBurst = await snapshot();
+  const received = afterBurst.decisions - before.decisions;
+  const renders = afterBurst.renders - before.renders;
+  const frames = afterBurst.frames - before.frames;
+  console.log(`# ${received} decisions received, ${afterBurst.dropped} dropped by the bridge, drawn in ${renders} renders (${frames} animation frames)`);
+  assert.ok(received >= 50, `most of the burst arrived (${received})`);
+  assert.ok(renders <= frames, 'at most one render per animation frame');
+  assert.ok(renders * 4 < received, `messages are batched into frames (${renders} renders for ${received})`);
+  assert.match(await text('#decision-count'), new RegExp(`^${afterBurst.decisions} decisions \\(`));
+});
+
+test('no page errors or console errors', () => {
+  assert.deepEqual(pageProblems, []);
+});
