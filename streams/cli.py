@@ -262,6 +262,27 @@ def cmd_token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay stored alerts or routing decisions of a time range (see streams/replay.py)."""
+    from streams.replay import MissingExtra, ReplayError, run_cli
+
+    kind = "routing-summaries" if args.kind == "routing" and args.summaries else args.kind
+    if args.summaries and args.kind != "routing":
+        return _err("--summaries goes with routing")
+    try:
+        return run_cli(
+            kind,
+            args.start,
+            args.end,
+            symbol=args.symbol,
+            lp=args.lp,
+            fmt=args.format,
+            out=args.out,
+        )
+    except (ReplayError, MissingExtra) as exc:
+        return _err(str(exc))
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Realistic broker traffic through the SDK (streams/simulator, docs/simulator.md)."""
     from streams.simulator.runner import main as simulate_main
@@ -335,6 +356,17 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="send realistic broker traffic through the SDK")
     simulate_arguments(simulate)
     simulate.set_defaults(func=cmd_simulate)
+
+    replay = sub.add_parser("replay", help="stored alerts or routing decisions of a time range")
+    replay.add_argument("kind", choices=("alerts", "routing"), help="what to replay")
+    replay.add_argument("--from", dest="start", required=True, help="ISO-8601 start, inclusive")
+    replay.add_argument("--to", dest="end", help="ISO-8601 end, exclusive (default: now)")
+    replay.add_argument("--symbol", help="only this symbol (comma-separated: any of them)")
+    replay.add_argument("--lp", help="only this LP (comma-separated: any of them)")
+    replay.add_argument("--summaries", action="store_true", help="routing: window summaries")
+    replay.add_argument("--format", choices=("jsonl", "csv", "parquet"), help="default jsonl")
+    replay.add_argument("--out", help="output file (default stdout; parquet needs one)")
+    replay.set_defaults(func=cmd_replay)
     return parser
 
 
