@@ -3,9 +3,14 @@
 Pure logic (no I/O, no clock, no randomness). The stream processor feeds a :class:`RuleEngine`
 with decoded records and writes the Alert records it returns (``schemas/avro/Alert.avsc``) to the
 persisted alert log. Time is only ever the event time of an input (or the ``now`` given to
-:meth:`RuleEngine.tick`), and every alert id is derived from its cause (:func:`alert_id`), so a
-replay from the start, or a redelivery after :meth:`RuleEngine.restore`, yields the same ids and
-the worker can drop the ones it already wrote. ``docs/alerts.md`` describes every rule.
+:meth:`RuleEngine.tick`), and every alert id is derived from its cause
+(:func:`streams.alert_records.alert_id`), so a replay from the start, or a redelivery after
+:meth:`RuleEngine.restore`, yields the same ids and the worker can drop the ones it already
+wrote. ``docs/alerts.md`` describes every rule.
+
+This module holds the engine (state, hysteresis, transitions, snapshots); the rule definitions
+(levels, thresholds, titles, action items) are in :mod:`streams.alert_rules`, and ids, time
+helpers and ServiceAlert conversion in :mod:`streams.alert_records`.
 
 Leveled rules with hysteresis: a subject (the book, a symbol, an LP...) has at most one open
 alert per rule. A value enters the highest level whose threshold it reaches; it leaves a level
@@ -29,26 +34,14 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from streams.config import ConfigError
+from streams.alert_records import Alert, iso, micros
+from streams.alert_records import alert_id as alert_id  # re-exported: tests/reliability use it
+from streams.alert_rules import Rule, build_rules, positive_limits
 from streams.rules_config import RulesConfig as RulesConfig
 
-Alert = dict[str, Any]
-
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 STATE_VERSION: Final = 1
-SOURCE_EXPOSURE: Final = "ExposureMonitor"
-SOURCE_LP: Final = "LPMonitor"
-SOURCE_ROUTING: Final = "RoutingMonitor"
-
-# The seed guide's exposure alert ("Exposure Monitor Integration") carries exactly these.
-GUIDE_ACTION_ITEMS: Final = (
-    "Review open positions",
-    "Consider closing high-risk positions",
-    "Increase exposure limit if justified",
-)
 
 # Ids remembered to tell two different causes that hash to the same id apart (the contract
 # leaves 24 bits per second). Only ids of the same second can collide, so old ones are dropped.
@@ -60,63 +53,7 @@ class AlertStateError(ValueError):
     """A snapshot given to :meth:`RuleEngine.restore` is malformed or of another version."""
 
 
-def alert_id(event_time_micros: int, cause: str) -> str:
-    """The contract's id ``YYYYMMDD-HHMMSS-xxxxxx``: the UTC second of the cause, then the first
-    six hex digits of sha256(cause). ``%Y`` of strftime is not zero-padded below year 1000 on
-    glibc, hence the explicit formatting."""
-    t = EPOCH + timedelta(microseconds=event_time_micros)
-    digest = hashlib.sha256(cause.encode("utf-8", "surrogatepass")).hexdigest()[:6]
-    return f"{t.year:04d}{t.month:02d}{t.day:02d}-{t.hour:02d}{t.minute:02d}{t.second:02d}-{digest}"
-
-
-def from_service_alert(record: Mapping[str, Any]) -> Alert:
-    """A ServiceAlert (already validated by the worker) as a RAISED Alert record."""
-    event_time = _micros(record["eventTime"])
-    return {
-        "id": alert_id(event_time, "service:" + str(record["eventId"])),
-        "eventTime": event_time,
-        "severity": record["severity"],
-        "category": record["category"],
-        "title": record["title"],
-        "message": record["message"],
-        "source": record["source"],
-        "actionItems": list(record.get("actionItems") or ()),
-        "state": "RAISED",
-        "resolvesId": None,
-        "ruleId": None,
-        "value": None,
-        "threshold": None,
-    }
-
-
-# --- rules -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Level:
-    key: str  # last part of the ruleId
-    threshold: float  # entered at value >= threshold (a band's "low" level: value < threshold)
-    severity: str
-    title: str  # may contain {subject}
-    action_items: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    rule_id: str
-    category: str
-    source: str
-    margin: float  # hysteresis, in the rule's unit
-    levels: tuple[_Level, ...]  # ascending thresholds
-
-    def level(self, key: str) -> _Level:
-        for lv in self.levels:
-            if lv.key == key:
-                return lv
-        raise KeyError(key)
-
-    def rank(self, key: str | None) -> int:
-        return 0 if key is None else 1 + [lv.key for lv in self.levels].index(key)
+# --- the engine ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,16 +69,6 @@ class _LpSeen:
     event_id: str
 
 
-def _micros(value: Any) -> int:
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return (value - EPOCH) // timedelta(microseconds=1)
-    return int(value)
-
-
-def _iso(micros: int) -> str:
-    return (EPOCH + timedelta(microseconds=micros)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class RuleEngine:
     """All alert rules with their open alerts; deterministic, snapshot-able (state/restore)."""
 
@@ -153,10 +80,10 @@ class RuleEngine:
         limits_by_currency: Mapping[str, float] = {},  # noqa: B006
     ) -> None:
         self.config = c = config
-        self._symbol_limits = _limits("limits_by_symbol", limits_by_symbol)
-        self._currency_limits = _limits("limits_by_currency", limits_by_currency)
+        self._symbol_limits = positive_limits("limits_by_symbol", limits_by_symbol)
+        self._currency_limits = positive_limits("limits_by_currency", limits_by_currency)
         self._silent_us = round(c.lp_silent_after_s * 1_000_000)
-        rules = _build_rules(c)
+        rules = build_rules(c)
         self._rules = {r.rule_id: r for r in rules}
         (
             self._utilization,
@@ -179,7 +106,7 @@ class RuleEngine:
     def on_exposure(self, snapshot: Mapping[str, Any]) -> list[Alert]:
         """An ExposureChange record: utilisation levels, then per-symbol and per-currency limits
         (configured ones only, in name order)."""
-        t = _micros(snapshot["eventTime"])
+        t = micros(snapshot["eventTime"])
         if not self._accept("exposure", "", t):
             return []
         pct = float(snapshot["utilizationPct"])
@@ -209,7 +136,7 @@ class RuleEngine:
     def on_lp_status(self, record: Mapping[str, Any]) -> list[Alert]:
         """An LpStatus record: resolves "LP Silent", raises or resolves "LP Connection Lost"."""
         lp = str(record["lpName"])
-        t = _micros(record["eventTime"])
+        t = micros(record["eventTime"])
         event_id = str(record.get("eventId") or "")
         seen = self._lp.get(lp)
         if seen is not None and t < seen.time:
@@ -218,14 +145,14 @@ class RuleEngine:
         status = str(record["status"])
         out: list[Alert] = []
         if lp in self._open[self._lp_silent.rule_id]:
-            note = f"{lp} reported again at {_iso(t)} ({status})"
+            note = f"{lp} reported again at {iso(t)} ({status})"
             out += self._transition(self._lp_silent, lp, None, t, event_id, None, None, note)
         is_open = lp in self._open[self._lp_connection.rule_id]
         if status == "disconnected" and not is_open:
-            text = f"{lp} disconnected at {_iso(t)}"
+            text = f"{lp} disconnected at {iso(t)}"
             out += self._transition(self._lp_connection, lp, "lost", t, event_id, None, None, text)
         elif status == "connected" and is_open:
-            text = f"{lp} reconnected at {_iso(t)}"
+            text = f"{lp} reconnected at {iso(t)}"
             out += self._transition(self._lp_connection, lp, None, t, event_id, None, None, text)
         return out
 
@@ -233,7 +160,7 @@ class RuleEngine:
         """An LpPerformance record: reject rate (rolling when known) and latency (p95 fill
         latency when known) against their thresholds."""
         lp = str(record["lpName"])
-        t = _micros(record["eventTime"])
+        t = micros(record["eventTime"])
         if not self._accept("lpPerformance", lp, t):
             return []
         rate, rate_name = record.get("rollingRejectRate"), "rolling reject rate"
@@ -254,7 +181,7 @@ class RuleEngine:
         """A RoutingSummary window: A-book share by count against the configured band. The cause
         time is the window end; windows with fewer than min_window_count decisions are skipped."""
         c = self.config
-        start, end = _micros(record["windowStart"]), _micros(record["windowEnd"])
+        start, end = micros(record["windowStart"]), micros(record["windowEnd"])
         if not c.abook_share_enabled:
             # An alert restored from a snapshot taken while the band was on is closed.
             off = "A-book share band turned off"
@@ -285,7 +212,7 @@ class RuleEngine:
         }
         text = (
             f"A-book share is {share:.1f}% of {int(record['count'])} decisions in the window "
-            f"ending {_iso(end)} (band {low:g}%..{high:g}%)"
+            f"ending {iso(end)} (band {low:g}%..{high:g}%)"
         )
         note = f"{text}: back in band" if new is None else None
         return self._transition(
@@ -304,7 +231,7 @@ class RuleEngine:
                 continue
             text = (
                 f"No status from {lp} for more than {self.config.lp_silent_after_s:g} s "
-                f"(last at {_iso(seen.time)})"
+                f"(last at {iso(seen.time)})"
             )
             out += self._transition(
                 rule,
@@ -368,7 +295,7 @@ class RuleEngine:
         return True
 
     def _leveled(
-        self, rule: _Rule, subject: str, value: float, t: int, event_id: str, text: str
+        self, rule: Rule, subject: str, value: float, t: int, event_id: str, text: str
     ) -> list[Alert]:
         """Hysteresis: enter the highest level reached; leave a level only below its threshold
         minus the margin, for the level the value is then in (or none)."""
@@ -391,7 +318,7 @@ class RuleEngine:
 
     def _transition(
         self,
-        rule: _Rule,
+        rule: Rule,
         subject: str,
         new: str | None,
         t: int,
@@ -473,65 +400,3 @@ class RuleEngine:
         while len(self._recent) > _RECENT_MAX:
             del self._recent[next(iter(self._recent))]
         return aid
-
-
-_LP_ITEMS: Final = ("Check the LP session and network path", "Route A-book flow to other LPs")
-_LP_FLOW_ITEMS: Final = ("Review the LP's recent executions", "Reduce flow routed to this LP")
-_BAND_ITEMS: Final = ("Review routing rules and LP availability", "Check the B-book risk appetite")
-_EXPOSURE_WARNING_ITEMS: Final = ("Review open positions", "Watch the exposure trend")
-
-
-def _build_rules(c: RulesConfig) -> tuple[_Rule, ...]:
-    """The rules, in the order RuleEngine unpacks them. Titles and items may use {subject}."""
-    exp, lp, routing = "exposure", "lp", "routing"
-    symbol_items = ("Review open positions in {subject}", "Hedge or reduce {subject} exposure")
-    ccy_items = ("Review positions with a {subject} leg", "Hedge or reduce {subject} exposure")
-    band_title = "A-Book Share Out of Band"
-    return (
-        _Rule("exposure.utilization", exp, SOURCE_EXPOSURE, c.exposure_margin_pct, (
-            _Level("warning", c.exposure_warning_pct, "warning", "Exposure Warning",
-                   _EXPOSURE_WARNING_ITEMS),
-            _Level("critical", c.exposure_critical_pct, "critical", "Exposure Limit Approaching",
-                   GUIDE_ACTION_ITEMS),
-            _Level("exceeded", c.exposure_exceeded_pct, "critical", "Exposure Limit Exceeded",
-                   GUIDE_ACTION_ITEMS),
-        )),
-        _Rule("exposure.symbol_limit", exp, SOURCE_EXPOSURE, c.symbol_margin_pct, (
-            _Level("exceeded", c.symbol_limit_pct, "critical",
-                   "Symbol Exposure Limit Exceeded: {subject}", symbol_items),
-        )),
-        _Rule("exposure.currency_limit", exp, SOURCE_EXPOSURE, c.currency_margin_pct, (
-            _Level("exceeded", c.currency_limit_pct, "critical",
-                   "Currency Exposure Limit Exceeded: {subject}", ccy_items),
-        )),
-        _Rule("lp.connection", lp, SOURCE_LP, 0.0, (
-            _Level("lost", math.nan, "warning", "LP Connection Lost", _LP_ITEMS),
-        )),
-        _Rule("lp.status", lp, SOURCE_LP, 0.0, (
-            _Level("silent", c.lp_silent_after_s, "warning", "LP Silent",
-                   ("Check the LP manager is running and publishing", _LP_ITEMS[0])),
-        )),
-        _Rule("lp.reject_rate", lp, SOURCE_LP, c.lp_reject_rate_margin, (
-            _Level("high", c.lp_reject_rate, "warning", "LP Reject Rate High", _LP_FLOW_ITEMS),
-        )),
-        _Rule("lp.latency", lp, SOURCE_LP, c.lp_latency_margin_ms, (
-            _Level("high", c.lp_latency_ms, "warning", "LP Latency High", _LP_FLOW_ITEMS),
-        )),
-        _Rule("routing.abook_share", routing, SOURCE_ROUTING, c.abook_share_margin_pct, (
-            _Level("low", c.abook_share_min_pct, "warning", band_title, _BAND_ITEMS),
-            _Level("high", c.abook_share_max_pct, "warning", band_title, _BAND_ITEMS),
-        )),
-    )  # fmt: skip
-
-
-def _limits(name: str, limits: Mapping[str, float]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, value in limits.items():
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not 0 < value < math.inf
-        ):
-            raise ConfigError(f"{name}[{key!r}]={value!r}: a limit must be a positive number (USD)")
-        out[str(key)] = float(value)
-    return out

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams import exposure as ex
-from streams.alerts import RuleEngine, RulesConfig, from_service_alert
+from streams.alert_records import from_service_alert
+from streams.alerts import RuleEngine, RulesConfig
 from streams.exposure_usd import Instrument, compute_exposure, instrument, usd_rates
 from streams.lp import LpConfig, LpTracker
 from streams.routing import PartitionWindows, RoutingConfig, WindowMerger

@@ -1,4 +1,5 @@
-"""Tests of ``streams.alerts``: the alert rules, their hysteresis, ids and snapshots.
+"""Tests of ``streams.alerts``, ``alert_rules`` and ``alert_records``: the alert rules, their
+hysteresis, ids and snapshots.
 
 Pure logic, no Kafka: every output is checked against Alert.avsc with the project codec.
 """
@@ -19,14 +20,9 @@ from hypothesis import strategies as st
 
 from schemas.codec import default_codec
 from streams import events
-from streams.alerts import (
-    GUIDE_ACTION_ITEMS,
-    AlertStateError,
-    RuleEngine,
-    RulesConfig,
-    alert_id,
-    from_service_alert,
-)
+from streams.alert_records import alert_id, from_service_alert
+from streams.alert_rules import GUIDE_ACTION_ITEMS
+from streams.alerts import AlertStateError, RuleEngine, RulesConfig
 from streams.config import ConfigError
 
 CODEC = default_codec()
