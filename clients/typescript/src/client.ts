@@ -12,10 +12,10 @@
  * (pass the `ws` package's WebSocket where there is no global one); imports nothing from Node.
  */
 
-import { type AlertPosition } from './alerts.js';
+import type { AlertPosition } from './alerts.js';
 import { backoffDelay } from './backoff.js';
 import { AnalyticsClientError, ConnectionError, ServerError } from './errors.js';
-import { parseFrame, redact } from './frames.js';
+import { parseFrame } from './frames.js';
 import {
   checkChannels,
   checkToken,
@@ -24,20 +24,8 @@ import {
   type AnalyticsWebSocketOptions,
   type Settings,
 } from './options.js';
+import { OPEN, detach, messageOf, type Socket } from './socket.js';
 import type { Channel, ConnectionState, RefreshedData, ServerMessage } from './types.js';
-
-/** What the client needs of a WebSocket (the browser's and the `ws` package's both have it). */
-interface Socket {
-  readonly readyState: number;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-
-const OPEN = 1; // WebSocket.OPEN (RFC 6455 state OPEN)
 
 /** Counters, for dashboards' own status displays and for tests. */
 export interface ClientStats {
@@ -412,21 +400,4 @@ export class AnalyticsWebSocket {
   private log(line: string): void {
     if (this.settings.debug) this.settings.logger(`[AnalyticsWebSocket] ${line}`);
   }
-}
-
-/**
- * Stop listening to a socket we are done with. `onerror` stays a no-op, not null: the `ws`
- * package emits an `error` when a socket still connecting is closed, and an EventEmitter
- * `error` without a listener would be an uncaught exception.
- */
-function detach(socket: Socket): void {
-  socket.onopen = socket.onmessage = socket.onclose = null;
-  socket.onerror = () => undefined;
-}
-
-/** A readable detail of a thrown value or error event, with anything token-like removed. */
-function messageOf(value: unknown): string {
-  if (value instanceof Error) return redact(value.message);
-  if (typeof value === 'string' && value !== '') return redact(value);
-  return 'no detail';
 }
