@@ -137,7 +137,8 @@ function renderAlerts(state) {
   const list = $('alert-list');
   list.replaceChildren();
   for (const a of state.alerts) {
-    const item = el('li', `alert sev-${a.severity}${a.state === 'RESOLVED' ? ' resolved' : ''}`);
+    const done = a.state === 'RESOLVED' || a.resolvedBy !== null;
+    const item = el('li', `alert sev-${a.severity}${done ? ' resolved' : ''}`);
     item.dataset.id = a.id;
     if (a.seq !== null) item.dataset.seq = String(a.seq);
     const head = el('div', 'alert-head');
@@ -146,7 +147,8 @@ function renderAlerts(state) {
       el('span', 'alert-title', a.title),
       el('span', 'alert-meta', `${a.category} · ${a.source} · ${a.time ? a.time.slice(11, 19) : ''}`),
     );
-    if (a.state === 'RESOLVED') head.append(el('span', 'tag', 'resolved'));
+    if (a.state === 'RESOLVED') head.append(el('span', 'tag', 'resolution'));
+    else if (a.resolvedBy !== null) head.append(el('span', 'tag', 'resolved'));
     if (a.replay) head.append(el('span', 'tag', 'history'));
     item.append(head, el('div', 'alert-message', a.message));
     if (a.actionItems.length > 0) {

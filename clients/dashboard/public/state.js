@@ -145,9 +145,18 @@ export function applyAlert(state, data, { timestamp = null, replay = false } = {
     actionItems: Array.isArray(data.actionItems) ? data.actionItems : [],
     state: data.state ?? 'RAISED',
     resolvesId: data.resolvesId ?? null,
+    resolvedBy: null,
     time: timestamp,
     replay,
   };
+  // A resolution and the alert it resolves may arrive in either order (history vs live).
+  if (entry.resolvesId !== null) {
+    const raised = state.alerts.find((a) => a.id === entry.resolvesId);
+    if (raised) raised.resolvedBy = entry.id;
+  } else {
+    const resolution = state.alerts.find((a) => a.resolvesId === entry.id);
+    if (resolution) entry.resolvedBy = resolution.id;
+  }
   if (entry.severity in state.alertCounts) state.alertCounts[entry.severity] += 1;
   const alerts = state.alerts;
   const at = alerts.findIndex((a) => newerFirst(entry, a) < 0);

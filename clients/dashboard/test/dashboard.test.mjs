@@ -35,6 +35,8 @@ let browser;
 let page;
 let token;
 let port;
+let env;
+let outage = false;
 const pageProblems = [];
 
 const usd = (v) => `${v < 0 ? '-' : ''}$${new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 }).format(Math.abs(v))}`;
@@ -44,7 +46,7 @@ const waitFor = (fn, arg) => page.waitForFunction(fn, arg, { timeout: WAIT_MS })
 before(async () => {
   checkPrerequisites();
   port = await freePort();
-  const env = childEnv({
+  env = childEnv({
     RTX_TOPIC_PREFIX: uniquePrefix(),
     RTX_BRIDGE_DEV_MODE: '1',
     RTX_BRIDGE_HOST: '127.0.0.1',
@@ -64,6 +66,8 @@ before(async () => {
   page = await browser.context.newPage();
   page.on('pageerror', (error) => pageProblems.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
+    // While the bridge is down on purpose, Chromium logs each refused reconnect attempt.
+    if (outage && /WebSocket connection to .* failed/.test(message.text())) return;
     if (message.type() === 'error') pageProblems.push(`console: ${message.text()}`);
   });
   console.log('# opening the dashboard');
@@ -124,10 +128,12 @@ test('LP board: one row per LP with status, latency, reject rate and execution q
 test('alert history is loaded by replay, newest first, marked as history', async () => {
   const history = historyAlerts(Date.now());
   await waitFor((n) => document.querySelectorAll('#alert-list li.alert').length >= n, history.length);
-  await waitFor(() => document.getElementById('history-status').textContent.startsWith('history: 4 alerts'));
+  await waitFor((n) => document.getElementById('history-status').textContent.startsWith(`history: ${n} alerts`), history.length);
   const ids = await page.$$eval('#alert-list li.alert', (items) => items.map((li) => li.dataset.id));
   assert.deepEqual(ids, history.map((a) => a.id).reverse());
   assert.equal(await page.locator('#alert-list li.sev-error .tag', { hasText: 'history' }).count(), 1);
+  const silent = page.locator('#alert-list li.alert[data-id="hist-lp-silent-primexm"]');
+  assert.equal(await silent.locator('.tag', { hasText: 'resolved' }).count(), 1, 'resolved by a later alert');
 });
 
 test('live: routing windows and decisions draw the A/B share; a new exposure and an alert appear', async () => {
@@ -206,6 +212,28 @@ test('a burst of decisions is folded into state and drawn in far fewer frames', 
   assert.ok(renders <= frames, 'at most one render per animation frame');
   assert.ok(renders * 4 < received, `messages are batched into frames (${renders} renders for ${received})`);
   assert.match(await text('#decision-count'), new RegExp(`^${afterBurst.decisions} decisions \\(`));
+});
+
+test('the bridge is killed and restarted: the page reconnects and shows the alert it missed, once', async () => {
+  outage = true;
+  const firstLog = bridge.log();
+  bridge.child.kill('SIGKILL');
+  await bridge.stop();
+  await waitFor(() => ['reconnecting', 'connecting'].includes(document.getElementById('conn-state').textContent));
+  const missed = { ...liveAlert(), id: `missed-while-down-${Date.now()}`, severity: 'error', title: 'Produced While The Bridge Was Down' };
+  await producer.send('alerts', 'Alert', missed);
+  bridge = await startBridge(env, port);
+  // The client's backoff (full jitter, 500 ms base) decides when it comes back: allow a minute.
+  await page.waitForFunction(() => document.getElementById('conn-state').textContent === 'open', null, { timeout: 60_000 });
+  const item = page.locator(`#alert-list li.alert[data-id="${missed.id}"]`);
+  await item.waitFor({ timeout: WAIT_MS });
+  outage = false;
+  assert.equal(await page.locator(`#alert-list li.alert[data-id="${missed.id}"]`).count(), 1);
+  assert.equal(await item.locator('.tag').count(), 0, 'resumed live, not history');
+  const ids = await page.$$eval('#alert-list li.alert', (items) => items.map((li) => li.dataset.id));
+  assert.equal(new Set(ids).size, ids.length, 'no alert shown twice after the resume');
+  assert.equal(ids[0], missed.id);
+  for (const log of [firstLog, bridge.log()]) assert.ok(!log.includes(token.split('.')[2]), 'token not logged');
 });
 
 test('no page errors or console errors', () => {

@@ -50,6 +50,7 @@ export function historyAlerts(nowMs) {
   return [
     { id: 'hist-lp-silent-primexm', eventTime: at(42), severity: 'warning', category: 'lp', title: 'LP Silent', message: 'PRIMEXM sent no status for 15 s', source: 'LpMonitor', actionItems: ['Check the PRIMEXM FIX session'] },
     { id: 'hist-lp-lost-primexm', eventTime: at(41), severity: 'error', category: 'lp', title: 'LP Connection Lost', message: 'PRIMEXM disconnected; A-book flow rerouted', source: 'LpMonitor', actionItems: ['Contact PRIMEXM support', 'Confirm rerouting to LMAX'] },
+    { id: 'hist-lp-silent-primexm-ok', eventTime: at(40), severity: 'info', category: 'lp', title: 'LP Silent', message: 'PRIMEXM status received again', source: 'LpMonitor', actionItems: [], state: 'RESOLVED', resolvesId: 'hist-lp-silent-primexm' },
     { id: 'hist-abook-band', eventTime: at(25), severity: 'info', category: 'routing', title: 'A-book Share Outside Band', message: 'A-book share by count 31.0% (band 35-65%)', source: 'RoutingMonitor', actionItems: [] },
     { id: 'hist-util-75', eventTime: at(12), severity: 'warning', category: 'exposure', title: 'Exposure Utilisation High', message: 'Current exposure is at 77.4% of limit', source: 'ExposureMonitor', actionItems: ['Review open positions'] },
   ];

@@ -58,6 +58,18 @@ test('alerts: the same seq in another epoch is another alert; without seq the id
   assert.equal(applyAlert(s, { ...alert(0), seq: undefined, epoch: undefined }), false);
 });
 
+test('alerts: a resolution marks the alert it resolves, in either arrival order', () => {
+  const s = createState();
+  applyAlert(s, alert(1, { id: 'raised-1' }));
+  applyAlert(s, alert(2, { id: 'res-1', state: 'RESOLVED', resolvesId: 'raised-1' }));
+  assert.equal(s.alerts.find((a) => a.id === 'raised-1').resolvedBy, 'res-1');
+  const t = createState();
+  applyAlert(t, alert(2, { id: 'res-1', state: 'RESOLVED', resolvesId: 'raised-1' }), { replay: true });
+  applyAlert(t, alert(1, { id: 'raised-1' }), { replay: true });
+  assert.equal(t.alerts.find((a) => a.id === 'raised-1').resolvedBy, 'res-1');
+  assert.equal(t.alerts.find((a) => a.id === 'res-1').resolvedBy, null);
+});
+
 test('alerts: the feed is bounded and forgets the keys of what it dropped', () => {
   const s = createState();
   for (let n = 0; n < MAX_ALERTS + 25; n += 1) applyAlert(s, alert(n));
