@@ -37,6 +37,7 @@ from tests.reliability.avro_mutations import (  # noqa: E402
     HypothesisChooser,
     RandomChooser,
     Sample,
+    Watchdog,
     WorkerPath,
     generate,
     watchdog,
@@ -44,7 +45,8 @@ from tests.reliability.avro_mutations import (  # noqa: E402
 
 
 class Run:
-    def __init__(self, total: int, limit_s: float) -> None:
+    def __init__(self, total: int, limit_s: float, dog: Watchdog) -> None:
+        self.dog = dog
         self.total = total
         self.limit_s = limit_s
         self.path = WorkerPath()
@@ -58,6 +60,7 @@ class Run:
         return sum(self.outcomes.values())
 
     def one(self, sample: Sample) -> None:
+        self.dog.arm()
         try:
             outcome = self.path.run(sample.schema, sample.data).split(":")[0]
         except Crash as exc:
@@ -71,6 +74,8 @@ class Run:
             outcome = "HANG"
             self.hangs.append(f"{sample.cls} {sample.schema} {sample.data.hex()}: {exc}")
             self.path = WorkerPath()
+        finally:
+            self.dog.disarm()
         self.outcomes[(sample.cls, outcome)] += 1
         if self.tried % 10_000 == 0:
             rate = self.tried / (time.monotonic() - self.started)
@@ -111,14 +116,12 @@ def main() -> int:
         f"seed {args.seed}, {len(CLASSES)} classes x 5 input topics",
         flush=True,
     )
-    run = Run(args.inputs, args.limit_s)
-    with watchdog(args.limit_s) as arm:
+    with watchdog(args.limit_s) as dog:
+        run = Run(args.inputs, args.limit_s, dog)
         if args.engine == "random":
             chooser = RandomChooser(random.Random(args.seed))
             for _ in range(args.inputs):
-                sample = generate(chooser)
-                arm()
-                run.one(sample)
+                run.one(generate(chooser))
         else:
 
             @seed(args.seed)
@@ -131,9 +134,7 @@ def main() -> int:
             )
             @given(st.data())
             def fuzz(data: st.DataObject) -> None:
-                sample = generate(HypothesisChooser(data))
-                arm()
-                run.one(sample)
+                run.one(generate(HypothesisChooser(data)))
 
             fuzz()
     run.report()

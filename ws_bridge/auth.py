@@ -82,6 +82,9 @@ class TokenVerifier:
             raise AuthError("missing-token", "no token in the query or Authorization header")
         if len(token) > MAX_TOKEN_BYTES:
             raise AuthError("too-large", f"token of {len(token)} bytes > {MAX_TOKEN_BYTES}")
+        if not token.isascii():  # compact JWS is base64url and dots (RFC 7515 section 7.1);
+            # PyJWT would raise UnicodeEncodeError on a lone surrogate ("\ud800" in a refresh)
+            raise AuthError("malformed", "token has non-ASCII characters")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -580,24 +580,36 @@ class WorkerPath:
             encode_with(CODEC.schema(out.schema), out.record, validate=False)
 
 
-@contextmanager
-def watchdog(limit_s: float) -> Iterator[Callable[[], None]]:
-    """Bound each input's time loosely: ``arm()`` before an input starts a SIGALRM timer that
+class Watchdog:
+    """Bounds each input's time loosely: :meth:`arm` before an input starts a SIGALRM timer that
     raises :class:`Hang` in Python code after ``limit_s``; a hang inside C code, where the
     signal cannot interrupt, is caught by faulthandler after ``3 * limit_s``, which dumps every
-    thread's stack and exits the process (a failed run, never a silent one)."""
+    thread's stack and exits the process (a failed run, never a silent one). :meth:`disarm`
+    after the input, so that the fuzzer's own work between inputs is never counted."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+
+    def arm(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, self.limit_s)
+        faulthandler.dump_traceback_later(3 * self.limit_s, exit=True)
+
+    def disarm(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        faulthandler.cancel_dump_traceback_later()
+
+
+@contextmanager
+def watchdog(limit_s: float) -> Iterator[Watchdog]:
+    """A :class:`Watchdog` with its SIGALRM handler installed (main thread only)."""
 
     def on_alarm(_signum: int, _frame: Any) -> None:
         raise Hang(f"an input took more than {limit_s:g} s")
 
-    def arm() -> None:
-        signal.setitimer(signal.ITIMER_REAL, limit_s)
-        faulthandler.dump_traceback_later(3 * limit_s, exit=True)
-
+    dog = Watchdog(limit_s)
     previous = signal.signal(signal.SIGALRM, on_alarm)
     try:
-        yield arm
+        yield dog
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        faulthandler.cancel_dump_traceback_later()
+        dog.disarm()
         signal.signal(signal.SIGALRM, previous)

@@ -55,14 +55,17 @@ def test_fuzzed_input_raises_only_decode_or_validation_errors_and_never_hangs() 
     path = WorkerPath()
     outcomes: Counter[tuple[str, str]] = Counter()
 
-    with watchdog(LIMIT_S) as arm:
+    with watchdog(LIMIT_S) as dog:
 
         @FUZZ
         @given(st.data())
         def run(data: st.DataObject) -> None:
             sample = generate(HypothesisChooser(data))
-            arm()
-            outcome = path.run(sample.schema, sample.data)
+            dog.arm()
+            try:
+                outcome = path.run(sample.schema, sample.data)
+            finally:
+                dog.disarm()
             if sample.cls in NEVER_DECODES:
                 assert outcome.startswith("decode:"), (sample, outcome)
             outcomes[(sample.cls, outcome.split(":")[0])] += 1
@@ -139,8 +142,8 @@ def test_damaged_bytes_raise_decode_errors_with_their_reason() -> None:
 
 def test_the_watchdog_turns_a_slow_input_into_a_hang() -> None:
     """The hang check can fail: an input that spins past the limit raises Hang."""
-    with pytest.raises(Hang), watchdog(0.05) as arm:
-        arm()
+    with pytest.raises(Hang), watchdog(0.05) as dog:
+        dog.arm()
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             pass
