@@ -20,7 +20,7 @@ const HISTORY_HOURS = 24;
 const HISTORY_LIMIT = 500;
 
 const state = createState();
-const stats = { renders: 0, frames: 0, handled: 0 };
+const stats = { renders: 0, frames: 0 };
 let client = null;
 let framePending = false;
 let historySocket = null;
