@@ -67,6 +67,7 @@ INPUTS = {
 Batch = Mapping[TopicPartition, list[Any]]
 KNOWN_ALERT_IDS = 200_000  # alert ids remembered to never write one twice (newest kept)
 Futures = list["asyncio.Future[Any]"]
+FAUST_SESSION_TIMEOUT_S = 10.0  # aiokafka's default session.timeout.ms, as our consumers
 
 
 class BatchSender:
@@ -122,7 +123,16 @@ class BatchSender:
         futures: Futures = []
         for topic, partition, builder in pending:
             if builder.record_count():
-                futures.append(await self.producer.send_batch(builder, topic, partition=partition))
+                try:
+                    futures.append(
+                        await self.producer.send_batch(builder, topic, partition=partition)
+                    )
+                except KafkaError as exc:
+                    # A broker is gone and the partition's queue did not drain in time
+                    # (KafkaTimeoutError): an unacknowledged batch, not a worker crash.
+                    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                    failed.set_exception(exc)
+                    futures.append(failed)
         return futures
 
 
@@ -270,6 +280,10 @@ class Worker:
             topic_allow_declare=False,
             web_enabled=False,
             datadir=self.settings.data_dir,
+            # Faust's own (topic-less) consumer group must rejoin before the tasks start; with
+            # its default 60 s session a worker restarted after kill -9 sat idle for a minute
+            # waiting for its dead predecessor to expire. 10 s, like the tasks' own consumers.
+            broker_session_timeout=FAUST_SESSION_TIMEOUT_S,
         )
         # RTX_WORKER_ROLE: "inputs" workers scale out stage 1; a "global" worker runs only the
         # global stage, on a core of its own; "all" (default) does both in one process.
@@ -336,6 +350,9 @@ class Worker:
         try:
             while True:
                 if committer.failed is not None:
+                    # Outputs since the last commit may be missing: drop the in-memory state
+                    # (alert ids taken as written included) and rebuild it from Kafka.
+                    await revoked(consumer.assignment())
                     await committer.recover()
                 batch = await consumer.getmany(
                     timeout_ms=wait_ms, max_records=self.settings.batch_max
