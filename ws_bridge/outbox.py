@@ -130,6 +130,12 @@ class Chunk:
         return self._drops
 
 
+NO_CHUNKS: deque[Chunk] = deque()
+"""The shared empty queue of every idle outbox; never appended to (an outbox gets a deque of its
+own on its first push). An empty ``deque`` costs about 760 bytes, and idle connections are the
+bridge's memory budget (docs/benchmarks.md)."""
+
+
 class Outbox:
     """FIFO of encoded messages (in chunks) bounded in count and bytes, with drop accounting."""
 
@@ -138,7 +144,7 @@ class Outbox:
             raise ValueError("outbox limits must be >= 1")
         self.max_messages = max_messages
         self.max_bytes = max_bytes
-        self._chunks: deque[Chunk] = deque()
+        self._chunks: deque[Chunk] = NO_CHUNKS  # a deque of its own on first push (memory)
         self._count = 0
         self._bytes = 0
         self._pending: dict[str, DropRecord] = {}
@@ -187,6 +193,8 @@ class Outbox:
         if not self.fits(chunk):
             self._record(chunk)
             return list(chunk.items)
+        if self._chunks is NO_CHUNKS:
+            self._chunks = deque()
         self._chunks.append(chunk)
         self._count += len(chunk)
         self._bytes += chunk.nbytes
@@ -240,7 +248,7 @@ class Outbox:
                     kept.append(Chunk(rest))
             else:
                 kept.append(chunk)
-        self._chunks = kept
+        self._chunks = kept if kept else NO_CHUNKS
         self._count = sum(len(c) for c in kept)
         self._bytes = sum(c.nbytes for c in kept)
         self._pending.pop(channel, None)

@@ -56,6 +56,8 @@ from ws_bridge.session import ClientSession, Close, LogEvent, SessionContext
 from ws_bridge.wire import text_frame, write_shared
 
 log = logging.getLogger("ws_bridge.server")
+NO_FRAMES: deque[tuple[str, bytes, int]] = deque()  # shared, never appended to (memory)
+HANDLED_REQUEST = Request(WS_PATH, Headers())  # stands in for each handled handshake's request
 
 # websockets refuses larger frames itself (close 1009); the core enforces 512 for all but refresh.
 MAX_SIZE = MAX_REFRESH_FRAME_BYTES + 1024
@@ -173,16 +175,37 @@ class Connection:
         self.ws = ws
         self.session = session
         self._server = server
-        self._shared: deque[tuple[str, bytes, int]] = deque()
-        self._wake = asyncio.Event()
+        # Idle connections are the bridge's memory budget: the queue of shared frames is a deque
+        # of its own only once used, and the writer sleeps on a bare future rather than an
+        # asyncio.Event (whose waiter deque alone is ~760 bytes).
+        self._shared: deque[tuple[str, bytes, int]] = NO_FRAMES
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
         self._counted = 0
 
     def push_shared(self, frame: str, wire: bytes, count: int) -> None:
+        if self._shared is NO_FRAMES:
+            self._shared = deque()
         self._shared.append((frame, wire, count))
-        self._wake.set()
+        self.wake()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep(self, timeout_s: float) -> None:
+        """Until :meth:`wake` (at once if it was called since the last sleep) or the timeout."""
+        if not self._woken and timeout_s > 0:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout_s):
+                        await self._waiter
+            finally:
+                self._waiter = None
+        self._woken = False
 
     def log_events(self) -> None:
         for event in self.session.take_events():
@@ -206,7 +229,7 @@ class Connection:
                 if close is not None:
                     await self._close(close)
                     return
-                self._wake.set()
+                self.wake()
         except ConnectionClosed:
             pass
 
@@ -252,11 +275,7 @@ class Connection:
                 continue
             at = session.next_send_at(now)
             deadline = session.expires_deadline if at is None else min(at, session.expires_deadline)
-            if deadline > now:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(deadline - now):
-                        await self._wake.wait()
-            self._wake.clear()
+            await self._sleep(deadline - now)
 
 
 def _close_code(ws: ServerConnection) -> int:
@@ -462,6 +481,10 @@ class BridgeServer:
     async def _handle(self, ws: ServerConnection) -> None:
         identity = self._identities.pop(ws)
         session = ClientSession(identity, self._ctx, now=time.time(), peer=_peer(ws))
+        # The handshake's request (with the token in its path) and response are not needed any
+        # more; their headers cost ~3.5 KiB per idle connection. websockets only checks that a
+        # request was received, so one shared placeholder stands in for all of them.
+        ws.request, ws.response = HANDLED_REQUEST, None
         conn = Connection(ws, session, self)
         self.hub.connections.add(conn)
         self.metrics.connections.inc()

@@ -61,6 +61,7 @@ CLOSE_TOKEN_EXPIRED = 4001  # private-use range (RFC 6455 section 7.4.2)
 CLOSE_RATE_LIMITED = CLOSE_POLICY_VIOLATION
 CLOSE_TOO_LARGE = 1009
 CONTROL_MAX = 64  # queued extension messages; the oldest go first past this
+NO_CONTROL: deque[Encoded] = deque()  # shared and never appended to: see outbox.NO_CHUNKS
 _EPS = 1e-9  # float clocks: 0.116 - 0.1 may come out a hair under 0.016
 
 
@@ -113,7 +114,7 @@ class ClientSession:
         self._interval_s = s.batch_interval_s
         self._max_in_flight = s.queue_max_batches
         self._outbox = Outbox(s.queue_max_messages, s.queue_max_bytes)
-        self._control: deque[Encoded] = deque()
+        self._control: deque[Encoded] = NO_CONTROL  # its own deque on first use (memory)
         self._limiter = RateLimiter(s.rate_limit_per_s, s.rate_limit_grace_s, now)
         self._last_batch_at: float | None = None
         self._in_flight = 0
@@ -208,6 +209,8 @@ class ClientSession:
         self._send_control(error_message(code, message, now=now, **extra))
 
     def _send_control(self, message: Message) -> None:
+        if self._control is NO_CONTROL:
+            self._control = deque()
         self._control.append(encode(message))
         while len(self._control) > CONTROL_MAX:
             self._control.popleft()
@@ -408,6 +411,8 @@ class ClientSession:
             return None
         if self._outbox.in_burst:  # gaps go first: they describe what preceded the queue
             gaps = [encode(m) for m in self._outbox.take_gaps(now)]
+            if self._control is NO_CONTROL:
+                self._control = deque()
             self._control.extendleft(reversed(gaps))
         batch: list[Chunk] = []
         count = 0
