@@ -13,6 +13,7 @@ import {
   applyRoutingDecision,
   applyRoutingSummary,
   createState,
+  exposureStale,
 } from './state.js';
 
 const CHANNELS = ['exposure-updates', 'lp-performance', 'routing-metrics', 'alerts'];
@@ -213,6 +214,14 @@ function main() {
     scheduleRender('status');
   });
   scheduleRender('all');
+  // The only timer: flag the exposure stale when its heartbeats stop (redrawn on change only).
+  setInterval(() => {
+    const stale = exposureStale(state, Date.now());
+    if (stale !== state.exposureStale) {
+      state.exposureStale = stale;
+      scheduleRender('exposure');
+    }
+  }, 1000);
   if (params.token) {
     tokenInput.value = params.token;
     form.requestSubmit();

@@ -42,9 +42,10 @@ function renderExposure(state) {
   $('exposure-limit').textContent = usd(e?.exposureLimit);
   const count = e ? e.positionCount : null;
   $('position-count').textContent = count === null ? '–' : String(count);
-  $('exposure-time').textContent = state.exposureAt
-    ? `updated ${new Date(state.exposureAt).toISOString().slice(11, 19)} UTC`
-    : 'no exposure yet';
+  const at = state.exposureAt ? `${new Date(state.exposureAt).toISOString().slice(11, 19)} UTC` : null;
+  const time = $('exposure-time');
+  time.textContent = at === null ? 'no exposure yet' : state.exposureStale ? `STALE: last update ${at}` : `updated ${at}`;
+  time.className = state.exposureStale ? 'small stale' : 'muted small';
   bars($('by-symbol'), e?.bySymbol, false);
   bars($('by-lp'), e?.byLP, false);
   bars($('by-currency'), e?.byCurrency, true);

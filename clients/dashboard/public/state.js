@@ -13,11 +13,23 @@ export const BUCKET_MS = 5000;
 /** How many live buckets the share chart keeps. */
 export const MAX_BUCKETS = 120;
 
+/**
+ * Exposure older than this is flagged stale: the worker publishes at least every
+ * RTX_EXPOSURE_HEARTBEAT_S (5 s), so three missed heartbeats mean the pipeline is stuck.
+ */
+export const EXPOSURE_STALE_MS = 15_000;
+
+/** True when an exposure was received and is older than EXPOSURE_STALE_MS. */
+export function exposureStale(state, nowMs) {
+  return state.exposureAt !== null && nowMs - state.exposureAt > EXPOSURE_STALE_MS;
+}
+
 export function createState() {
   return {
     connection: 'idle',
     exposure: null,
     exposureAt: null,
+    exposureStale: false,
     lps: new Map(),
     windows: [],
     buckets: [],
@@ -56,6 +68,7 @@ export function applyExposure(state, data, nowMs) {
     positionCount: num(data.positionCount),
   };
   state.exposureAt = nowMs;
+  state.exposureStale = false;
   state.dirty.add('exposure');
 }
 

@@ -186,6 +186,24 @@ test('screenshot with realistic data', async () => {
   assert.equal(await text('#last-error'), '', 'nothing went wrong on the page so far');
 });
 
+test('text from the wire is shown as text, never run as HTML', async () => {
+  const hostile = {
+    ...liveAlert(),
+    id: `hostile-${Date.now()}`,
+    severity: 'info',
+    title: '<img src=x onerror="globalThis.pwned=1">',
+    message: '<script>globalThis.pwned=2</script>',
+    actionItems: ['<b>bold?</b>'],
+  };
+  await producer.send('alerts', 'Alert', hostile);
+  const item = page.locator(`#alert-list li.alert[data-id="${hostile.id}"]`);
+  await item.waitFor({ timeout: WAIT_MS });
+  assert.equal(await item.locator('.alert-title').textContent(), hostile.title);
+  assert.equal(await item.locator('.alert-message').textContent(), hostile.message);
+  assert.equal(await item.locator('img, script, b').count(), 0);
+  assert.equal(await page.evaluate(() => globalThis.pwned), undefined);
+});
+
 test('a burst of decisions is folded into state and drawn in far fewer frames', async () => {
   const snapshot = () =>
     page.evaluate(() => {

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 
 import {
   BUCKET_MS,
+  EXPOSURE_STALE_MS,
   MAX_ALERTS,
   alertKey,
   applyAlert,
@@ -14,6 +15,7 @@ import {
   applyRoutingSummary,
   bandOf,
   createState,
+  exposureStale,
   num,
   pct,
   shareSeries,
@@ -93,6 +95,18 @@ test('exposure: the latest replaces the previous; NaN-as-null stays null', () =>
   assert.equal(s.exposure.positionCount, 3);
   assert.equal(s.exposureAt, 2000);
   assert.equal(s.messages, 2);
+});
+
+test('exposure: stale after three missed heartbeats, fresh again with the next update', () => {
+  const s = createState();
+  assert.equal(exposureStale(s, 1_000_000), false, 'nothing received yet is not stale');
+  applyExposure(s, { totalExposure: 1 }, 1000);
+  assert.equal(exposureStale(s, 1000 + EXPOSURE_STALE_MS), false);
+  assert.equal(exposureStale(s, 1001 + EXPOSURE_STALE_MS), true);
+  s.exposureStale = true;
+  applyExposure(s, { totalExposure: 2 }, 50_000);
+  assert.equal(s.exposureStale, false);
+  assert.equal(exposureStale(s, 50_000 + EXPOSURE_STALE_MS), false);
 });
 
 test('lp metrics: one row per LP, the latest wins, nameless ones ignored', () => {
