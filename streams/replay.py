@@ -179,10 +179,11 @@ def run_cli(
         f"{len(replay.plan)} partitions, {replay.stats.planned:,} records in the offset range; "
         f"writing {fmt} to {out or 'stdout'}"
     )
-    part = f"{out}.part" if out else None
+    # A regular file appears only when complete; /dev/null, a pipe or a terminal is written as is.
+    part = f"{out}.part" if out and (not os.path.exists(out) or os.path.isfile(out)) else None
     progress = Progress(replay.stats.planned, err)
     try:
-        writer = open_writer(fmt, replay.columns, part)
+        writer = open_writer(fmt, replay.columns, part or out)
         try:
             for rows in replay.batches():
                 writer.write(rows)

@@ -136,14 +136,26 @@ def to_datetime(value: int, unit_us: int) -> datetime:
 
 
 def text_rows(rows: list[Row], columns: Sequence[Column]) -> list[Row]:
-    """Rows with timestamp columns as ISO strings, in place (rows are the replay's own)."""
+    """Rows with timestamp columns as ISO strings, in place (rows are the replay's own). The
+    per-second cache lookup is inlined: this runs for every row of JSON lines and CSV."""
     us = [c.name for c in columns if c.kind == "ts_us"]
     ms = [c.name for c in columns if c.kind == "ts_ms"]
+    cache = _SECONDS
     for row in rows:
-        for name in us:
-            row[name] = iso_micros(row[name])
-        for name in ms:
-            row[name] = iso_millis(row[name])
+        try:
+            for name in us:
+                sec, frac = divmod(row[name], 1_000_000)
+                head = cache.get(sec) or _second(sec)
+                row[name] = f"{head}.{frac:06d}Z"
+            for name in ms:
+                sec, frac = divmod(row[name], 1000)
+                head = cache.get(sec) or _second(sec)
+                row[name] = f"{head}.{frac:03d}Z"
+        except (OverflowError, TypeError):  # a year outside 1-9999 (or a value already text)
+            for name in us:
+                row[name] = row[name] if isinstance(row[name], str) else iso_micros(row[name])
+            for name in ms:
+                row[name] = row[name] if isinstance(row[name], str) else iso_millis(row[name])
     return rows
 
 

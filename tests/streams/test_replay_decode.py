@@ -25,7 +25,7 @@ from tests.schemas.test_fastwrite import EVERYTHING
 from tests.strategies import records_for
 
 RAW = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(SCHEMA_DIR.glob("*.avsc"))}
-PROPERTY = settings(max_examples=150, deadline=None, database=None)
+PROPERTY = settings(max_examples=60, deadline=None, database=None)
 HEADER = MAGIC + bytes(8)
 
 

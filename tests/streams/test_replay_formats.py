@@ -86,3 +86,19 @@ def test_times_without_offset_are_utc_and_offsets_are_kept() -> None:
     assert parse_time("2026-01-19T10:30:00+01:00", "x") == datetime(2026, 1, 19, 9, 30, tzinfo=UTC)
     with pytest.raises(BadRequest, match="'19/01/2026' is not an ISO-8601 time"):
         parse_time("19/01/2026", "--from")
+
+
+def test_text_rows_show_out_of_range_timestamps_as_numbers() -> None:
+    from streams.replay_formats import text_rows
+
+    cols = columns_for(default_codec().schema("RoutingSummary").parsed)
+    rows = text_rows(
+        [{"windowStart": 0, "windowEnd": 10**20, "kafkaTime": 1_767_225_600_123}], cols
+    )
+    assert rows == [
+        {
+            "windowStart": "1970-01-01T00:00:00.000000Z",
+            "windowEnd": str(10**20),
+            "kafkaTime": "2026-01-01T00:00:00.123Z",
+        }
+    ]

@@ -1,0 +1,226 @@
+"""Replay throughput: ``rtx-analytics replay routing`` to JSON lines, against Avro decode alone
+and the plain Kafka read of the same records, measured in the same run.
+
+    python bench/replay_throughput.py [--records 300000] [--rounds 3] [--bootstrap HOST:PORT]
+                                      [--formats jsonl,csv,parquet] [--keep-topics]
+
+Loads N routing decisions (realistic values: 12 symbols, 4 LPs, prices, order and account ids)
+with the producer SDK into a fresh routing-decisions topic (own ``RTX_TOPIC_PREFIX``, 6
+partitions), event times spread over the hour before now. Then, per round:
+
+1. read: the replay's Kafka reader alone (offset plan, ``getmany`` on its thread, hand-over of
+   the batches), nothing decoded;
+2. decode alone: the stored values (collected once, in memory) through the replay's decoder
+   (``streams.replay_decode.FastDecoder``: compiled readers) and, for reference, through
+   ``schemas.codec.Codec.decode`` (fastavro + canonical re-encode check);
+3. replay: ``streams.replay.run_cli`` (what the command runs) over the whole range, JSON lines
+   to a file in a temporary directory and to /dev/null; then once each the other formats.
+
+Prints records/s for each and the ratio replay / decode alone. Goal: >= 100,000 records/s to
+JSON lines. Timings on a shared machine are noisy; compare ratios within one run.
+
+Needs a broker: --bootstrap or KAFKA_BOOTSTRAP_SERVERS (``rtx-analytics kafka start``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from schemas.codec import default_codec
+from streams.config import KafkaSettings
+from streams.replay import Replay, run_cli
+from streams.replay_decode import FastDecoder
+from streams.replay_reader import _END
+from streams.sdk import Publisher
+from streams.topics import BY_LOGICAL, apply_topics
+
+SYMBOLS = [
+    "EURUSD",
+    "GBPUSD",
+    "USDJPY",
+    "AUDUSD",
+    "USDCHF",
+    "USDCAD",
+    "NZDUSD",
+    "EURGBP",
+    "EURJPY",
+    "XAUUSD",
+    "US500",
+    "GER40",
+]
+LPS = ["LMAX", "Integral", "Currenex", "PrimeXM"]
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+async def load(settings: KafkaSettings, n: int, seed: int) -> tuple[str, str]:
+    """Create the topic and publish n decisions; returns the ISO start and end of the range."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        spec = BY_LOGICAL["routing_decisions"]
+        await apply_topics(admin, settings, specs=(spec,), out=lambda _line: None)
+    finally:
+        await admin.close()
+    rng = random.Random(seed)
+    now_us = int(time.time() * 1e6)
+    start_us = (now_us - 3600 * 1_000_000) // 1000 * 1000  # a whole ms: Kafka's precision
+    step = 3600 * 1_000_000 // n
+    started = time.perf_counter()
+    async with Publisher(settings) as pub:
+        for i in range(n):
+            abook = rng.random() < 0.6
+            await pub.routing_decision(
+                rng.choice(SYMBOLS),
+                rng.choice(("BUY", "SELL")),
+                round(rng.uniform(1_000, 500_000), 2),
+                "ABOOK" if abook else "BBOOK",
+                rng.choice(LPS) if abook else None,
+                round(rng.expovariate(1 / 12), 3),
+                round(rng.uniform(0.00005, 0.0004), 6),
+                round(rng.gauss(0, 0.00005), 6),
+                price=round(rng.uniform(0.6, 2000), 5),
+                order_id=f"ord-{i:09d}",
+                account_id=f"acc-{rng.randrange(5000):05d}",
+                lp_rejected=abook and rng.random() < 0.02,
+                event_time=start_us + i * step,
+            )
+            if i and i % 100_000 == 0:
+                progress(f"  published {i:,}/{n:,}")
+        await pub.flush()
+    elapsed = time.perf_counter() - started
+    progress(f"loaded {n:,} routing decisions in {elapsed:.1f} s ({n / elapsed:,.0f}/s)")
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    first = epoch + timedelta(microseconds=start_us)
+    return first.isoformat(), (epoch + timedelta(microseconds=now_us + 1_000_000)).isoformat()
+
+
+def read_only(settings: KafkaSettings, start: str, end: str) -> tuple[float, list[bytes]]:
+    """The replay's reader alone: records/s, and the values read (for decode alone)."""
+    replay = Replay("routing", start, end, settings=settings).open()
+    values: list[bytes] = []
+    t = time.perf_counter()
+    n = 0
+    try:
+        while True:
+            item = replay._queue.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            n += len(item[1])
+            values.extend(r.value for r in item[1])
+    finally:
+        replay.close()
+    return n / (time.perf_counter() - t), values
+
+
+def decode_rate(decode: object, values: list[bytes]) -> float:
+    f = decode  # a bound method: decode(value)
+    t = time.perf_counter()
+    for v in values:
+        f(v)  # type: ignore[operator]
+    return len(values) / (time.perf_counter() - t)
+
+
+def replay_rate(settings: KafkaSettings, start: str, end: str, fmt: str, out: str) -> float:
+    err = io.StringIO()
+    t = time.perf_counter()
+    code = run_cli("routing", start, end, fmt=fmt, out=out, settings=settings, err=err)
+    elapsed = time.perf_counter() - t
+    assert code == 0, err.getvalue()
+    summary = [line for line in err.getvalue().splitlines() if line.startswith("wrote")]
+    rows = int(summary[-1].split()[1].replace(",", ""))
+    return rows / elapsed
+
+
+async def delete_topic(settings: KafkaSettings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        await admin.start()
+        await admin.delete_topics([BY_LOGICAL["routing_decisions"].name(settings.topic_prefix)])
+    except Exception as exc:  # noqa: BLE001 - cleanup only
+        progress(f"could not delete the topic: {exc!r}")
+    finally:
+        await admin.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=300_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    parser.add_argument("--formats", default="jsonl,csv,parquet")
+    parser.add_argument("--keep-topics", action="store_true")
+    args = parser.parse_args()
+    env = {"RTX_TOPIC_PREFIX": f"benchreplay{uuid.uuid4().hex[:8]}.", "RTX_INPUT_PARTITIONS": "6"}
+    if args.bootstrap:
+        env["KAFKA_BOOTSTRAP_SERVERS"] = args.bootstrap
+    settings = KafkaSettings.from_env(env)
+    print(f"machine: {machine()}; broker {settings.bootstrap_servers}")
+    start, end = asyncio.run(load(settings, args.records, args.seed))
+    fast = FastDecoder(["RoutingDecision"])
+    codec = default_codec()
+    rows: list[tuple[float, ...]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in range(1, args.rounds + 1):
+                read, values = read_only(settings, start, end)
+                assert len(values) == args.records, len(values)
+                dec = decode_rate(fast.decode, values)
+                ref = decode_rate(codec.decode, values)
+                to_file = replay_rate(settings, start, end, "jsonl", f"{tmp}/out.jsonl")
+                to_null = replay_rate(settings, start, end, "jsonl", os.devnull)
+                rows.append((read, dec, ref, to_file, to_null))
+                progress(
+                    f"round {r}: read {read:,.0f}/s, decode {dec:,.0f}/s (codec {ref:,.0f}/s), "
+                    f"replay jsonl file {to_file:,.0f}/s, /dev/null {to_null:,.0f}/s"
+                )
+            others = {}
+            for fmt in args.formats.split(","):
+                if fmt != "jsonl":
+                    others[fmt] = replay_rate(settings, start, end, fmt, f"{tmp}/out.{fmt}")
+    finally:
+        if not args.keep_topics:
+            asyncio.run(delete_topic(settings))
+
+    names = ["Kafka read only", "decode alone", "codec.decode", "replay jsonl file", "/dev/null"]
+    print(f"\n{args.records:,} routing decisions, 6 partitions, {args.rounds} rounds (records/s)")
+    print("| round | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for i, row in enumerate(rows, 1):
+        print(f"| {i} | " + " | ".join(f"{v:,.0f}" for v in row) + " |")
+    med = [statistics.median(col) for col in zip(*rows, strict=True)]
+    print("| **median** | " + " | ".join(f"**{v:,.0f}**" for v in med) + " |")
+    print(
+        f"\nreplay to a JSON lines file: {med[3]:,.0f} records/s (goal >= 100,000: "
+        f"{'met' if med[3] >= 100_000 else 'MISSED'}); replay / decode alone = "
+        f"{med[3] / med[1]:.2f}; compiled decode / codec.decode = {med[1] / med[2]:.1f}x"
+    )
+    for fmt, rate in others.items():
+        print(f"replay to {fmt} (one run): {rate:,.0f} records/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
