@@ -22,6 +22,9 @@ from their cause and never written twice.
 
 Bad input (undecodable or invalid) goes to the dead-letter topic unchanged, with headers naming
 the source topic, partition, offset and the error; the worker carries on.
+
+The Kafka plumbing (batched sends, ordered commits, the consume loop, partition reads) is in
+:mod:`streams.kafka_io`; this module holds what the worker does with the records.
 """
 
 from __future__ import annotations
@@ -30,19 +33,17 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
-from aiokafka.partitioner import murmur2
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.codec import DecodeError, default_codec, encode_with
 from streams import events
 from streams import metrics as m
 from streams.config import KafkaSettings, WorkerSettings
+from streams.kafka_io import Batch, BatchSender, Futures, consume, log_failure, read_partition
 from streams.pipeline import (
     GlobalStage,
     Internal,
@@ -64,172 +65,8 @@ INPUTS = {
     "lp_status": "LpStatus",
     "alerts_inbound": "ServiceAlert",
 }
-Batch = Mapping[TopicPartition, list[Any]]
 KNOWN_ALERT_IDS = 200_000  # alert ids remembered to never write one twice (newest kept)
-Futures = list["asyncio.Future[Any]"]
 FAUST_SESSION_TIMEOUT_S = 10.0  # aiokafka's default session.timeout.ms, as our consumers
-
-
-class BatchSender:
-    """Collects one processing batch's outputs into aiokafka BatchBuilders, one per partition,
-    and submits them with ``send_batch`` (a few us per record instead of ~10 us for ``send``).
-    Partitions are chosen like the Java client (murmur2 of the key), cached per key."""
-
-    def __init__(self, producer: AIOKafkaProducer, counts: dict[str, int]) -> None:
-        self.producer = producer
-        self.counts = counts
-        self.partition_of: dict[tuple[str, bytes], int] = {}
-        self.builders: dict[tuple[str, int], Any] = {}
-        self.full: list[tuple[str, int, Any]] = []
-
-    async def partition(self, topic: str, key: bytes) -> int:
-        cached = self.partition_of.get((topic, key))
-        if cached is not None:
-            return cached
-        count = self.counts.get(topic)
-        if count is None:
-            count = self.counts[topic] = len(await self.producer.partitions_for(topic))
-        partition: int = (murmur2(key) & 0x7FFFFFFF) % count
-        if len(self.partition_of) > 100_000:
-            self.partition_of.clear()
-        self.partition_of[(topic, key)] = partition
-        return partition
-
-    async def add(
-        self,
-        topic: str,
-        key: bytes,
-        value: bytes | None,
-        *,
-        timestamp_ms: int | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
-    ) -> None:
-        partition = await self.partition(topic, key)
-        builder = self.builders.get((topic, partition))
-        if builder is None:
-            builder = self.builders[(topic, partition)] = self.producer.create_batch()
-        if builder.append(timestamp=timestamp_ms, key=key, value=value, headers=headers or []):
-            return
-        self.full.append((topic, partition, builder))
-        builder = self.builders[(topic, partition)] = self.producer.create_batch()
-        if builder.append(timestamp=timestamp_ms, key=key, value=value, headers=headers or []):
-            return
-        raise ValueError(f"a message of {len(value or b'')} bytes does not fit a batch")
-
-    async def submit(self) -> Futures:
-        """Hand every batch to the producer; the futures resolve when the broker acknowledged."""
-        pending = self.full + [(t, p, b) for (t, p), b in self.builders.items()]
-        self.full, self.builders = [], {}
-        futures: Futures = []
-        for topic, partition, builder in pending:
-            if builder.record_count():
-                try:
-                    futures.append(
-                        await self.producer.send_batch(builder, topic, partition=partition)
-                    )
-                except KafkaError as exc:
-                    # A broker is gone and the partition's queue did not drain in time
-                    # (KafkaTimeoutError): an unacknowledged batch, not a worker crash.
-                    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                    failed.set_exception(exc)
-                    futures.append(failed)
-        return futures
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(
-        self,
-        revoked: Callable[[set[TopicPartition]], Awaitable[None]],
-        assigned: Callable[[set[TopicPartition]], Awaitable[None]],
-    ) -> None:
-        self._revoked, self._assigned = revoked, assigned
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._revoked(set(revoked))
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._assigned(set(assigned))
-
-
-class _Committer:
-    """Commits a consumer's offsets in batch order once each batch's outputs are acknowledged,
-    without making the next batch wait for the broker (at most ``max_in_flight`` batches are
-    unacknowledged; commits are coalesced to one per ``interval_s``). If outputs fail, nothing
-    after them is committed and the loop re-reads from the committed offsets (outputs are
-    idempotent, so re-processing is harmless)."""
-
-    def __init__(
-        self, consumer: AIOKafkaConsumer, max_in_flight: int = 8, interval_s: float = 0.1
-    ) -> None:
-        self.consumer = consumer
-        self.queue: asyncio.Queue[tuple[Futures, dict[TopicPartition, OffsetAndMetadata]]] = (
-            asyncio.Queue(maxsize=max_in_flight)
-        )
-        self.interval_s = interval_s
-        self.pending: dict[TopicPartition, OffsetAndMetadata] = {}
-        self.failed: BaseException | None = None
-        self._last_commit = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def add(self, futures: Futures, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        await self.queue.put((futures, offsets))
-
-    async def _run(self) -> None:
-        while True:
-            futures, offsets = await self.queue.get()
-            try:
-                if self.failed is None:
-                    if futures:
-                        await asyncio.gather(*futures)
-                    self.pending.update(offsets)
-                    now = time.monotonic()
-                    if self.queue.empty() or now - self._last_commit >= self.interval_s:
-                        await self._commit()
-            except (KafkaError, OSError) as exc:
-                log.warning("outputs not acknowledged (%r); re-reading from the last commit", exc)
-                self.failed = exc
-                self.pending.clear()
-            finally:
-                self.queue.task_done()
-
-    async def _commit(self) -> None:
-        if not self.pending:
-            return
-        offsets, self.pending = self.pending, {}
-        self._last_commit = time.monotonic()
-        try:
-            await self.consumer.commit(offsets)
-        except CommitFailedError as exc:
-            log.info("commit skipped after a rebalance (redelivered elsewhere): %s", exc)
-
-    async def drain(self) -> None:
-        """Wait until every queued batch is acknowledged and committed."""
-        await self.queue.join()
-        if self.failed is None:
-            await self._commit()
-
-    async def recover(self) -> None:
-        await self.queue.join()
-        self.pending.clear()
-        for tp in self.consumer.assignment():
-            committed = await self.consumer.committed(tp)
-            if committed is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, committed)
-        self.failed = None
-        await asyncio.sleep(1.0)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self.drain(), timeout=10)
-            except (TimeoutError, KafkaError):
-                log.warning("stopping with unacknowledged outputs; they will be redelivered")
-            self._task.cancel()
 
 
 class Worker:
@@ -324,51 +161,20 @@ class Worker:
         revoked: Callable[[set[TopicPartition]], Awaitable[None]],
         assigned: Callable[[set[TopicPartition]], Awaitable[None]],
     ) -> None:
-        """Read ``topics`` in batches as consumer group ``group``; commit a batch's offsets only
-        after the handler's outputs were acknowledged."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka.bootstrap_servers,
-            group_id=group,
+        """Read ``topics`` in batches as consumer group ``group`` (:func:`streams.kafka_io.consume`:
+        a batch's offsets are committed only after the handler's outputs were acknowledged)."""
+        await consume(
+            self.kafka.bootstrap_servers,
+            group,
+            topics,
+            handler,
+            revoked,
+            assigned,
             client_id=f"{group}-{id(self):x}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self.settings.batch_max,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+            batch_max=self.settings.batch_max,
+            batch_within_ms=self.settings.batch_within_ms,
+            consumers=self.consumers,
         )
-        committer = _Committer(consumer)
-
-        async def on_revoked(tps: set[TopicPartition]) -> None:
-            await committer.drain()  # commit what is acknowledged before giving partitions up
-            await revoked(tps)
-
-        consumer.subscribe(topics, listener=_Listener(on_revoked, assigned))
-        await consumer.start()
-        self.consumers.append(consumer)
-        committer.start()
-        log.info("consuming %s as group %s", ", ".join(topics), group)
-        wait_ms = self.settings.batch_within_ms
-        try:
-            while True:
-                if committer.failed is not None:
-                    # Outputs since the last commit may be missing: drop the in-memory state
-                    # (alert ids taken as written included) and rebuild it from Kafka.
-                    await revoked(consumer.assignment())
-                    await committer.recover()
-                batch = await consumer.getmany(
-                    timeout_ms=wait_ms, max_records=self.settings.batch_max
-                )
-                if not batch:
-                    continue
-                futures = await handler(batch)
-                offsets = {
-                    tp: OffsetAndMetadata(records[-1].offset + 1, "")
-                    for tp, records in batch.items()
-                }
-                await committer.add(futures, offsets)
-        finally:
-            self.consumers.remove(consumer)
-            await committer.stop()
-            await consumer.stop()
 
     async def _run_inputs(self) -> None:
         await self._consume(
@@ -468,34 +274,6 @@ class Worker:
         for message in messages:
             await sender.add(topic, message.key.encode(), message.encode())
 
-    async def _read_partition(
-        self, topic: str, partition: int, until: int | None, *, last: int | None = None
-    ) -> list[Any]:
-        """Records of one partition from its start (or only the ``last`` ones) up to offset
-        ``until`` (None: to the end)."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka.bootstrap_servers,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
-        records: list[Any] = []
-        try:
-            tp = TopicPartition(topic, partition)
-            consumer.assign([tp])
-            end = (await consumer.end_offsets([tp]))[tp]
-            stop = end if until is None else min(until, end)
-            await consumer.seek_to_beginning(tp)
-            if last is not None:
-                first = max(await consumer.position(tp), stop - last)
-                consumer.seek(tp, first)
-            while await consumer.position(tp) < stop:
-                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=20_000)
-                records.extend(r for r in batch.get(tp, []) if r.offset < stop)
-        finally:
-            await consumer.stop()
-        return records
-
     # --- stage 1 ------------------------------------------------------------------------------
 
     async def _on_inputs(self, batch: Batch) -> Futures:
@@ -543,7 +321,9 @@ class Worker:
         book = self.positions.book(partition)
         applied = 0
         if until > 0:
-            for r in await self._read_partition(self.topics["positions"], partition, until):
+            for r in await read_partition(
+                self.kafka.bootstrap_servers, self.topics["positions"], partition, until
+            ):
                 if r.value is None:
                     continue
                 try:
@@ -594,10 +374,14 @@ class Worker:
         stage = GlobalStage(self.config)
         # Alert ids already in the log: a replayed or redelivered cause must not add a second one.
         alerts = self.topics["alerts"]
-        for r in await self._read_partition(alerts, 0, None, last=KNOWN_ALERT_IDS):
+        for r in await read_partition(
+            self.kafka.bootstrap_servers, alerts, 0, None, last=KNOWN_ALERT_IDS
+        ):
             if r.key:
                 self._remember_alert(r.key.decode())
-        history = await self._read_partition(self.topics["internal"], 0, until)
+        history = await read_partition(
+            self.kafka.bootstrap_servers, self.topics["internal"], 0, until
+        )
         snapshot_at = -1
         for i, r in enumerate(history):
             if r.value and b'"k":"state"' in r.value:
@@ -642,7 +426,7 @@ class Worker:
             self._last_snapshot = now
             await self._add_internal(sender, [stage.snapshot()])
         for future in await sender.submit():
-            future.add_done_callback(_log_failure)
+            future.add_done_callback(log_failure)
 
     async def _update_lag(self) -> None:
         """Consumer lag per assigned partition: end of the log minus our next offset."""
@@ -657,8 +441,3 @@ class Worker:
                         )
             except Exception:  # noqa: BLE001 - metrics must never stop the worker
                 log.debug("consumer lag not available yet", exc_info=True)
-
-
-def _log_failure(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("periodic output not delivered: %r", future.exception())
