@@ -11,14 +11,15 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 RTX := $(VENV)/bin/rtx-analytics
 
-.PHONY: demo stop test lint install bench clean kafka-start kafka-stop help
+.PHONY: demo stop test lint install bench fuzz clean kafka-start kafka-stop help
 
 help:
-	@echo "make demo   run the product (broker, topics, worker, bridge, sample events)"
-	@echo "make stop   stop what make demo started"
+	@echo "make demo   run the product until Ctrl-C (broker, topics, worker, bridge + dashboard, simulator)"
+	@echo "make stop   stop what a killed make demo left running"
 	@echo "make test   run the whole test suite (starts and stops its own broker)"
 	@echo "make lint   ruff + mypy --strict"
 	@echo "make bench  run the benchmarks in bench/ against the demo broker"
+	@echo "make fuzz   100,000 fuzzed inputs through the worker's input path (docs/reliability.md)"
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python >= 3.11 not found on PATH (install python3.11 or newer)" >&2; exit 2; fi
@@ -36,8 +37,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	@echo "==> ruff check + format check"
-	@$(VENV)/bin/ruff check streams schemas ws_bridge infra tests bench
-	@$(VENV)/bin/ruff format --check streams schemas ws_bridge infra tests bench
+	@$(VENV)/bin/ruff check streams schemas ws_bridge infra tests bench clients/typescript/test clients/dashboard/test
+	@$(VENV)/bin/ruff format --check streams schemas ws_bridge infra tests bench clients/typescript/test clients/dashboard/test
 	@echo "==> mypy --strict"
 	@$(VENV)/bin/mypy
 
@@ -45,6 +46,10 @@ demo: $(STAMP)
 	@bash infra/demo.sh
 
 stop:
+	@if [ -f .rtx/simulator.pid ] && kill -0 $$(cat .rtx/simulator.pid) 2>/dev/null; then \
+		echo "==> stopping the simulator (pid $$(cat .rtx/simulator.pid))"; kill $$(cat .rtx/simulator.pid); \
+		for i in $$(seq 1 40); do kill -0 $$(cat .rtx/simulator.pid) 2>/dev/null || break; sleep 0.25; done; \
+	fi; rm -f .rtx/simulator.pid
 	@if [ -f .rtx/bridge.pid ] && kill -0 $$(cat .rtx/bridge.pid) 2>/dev/null; then \
 		echo "==> stopping the WebSocket bridge (pid $$(cat .rtx/bridge.pid))"; kill $$(cat .rtx/bridge.pid); \
 		for i in $$(seq 1 40); do kill -0 $$(cat .rtx/bridge.pid) 2>/dev/null || break; sleep 0.25; done; \
@@ -54,6 +59,10 @@ stop:
 		for i in $$(seq 1 40); do kill -0 $$(cat .rtx/worker.pid) 2>/dev/null || break; sleep 0.25; done; \
 	fi; rm -f .rtx/worker.pid
 	@-[ -x $(RTX) ] && $(RTX) kafka stop || true
+
+fuzz: $(STAMP)
+	@echo "==> 100,000 fuzzed inputs through the worker's decode/validate/pipeline path"
+	@$(VENV)/bin/python bench/fuzz_decoder.py
 
 bench: $(STAMP)
 	@$(RTX) kafka start

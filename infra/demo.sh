@@ -1,15 +1,59 @@
 #!/usr/bin/env bash
-# `make demo`: run the product on this machine. Today: a local Kafka broker, the topic table,
-# the stream-processing worker, the WebSocket bridge (dev mode) and sample events through the
-# producer SDK. Later issues add the simulator and the dashboard here. `make stop` stops it all.
+# `make demo`: run the whole product on this machine, in the foreground, until Ctrl-C:
+# a local Kafka broker, the topic table, the stream-processing worker, the WebSocket bridge (dev
+# mode) serving the live dashboard, and the traffic simulator. Ctrl-C stops all of it cleanly
+# (`make stop` cleans up after a demo that was killed instead).
+#
+# Knobs: RTX_DEMO_RATE (simulated events/s, default 500), RTX_EXPOSURE_LIMIT_USD (default
+# 5,000,000: the simulator sizes its book to the limit and breaches it now and then),
+# KAFKA_BOOTSTRAP_SERVERS (use a running broker instead of starting one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RTX="${VENV:-.venv}/bin/rtx-analytics"
+VENV=${VENV:-.venv}
+RTX="$VENV/bin/rtx-analytics"
+RATE=${RTX_DEMO_RATE:-500}
 mkdir -p .rtx
 
+STARTED_BROKER=0
+stop_pid() {  # stop_pid NAME PIDFILE: SIGTERM, wait up to 10 s, then SIGKILL
+  local name=$1 file=$2 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "==> stopping the $name (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  stop_pid simulator .rtx/simulator.pid
+  stop_pid "WebSocket bridge" .rtx/bridge.pid
+  stop_pid worker .rtx/worker.pid
+  if [ "$STARTED_BROKER" = 1 ]; then
+    echo "==> stopping the Kafka broker"
+    "$RTX" kafka stop || true
+  fi
+  echo "==> demo stopped"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for name in worker bridge simulator; do
+  if [ -f ".rtx/$name.pid" ] && kill -0 "$(cat ".rtx/$name.pid")" 2>/dev/null; then
+    echo "error: a $name from an earlier demo still runs (pid $(cat ".rtx/$name.pid")); run 'make stop' first" >&2
+    trap - EXIT
+    exit 1
+  fi
+done
+
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
-  echo "==> starting the local Kafka broker (first run downloads Kafka from Maven Central)"
+  echo "==> starting the local Kafka broker (the first run downloads Kafka from Maven Central)"
   "$RTX" kafka start
+  STARTED_BROKER=1
   export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092
 else
   echo "==> using the Kafka broker at KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS"
@@ -17,73 +61,51 @@ fi
 echo "==> applying the topic table"
 "$RTX" topics apply
 
-# The sample book is tens of millions of USD: a demo limit that makes utilisation readable.
-export RTX_EXPOSURE_LIMIT_USD="${RTX_EXPOSURE_LIMIT_USD:-60000000}"
-if [ -f .rtx/worker.pid ] && kill -0 "$(cat .rtx/worker.pid)" 2>/dev/null; then
-  echo "==> the worker is already running (pid $(cat .rtx/worker.pid))"
-else
-  echo "==> starting the stream-processing worker (log: .rtx/worker.log)"
-  nohup "$RTX" worker > .rtx/worker.log 2>&1 &
-  echo $! > .rtx/worker.pid
-  for _ in $(seq 1 60); do
-    grep -q "Worker]: Ready" .rtx/worker.log 2>/dev/null && break
-    sleep 0.5
-  done
-  grep -q "Worker]: Ready" .rtx/worker.log || { echo "error: the worker did not start; see .rtx/worker.log" >&2; exit 1; }
+if [ ! -f clients/typescript/dist/index.js ] \
+  || [ -n "$(find clients/typescript/src clients/typescript/package-lock.json -newer clients/typescript/dist/index.js 2>/dev/null)" ]; then
+  echo "==> building the TypeScript client the dashboard uses (npm ci, tsc; the first run downloads packages)"
+  (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 fi
+
+export RTX_EXPOSURE_LIMIT_USD="${RTX_EXPOSURE_LIMIT_USD:-5000000}"
+echo "==> starting the stream-processing worker (exposure limit $RTX_EXPOSURE_LIMIT_USD USD; log: .rtx/worker.log)"
+"$RTX" worker > .rtx/worker.log 2>&1 &
+echo $! > .rtx/worker.pid
+for _ in $(seq 1 120); do
+  grep -q "Worker]: Ready" .rtx/worker.log 2>/dev/null && break
+  kill -0 "$(cat .rtx/worker.pid)" 2>/dev/null || break
+  sleep 0.5
+done
+grep -q "Worker]: Ready" .rtx/worker.log || { echo "error: the worker did not start; see .rtx/worker.log" >&2; exit 1; }
 
 # The bridge in dev mode: tokens are checked with a PUBLIC dev secret (never in production).
+# Browsers send an Origin: the dashboard's own must be allowed.
 export RTX_BRIDGE_DEV_MODE=1
-if [ -f .rtx/bridge.pid ] && kill -0 "$(cat .rtx/bridge.pid)" 2>/dev/null; then
-  echo "==> the WebSocket bridge is already running (pid $(cat .rtx/bridge.pid))"
-else
-  echo "==> starting the WebSocket bridge on port 7999 (log: .rtx/bridge.log)"
-  nohup "$RTX" bridge > .rtx/bridge.log 2>&1 &
-  echo $! > .rtx/bridge.pid
-  for _ in $(seq 1 60); do
-    curl -fs http://127.0.0.1:7999/readyz >/dev/null 2>&1 && break
-    sleep 0.5
-  done
-  curl -fs http://127.0.0.1:7999/readyz >/dev/null || { echo "error: the bridge did not become ready; see .rtx/bridge.log" >&2; exit 1; }
-fi
+export RTX_BRIDGE_ALLOWED_ORIGINS=${RTX_BRIDGE_ALLOWED_ORIGINS:-http://127.0.0.1:7999,http://localhost:7999}
+echo "==> starting the WebSocket bridge and dashboard on port 7999 (DEV MODE; log: .rtx/bridge.log)"
+"$RTX" bridge > .rtx/bridge.log 2>&1 &
+echo $! > .rtx/bridge.pid
+for _ in $(seq 1 120); do
+  curl -fs http://127.0.0.1:7999/readyz >/dev/null 2>&1 && break
+  kill -0 "$(cat .rtx/bridge.pid)" 2>/dev/null || break
+  sleep 0.5
+done
+curl -fs http://127.0.0.1:7999/readyz >/dev/null || { echo "error: the bridge did not become ready; see .rtx/bridge.log" >&2; exit 1; }
 TOKEN=$("$RTX" token --sub demo --roles admin --ttl 8h)
-
-echo "==> sending sample events through the producer SDK"
-"$RTX" produce --count "${RTX_DEMO_EVENTS:-2000}"
-sleep 3
-echo "==> latest exposure-change (rtx-analytics tail exposure --last 1)"
-"$RTX" tail exposure --last 1 | cut -c1-400
-echo "==> latest alerts (rtx-analytics tail alerts --last 3)"
-"$RTX" tail alerts --last 3 | cut -c1-300
-echo "==> a dashboard's view: subscribe over WebSocket and print the first frames"
-TOKEN="$TOKEN" "${VENV:-.venv}/bin/python" - <<'PY'
-import asyncio, json, os
-from websockets.asyncio.client import connect
-
-async def main() -> None:
-    url = "ws://127.0.0.1:7999/ws/analytics?token=" + os.environ["TOKEN"]
-    async with connect(url) as ws:
-        await ws.send(json.dumps({"action": "subscribe", "channels": [
-            "routing-metrics", "lp-performance", "exposure-updates", "alerts"]}))
-        for _ in range(3):
-            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            print(f"  frame of {len(frame)} message(s): {json.dumps(frame)[:220]}")
-
-asyncio.run(main())
-PY
 
 cat <<MSG
 
-Demo running. What happened:
-  - a Kafka broker runs at $KAFKA_BOOTSTRAP_SERVERS ('$RTX kafka status' shows its log and data)
-  - the topic table is applied ('$RTX topics list -v' prints it)
-  - the worker (pid $(cat .rtx/worker.pid)) turns events into exposure, alerts, routing and LP
-    metrics; Prometheus metrics at http://127.0.0.1:9464/metrics
-  - the WebSocket bridge (pid $(cat .rtx/bridge.pid), DEV MODE) serves dashboards at
-    ws://127.0.0.1:7999/ws/analytics ; status: http://127.0.0.1:7999/api/analytics/status
-    a dev token (8 h): $TOKEN
-  - sample quotes, LP status, routing decisions, positions and alerts were published as Avro
+  Dashboard:  http://127.0.0.1:7999/dashboard/?token=$TOKEN
+              (a DEV token, valid 8 h, signed with the public dev secret; the page removes it
+              from the address bar. Or open http://127.0.0.1:7999/dashboard/ and paste it.)
+  WebSocket:  ws://127.0.0.1:7999/ws/analytics      status: http://127.0.0.1:7999/api/analytics/status
+  Metrics:    worker http://127.0.0.1:9464/metrics   bridge http://127.0.0.1:7999/metrics
+  Topics:     $RTX tail exposure -f   |   $RTX tail alerts --from-beginning
 
-Watch derived topics: $RTX tail exposure -f   |   $RTX tail alerts --from-beginning
-Stop everything with: make stop
+  Simulated traffic at $RATE events/s follows (progress every 10 s). Ctrl-C stops everything.
+
 MSG
+echo "==> simulating broker traffic: quotes, LPs, routing, positions, limit breaches ($RATE events/s)"
+"$RTX" simulate --rate "$RATE" --report-every 10 &
+echo $! > .rtx/simulator.pid
+wait "$(cat .rtx/simulator.pid)"

@@ -11,8 +11,8 @@ PORT=${RTX_TEST_KAFKA_PORT:-19092}
 STATE=${RTX_TEST_KAFKA_DIR:-.rtx/test-kafka}
 
 echo "==> lint (ruff, mypy --strict)"
-"$VENV/bin/ruff" check streams schemas ws_bridge infra tests bench
-"$VENV/bin/ruff" format --check streams schemas ws_bridge infra tests bench
+"$VENV/bin/ruff" check streams schemas ws_bridge infra tests bench clients/typescript/test clients/dashboard/test
+"$VENV/bin/ruff" format --check streams schemas ws_bridge infra tests bench clients/typescript/test clients/dashboard/test
 "$VENV/bin/mypy"
 
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
@@ -32,3 +32,14 @@ fi
 
 echo "==> pytest"
 "$VENV/bin/pytest" "$@"
+
+VENV_ABS=$(cd "$VENV" && pwd)
+echo "==> TypeScript client (clients/typescript): npm ci, tsc, node --test against a real bridge"
+(cd clients/typescript && export RTX_VENV="$VENV_ABS" && npm ci --no-audit --no-fund && npm run build && npm test)
+
+echo "==> dashboard (clients/dashboard): headless Chromium against a real bridge"
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> installing Debian's chromium (apt-get; the browser Playwright downloads itself is not reachable)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+(cd clients/dashboard && npm ci --no-audit --no-fund && npm test)
