@@ -42,6 +42,7 @@ Exceptions::
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -174,26 +175,30 @@ def run_cli(
         + (f", only {filters}" if filters else "")
     )
     started = time.monotonic()
-    replay.open()
-    say(
-        f"{len(replay.plan)} partitions, {replay.stats.planned:,} records in the offset range; "
-        f"writing {fmt} to {out or 'stdout'}"
-    )
-    # A regular file appears only when complete; /dev/null, a pipe or a terminal is written as is.
-    part = f"{out}.part" if out and (not os.path.exists(out) or os.path.isfile(out)) else None
-    progress = Progress(replay.stats.planned, err)
-    try:
+
+    async def run() -> Progress:
+        await replay.aopen()
+        say(
+            f"{len(replay.plan)} partitions, {replay.stats.planned:,} records in the offset "
+            f"range; writing {fmt} to {out or 'stdout'}"
+        )
+        progress = Progress(replay.stats.planned, err)
         writer = open_writer(fmt, replay.columns, part or out)
         try:
-            for rows in replay.batches():
+            async for rows in replay.abatches():
                 writer.write(rows)
                 progress.update(replay.stats.read)
         finally:
             writer.close()
+        return progress
+
+    # A regular file appears only when complete; /dev/null, a pipe or a terminal is written as is.
+    part = f"{out}.part" if out and (not os.path.exists(out) or os.path.isfile(out)) else None
+    try:
+        progress = asyncio.run(run())
         if out and part:
             os.replace(part, out)
     finally:
-        replay.close()
         if part and os.path.exists(part):
             os.unlink(part)
     s = replay.stats

@@ -17,7 +17,7 @@ import asyncio
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -184,6 +184,7 @@ class Replay:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=8)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._consumer: AIOKafkaConsumer | None = None
 
     # --- the reader thread --------------------------------------------------------------------
 
@@ -222,7 +223,9 @@ class Replay:
         try:
             plan = await self._plan(consumer)
             if self._put(plan):
-                await self._fetch(consumer, plan)
+                async for item in self._fetch(consumer, plan):
+                    if not self._put(item):
+                        break
             self._put(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             self._put(exc)
@@ -280,7 +283,10 @@ class Replay:
             plan.append(PartitionRange(tp.partition, start, end))
         return plan
 
-    async def _fetch(self, consumer: AIOKafkaConsumer, plan: list[PartitionRange]) -> None:
+    async def _fetch(
+        self, consumer: AIOKafkaConsumer, plan: list[PartitionRange]
+    ) -> AsyncIterator[tuple[int, list[Any]]]:
+        """(partition, records) as fetched, each partition up to its end offset."""
         remaining = {
             TopicPartition(self.topic, r.partition): r.end for r in plan if r.end > r.start
         }
@@ -300,12 +306,44 @@ class Replay:
                     continue
                 if records[-1].offset >= end:
                     records = [r for r in records if r.offset < end]
-                if records and not self._put((tp.partition, records)):
-                    return
+                if records:
+                    yield tp.partition, records
             for tp, end in list(remaining.items()):
                 if await consumer.position(tp) >= end:
                     del remaining[tp]
                     consumer.pause(tp)
+
+    # --- the same without a thread, for callers that own an event loop (the command) ------
+
+    async def aopen(self) -> Replay:
+        """Connect and plan on the running loop; ``abatches()`` then reads on it too, so no
+        thread hands batches over (on a busy machine each hand-over of the GIL waits for the
+        scheduler; the command reads ~2x faster without it)."""
+        if self._consumer is None:
+            consumer = await self._connect()
+            try:
+                self.plan = await self._plan(consumer)
+            except BaseException:
+                await consumer.stop()
+                raise
+            self._consumer = consumer
+            self.stats.planned = sum(r.end - r.start for r in self.plan)
+        return self
+
+    async def abatches(self) -> AsyncIterator[list[Row]]:
+        """``batches()`` on the running loop; the consumer is closed at the end or on error."""
+        await self.aopen()
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError("aopen() did not leave a consumer")
+        try:
+            async for partition, records in self._fetch(consumer, self.plan):
+                rows = self._rows(partition, records)
+                if rows:
+                    yield rows
+        finally:
+            self._consumer = None
+            await consumer.stop()
 
     def close(self) -> None:
         """Stop reading (idempotent); the reader thread closes its consumer."""
