@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from streams.app import FAUST_SESSION_TIMEOUT_S, BatchSender, Worker
+from streams.app import FAUST_SESSION_TIMEOUT_S, Worker
 from streams.config import KafkaSettings, WorkerSettings
+from streams.kafka_io import BatchSender
 from streams.pipeline import PipelineConfig
 
 
