@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: lint, then the whole pytest suite against a real Kafka broker.
-# When KAFKA_BOOTSTRAP_SERVERS is unset it starts a fresh local broker (infra/kafka_local.py) on
+# When KAFKA_BOOTSTRAP_SERVERS is unset it starts a fresh local broker (infra/kafka_local/) on
 # RTX_TEST_KAFKA_PORT (default 19092, so a demo broker on 9092 is left alone) and stops it on
 # exit, also when the tests fail. Extra arguments go to pytest.
 set -euo pipefail

@@ -1,9 +1,10 @@
 """The ``rtx-analytics`` command.
 
-Subcommands: ``kafka start|stop|status`` (local broker, see infra/kafka_local.py),
+Subcommands: ``kafka start|stop|status`` (local broker, see infra/kafka_local/),
 ``topics apply|list`` (topics as code), ``produce`` (send sample events), ``worker`` (stream
 processing), ``tail`` (print a topic), ``bridge`` (WebSocket server) and ``token`` (mint a JWT
-with the configured secret). Later issues add ``simulate`` and ``replay``.
+with the configured secret), ``simulate`` (realistic traffic, streams/simulator/) and ``replay``
+(a time range of stored alerts or routing, streams/replay.py).
 
 Every subcommand prints what it does; errors print one ``error: ...`` line and exit 2.
 """

@@ -1,4 +1,4 @@
-"""Tests of the local Kafka launcher (infra/kafka_local.py) with real JVMs and real clients.
+"""Tests of the local Kafka launcher (infra/kafka_local/) with real JVMs and real clients.
 
 They need java 17+ (and mvn when the jar cache is cold). Ports are picked free at import time
 (20000-29999) so they keep clear of a broker that the rest of the suite or anyone else uses;
