@@ -3,9 +3,9 @@
 Topics with replication factor 3 and ``min.insync.replicas`` 2 (``RTX_REPLICATION_FACTOR=3``,
 ``RTX_MIN_INSYNC_REPLICAS=2``), the SDK writing with ``acks=all``. The broker killed
 (``kill -9``) is the leader of the alert log's one partition, so the worker's most
-order-sensitive output has to move. Afterwards: zero acknowledged events lost, the worker kept
-going while the broker was down (exposure-changes written in that window), exposure equals the
-ground truth and the inputs' alerts are in the log exactly once.
+order-sensitive output has to move. The worker must keep going while the broker is down (a new
+exposure-change is written before it comes back). Afterwards: zero acknowledged events lost,
+exposure equals the ground truth and the inputs' alerts are in the log exactly once.
 
 The quick version (one broker killed, then restarted) runs in ``make test``; the chaos version
 (each of the three brokers in turn, more load) under ``make chaos``.
@@ -14,6 +14,7 @@ The quick version (one broker killed, then restarted) runs in ``make test``; the
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import time
 import uuid
@@ -32,8 +33,8 @@ from tests.reliability.faults import (
     check_alert_log,
     log,
     read_inputs,
-    read_topic,
     wait_for_exposure,
+    wait_for_exposure_written,
     wait_logged,
 )
 from tests.streams.test_worker_kafka import WorkerProcess
@@ -100,29 +101,30 @@ async def broker_loss_under_load(
     assert await replication_of(settings, "positions") == 3
     load = Load(settings, events=events, rate=rate, seed=404 + rounds)
     worker = WorkerProcess(settings, tmp, f"rtx-faults-{uuid.uuid4().hex[:8]}", **load.worker_env())
-    outages: list[tuple[float, float]] = []
     try:
         worker.start()
         await wait_logged(worker, "consuming")
         running = asyncio.create_task(load.run())
-        step = 1 / (2 * rounds + 1)
+        rng = random.Random(rounds)  # noqa: S311 - test data
         killed: list[int] = []
         restarting: asyncio.Task[None] | None = None
-        for n in range(rounds):
-            await load.reached(step * (2 * n + 1))
+        await load.reached(0.2)
+        for _ in range(rounds):
             if restarting is not None:
                 await restarting  # one broker down at a time
+                await asyncio.sleep(rng.uniform(1.0, 5.0))
             # The alert log's leader the first time, then brokers not killed yet.
             node = await leader_of(settings, "alerts")
             if node in killed:
                 node = next(i for i in (1, 2, 3) if i not in killed)
             killed.append(node)
             down_at = time.time()
+            assert not running.done(), "the load ended before the fault: make it longer"
             await kafka.kill(node, signal.SIGKILL)
-            await load.reached(step * (2 * n + 2))
-            log(f"restarting broker {node} at {load.sent} events")
-            outages.append((down_at, time.time()))
-            # A kill -9ed node takes 13-25 s to come back: the checks run meanwhile.
+            # The pipeline keeps going with a broker down: a new exposure-change is written.
+            await wait_for_exposure_written(settings, down_at, worker)
+            log(f"worker output continues with broker {node} down; restarting it")
+            # A kill -9ed node takes 13-30 s to come back (its old session must expire).
             restarting = asyncio.create_task(kafka.restart(node))
         await running
 
@@ -131,12 +133,6 @@ async def broker_loss_under_load(
         log(f"check: {load.acked_count} acknowledged events, {lost} missing from their topics")
         assert load.acked_count > 0.9 * events
         assert lost == 0
-
-        exposure = await read_topic(settings, "exposure")
-        for down, up in outages:
-            during = [r for r in exposure if down * 1000 <= r.timestamp <= up * 1000]
-            log(f"check: {len(during)} exposure-changes written while a broker was down")
-            assert during, worker.log()
 
         truth = inputs.exposure_truth()
         got = await wait_for_exposure(settings, truth, load.finished_at, worker, timeout_s=180)
@@ -160,4 +156,4 @@ async def test_cluster_broker_loss_under_load(cluster: OwnKafka, tmp_path: Path)
 async def test_cluster_each_broker_lost_in_turn_under_heavy_load(
     cluster: OwnKafka, tmp_path: Path
 ) -> None:
-    await broker_loss_under_load(cluster, tmp_path, events=120_000, rate=2_500, rounds=3)
+    await broker_loss_under_load(cluster, tmp_path, events=200_000, rate=2_000, rounds=3)

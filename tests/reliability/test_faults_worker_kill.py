@@ -44,7 +44,7 @@ async def kill_9_under_load(
     workers[0].start()
     await wait_logged(workers[0], "consuming")  # up before the load starts
     rng = random.Random(seed)  # noqa: S311 - test data
-    points = sorted(rng.uniform(0.2, 0.8) for _ in range(kills))
+    points = [(k + rng.uniform(0.3, 0.7)) / (kills + 0.5) for k in range(kills)]
     try:
         running = asyncio.create_task(load.run())
         for n, point in enumerate(points, 1):
@@ -81,4 +81,4 @@ async def test_worker_kill_9_once_under_load(topics: KafkaSettings, tmp_path: Pa
 async def test_worker_kill_9_three_times_under_heavy_load(
     topics: KafkaSettings, tmp_path: Path
 ) -> None:
-    await kill_9_under_load(topics, tmp_path, events=120_000, rate=3_000, kills=3, seed=202)
+    await kill_9_under_load(topics, tmp_path, events=180_000, rate=3_000, kills=3, seed=202)
