@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 RTX := $(VENV)/bin/rtx-analytics
 
-.PHONY: demo stop test lint install bench fuzz clean kafka-start kafka-stop help
+.PHONY: demo stop test lint install bench fuzz chaos clean kafka-start kafka-stop help
 
 help:
 	@echo "make demo   run the product until Ctrl-C (broker, topics, worker, bridge + dashboard, simulator)"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint   ruff + mypy --strict"
 	@echo "make bench  run the benchmarks in bench/ against the demo broker"
 	@echo "make fuzz   100,000 fuzzed inputs through the worker's input path (docs/reliability.md)"
+	@echo "make chaos  heavy fault tests: worker kill -9 x3, broker kill -9 x2, each of 3 brokers lost (docs/reliability.md)"
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python >= 3.11 not found on PATH (install python3.11 or newer)" >&2; exit 2; fi
@@ -59,6 +60,9 @@ stop:
 		for i in $$(seq 1 40); do kill -0 $$(cat .rtx/worker.pid) 2>/dev/null || break; sleep 0.25; done; \
 	fi; rm -f .rtx/worker.pid
 	@-[ -x $(RTX) ] && $(RTX) kafka stop || true
+
+chaos: $(STAMP)
+	@bash infra/chaos.sh
 
 fuzz: $(STAMP)
 	@echo "==> 100,000 fuzzed inputs through the worker's decode/validate/pipeline path"
