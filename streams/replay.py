@@ -166,7 +166,10 @@ def run_cli(
         if replay.stats.bad <= 20:
             say(f"bad record: partition {partition} offset {offset}: {reason[:300]}")
 
-    replay = Replay(kind, start, end, symbol=symbol, lp=lp, settings=settings, on_bad=on_bad)
+    text = fmt in ("jsonl", "csv")  # rows with ISO timestamps, made as they are decoded
+    replay = Replay(
+        kind, start, end, symbol=symbol, lp=lp, settings=settings, on_bad=on_bad, text_times=text
+    )
     until = replay.end.isoformat() if replay.end else "the end of the topic now"
     filters = ", ".join(f"{n} {v}" for n, v in (("symbol", symbol), ("lp", lp)) if v)
     say(
@@ -184,9 +187,10 @@ def run_cli(
         )
         progress = Progress(replay.stats.planned, err)
         writer = open_writer(fmt, replay.columns, part or out)
+        write = writer.write_text if text else writer.write
         try:
             async for rows in replay.abatches():
-                writer.write(rows)
+                write(rows)
                 progress.update(replay.stats.read)
         finally:
             writer.close()

@@ -25,10 +25,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from schemas.codec import DecodeError, default_codec
+from schemas.codec import HEADER_LEN, DecodeError, default_codec
 from streams.config import KafkaSettings
-from streams.replay_decode import FastDecoder
-from streams.replay_formats import Column, Row, columns_for
+from streams.replay_decode import FastDecoder, raw_fetch_supported, record_chunks, take_fetched
+from streams.replay_formats import Column, Row, columns_for, text_rows
 from streams.topics import topic_name
 
 KINDS: dict[str, tuple[str, str]] = {  # kind -> (logical topic, schema)
@@ -36,7 +36,9 @@ KINDS: dict[str, tuple[str, str]] = {  # kind -> (logical topic, schema)
     "routing": ("routing_decisions", "RoutingDecision"),
     "routing-summaries": ("routing_metrics", "RoutingSummary"),
 }
-FETCH_MAX_RECORDS = 20_000
+FETCH_MAX_RECORDS = 20_000  # per getmany (the reference path)
+CHUNK_RECORDS = 1_000  # records per list handed on: small lists, no page-fault churn
+_NO_END = 1 << 63  # above every Kafka timestamp
 MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 CONNECT_TIMEOUT_S = 10.0
 
@@ -145,7 +147,8 @@ _END = object()
 class Replay:
     """One replay of ``kind`` over ``[start, end)``. ``open()`` connects and plans the offsets
     (``plan``, ``stats.planned``); ``batches()`` yields lists of rows (timestamps as int
-    micros, ``kafkaTime`` int ms); ``close()`` stops the reader (also at the end or on error).
+    micros, ``kafkaTime`` int ms; with ``text_times`` ISO text as JSON lines and CSV show
+    them); ``close()`` stops the reader (also at the end or on error).
     """
 
     def __init__(
@@ -158,6 +161,8 @@ class Replay:
         lp: str | None = None,
         settings: KafkaSettings | None = None,
         on_bad: Callable[[int, int, str], None] | None = None,
+        text_times: bool = False,
+        raw_fetch: bool = True,
     ) -> None:
         if kind not in KINDS:
             raise BadRequest(f"unknown replay kind {kind!r}; one of {', '.join(KINDS)}")
@@ -178,6 +183,11 @@ class Replay:
         codec = default_codec()
         self.columns: list[Column] = columns_for(codec.schema(self.schema).parsed)
         self.decoder = FastDecoder([self.schema], codec)
+        # text_times: timestamps as ISO text in the rows (JSON lines, CSV), made as they are read.
+        self.text_times = text_times
+        iso_fields = [c.name for c in self.columns if c.kind == "ts_us"]
+        self._readers = self.decoder.row_readers("iso" if text_times else "int", iso_fields)
+        self.raw_fetch = raw_fetch  # False: aiokafka's getmany (the reference path in tests)
         self.on_bad = on_bad
         self.stats = ReplayStats()
         self.plan: list[PartitionRange] = []
@@ -286,7 +296,8 @@ class Replay:
     async def _fetch(
         self, consumer: AIOKafkaConsumer, plan: list[PartitionRange]
     ) -> AsyncIterator[tuple[int, list[Any]]]:
-        """(partition, records) as fetched, each partition up to its end offset."""
+        """(partition, records) as fetched, each partition up to its end offset, in lists of at
+        most CHUNK_RECORDS; records have ``offset``, ``timestamp`` and ``value``."""
         remaining = {
             TopicPartition(self.topic, r.partition): r.end for r in plan if r.end > r.start
         }
@@ -296,18 +307,23 @@ class Replay:
         for r in plan:
             if r.end > r.start:
                 consumer.seek(TopicPartition(self.topic, r.partition), r.start)
+        raw = self.raw_fetch and raw_fetch_supported(consumer)
         while remaining and not self._stop.is_set():
-            batch = await consumer.getmany(
-                *remaining, timeout_ms=500, max_records=FETCH_MAX_RECORDS
-            )
-            for tp, records in batch.items():
-                end = remaining.get(tp)
-                if end is None or not records:
-                    continue
-                if records[-1].offset >= end:
-                    records = [r for r in records if r.offset < end]
-                if records:
-                    yield tp.partition, records
+            if raw:
+                for tp, first, batches in await take_fetched(consumer, remaining, 0.5):
+                    end = remaining[tp]
+                    for records in record_chunks(batches, first, end, CHUNK_RECORDS):
+                        yield tp.partition, records
+            else:
+                batch = await consumer.getmany(
+                    *remaining, timeout_ms=500, max_records=FETCH_MAX_RECORDS
+                )
+                for tp, records in batch.items():
+                    end = remaining[tp]
+                    if records and records[-1].offset >= end:
+                        records = [r for r in records if r.offset < end]
+                    for i in range(0, len(records), CHUNK_RECORDS):
+                        yield tp.partition, records[i : i + CHUNK_RECORDS]
             for tp, end in list(remaining.items()):
                 if await consumer.position(tp) >= end:
                     del remaining[tp]
@@ -376,37 +392,59 @@ class Replay:
             self.close()
 
     def _rows(self, partition: int, records: list[Any]) -> list[Row]:
+        """The rows of one partition's records: in the time range, decodable, of this kind's
+        schema, matching the filters. The hot loop: the compiled row reader of the message's
+        header builds the whole row; anything it does not read goes to ``_slow_row``."""
         stats = self.stats
         stats.read += len(records)
-        decode = self.decoder.decode
+        readers, head = self._readers, HEADER_LEN
         predicate = self.predicate
-        lo, hi = self.start_ms, self.end_ms
+        lo = self.start_ms
+        hi = _NO_END if self.end_ms is None else self.end_ms
         rows: list[Row] = []
         append = rows.append
+        outside = skipped = filtered = 0
         for r in records:
             ts = r.timestamp
-            if ts < lo or (hi is not None and ts >= hi):
-                stats.outside += 1
+            if not lo <= ts < hi:
+                outside += 1
                 continue
+            v = r.value
             try:
-                if r.value is None:
-                    raise DecodeError("no value (a tombstone)")
-                row = decode(r.value)
-            except DecodeError as exc:
-                self._bad(partition, r.offset, f"{exc.reason}: {exc}")
-                continue
-            if row is None:
-                stats.skipped += 1
+                row = readers[v[:head]](v, partition, r.offset, ts)
+            except Exception:  # noqa: BLE001 - not the fast case: the codec gives the verdict
+                row = self._slow_row(partition, r.offset, ts, v)
+            if not row:  # None: another known schema; False: bad (counted)
+                skipped += row is None
                 continue
             if predicate is not None and not predicate(row):
-                stats.filtered += 1
+                filtered += 1
                 continue
-            row["partition"] = partition
-            row["offset"] = r.offset
-            row["kafkaTime"] = ts
             append(row)
+        stats.outside += outside
+        stats.skipped += skipped
+        stats.filtered += filtered
         stats.rows += len(rows)
         return rows
+
+    def _slow_row(self, partition: int, offset: int, ts: int, value: bytes | None) -> Any:
+        """The row of a record the compiled reader declined: the codec's record (or None for
+        another schema), or False for an undecodable one (counted and reported)."""
+        try:
+            if value is None:
+                raise DecodeError("no value (a tombstone)")
+            row = self.decoder.decode(value)
+        except DecodeError as exc:
+            self._bad(partition, offset, f"{exc.reason}: {exc}")
+            return False
+        if row is None:
+            return None
+        row["partition"] = partition
+        row["offset"] = offset
+        row["kafkaTime"] = ts
+        if self.text_times:
+            text_rows([row], self.columns)
+        return row
 
     def _bad(self, partition: int, offset: int, reason: str) -> None:
         self.stats.bad += 1
