@@ -104,6 +104,7 @@ class Worker:
         self._partition_counts: dict[str, int] = {}
         self._producer_lock = asyncio.Lock()
         self._last_snapshot = 0.0
+        self._tick_failure: BaseException | None = None
         self.app = self._build_app()
 
     # --- Faust app ----------------------------------------------------------------------------
@@ -411,12 +412,17 @@ class Worker:
     async def _tick(self) -> None:
         """Every 5 ms in the global stage: the coalesced or heartbeat exposure, time-based
         rules, tombstones for closed routing windows and periodic state snapshots. Not tied to
-        an input offset, so not awaited: a failed send is logged, a newer value follows."""
+        an input offset, so not awaited; if a send failed, the next tick rebuilds the global
+        stage from Kafka first (see :meth:`_recover_from_failed_tick`)."""
+        if self.global_stage is None:
+            return
+        sender = await self._sender()
+        if self._tick_failure is not None:
+            await self._recover_from_failed_tick(sender)
         stage = self.global_stage
         if stage is None:
             return
         now = time.monotonic()
-        sender = await self._sender()
         await self._add_outputs(sender, stage.due(now))
         internal = self.topics["internal"]
         for key in stage.tombstones:
@@ -426,7 +432,34 @@ class Worker:
             self._last_snapshot = now
             await self._add_internal(sender, [stage.snapshot()])
         for future in await sender.submit():
-            future.add_done_callback(log_failure)
+            future.add_done_callback(self._tick_sent)
+
+    def _tick_sent(self, future: asyncio.Future[Any]) -> None:
+        log_failure(future)
+        if not future.cancelled() and future.exception() is not None:
+            self._tick_failure = future.exception()
+
+    async def _recover_from_failed_tick(self, sender: BatchSender) -> None:
+        """A tick's outputs were not acknowledged: an alert a time-based rule raised may be
+        missing from the log while the rule engine and ``written_alerts`` take it as written.
+        Rebuild the global stage from Kafka as a restart would (the alert ids the log holds, the
+        internal topic up to the global consumer's position), which re-sends exactly the
+        alerts that are missing. Without a position (a rebalance is under way) the stage is
+        dropped and the global loop rebuilds it on its next batch."""
+        log.warning(
+            "periodic outputs were not delivered (%r): rebuilding the global stage from Kafka",
+            self._tick_failure,
+        )
+        self._tick_failure = None
+        internal = TopicPartition(self.topics["internal"], 0)
+        position = None
+        for consumer in list(self.consumers):
+            if internal in consumer.assignment():
+                position = await consumer.position(internal)
+        self.global_stage = None
+        self.written_alerts.clear()
+        if position is not None:
+            await self._start_global(sender, position)
 
     async def _update_lag(self) -> None:
         """Consumer lag per assigned partition: end of the log minus our next offset."""

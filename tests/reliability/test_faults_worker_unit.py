@@ -1,4 +1,4 @@
-"""Regression tests (no broker) for two worker faults found by the fault tests.
+"""Regression tests for three worker faults found by the fault tests.
 
 1. A broker killed under load made ``send_batch`` raise ``KafkaTimeoutError`` (the partition's
    queue did not drain in time); it escaped the 5 ms timer and Faust stopped the whole worker
@@ -7,6 +7,9 @@
 2. A worker restarted after ``kill -9`` sat idle ~60 s: Faust's own consumer group (default
    ``broker_session_timeout`` 60 s) waited for the dead member to expire before the worker's
    tasks started. Its session is now 10 s, like the tasks' own consumers.
+3. A tick whose outputs failed only logged it: an alert raised by a time-based rule in that
+   tick could be missing from the log for good. The next tick now rebuilds the global stage
+   from Kafka (the last one needs a broker).
 """
 
 from __future__ import annotations
@@ -74,3 +77,49 @@ def test_faust_group_session_is_as_short_as_the_workers_own_consumers() -> None:
     )
     assert worker.app.conf.broker_session_timeout == pytest.approx(FAUST_SESSION_TIMEOUT_S)
     assert FAUST_SESSION_TIMEOUT_S <= 10.0
+
+
+@pytest.mark.kafka
+async def test_a_failed_tick_rebuilds_the_global_stage_from_kafka(topics: KafkaSettings) -> None:
+    """A tick's outputs not acknowledged (an alert of a time-based rule may be missing from the
+    log while the engine takes it as written): the next tick drops the stage and its alert ids
+    and rebuilds both from Kafka, as a restart would, up to the global consumer's position."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    from streams.pipeline import GlobalStage
+    from streams.topics import topic_name
+
+    worker = Worker(topics, WorkerSettings(), PipelineConfig())
+    producer = AIOKafkaProducer(bootstrap_servers=topics.bootstrap_servers)
+    await producer.start()
+    internal = TopicPartition(topic_name("internal", topics), 0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=topics.bootstrap_servers)
+    await consumer.start()
+    try:
+        # The alert log holds one alert; the worker believes it also wrote "lost-in-a-tick".
+        await producer.send_and_wait(
+            topic_name("alerts", topics), b"x", key=b"20260119-103045-00000a"
+        )
+        consumer.assign([internal])
+        await consumer.seek_to_end(internal)
+        worker.consumers.append(consumer)
+        stale = GlobalStage(worker.config)
+        worker.global_stage = stale
+        worker.written_alerts = {"lost-in-a-tick": None}
+        worker._tick_failure = KafkaTimeoutError()
+        await worker._tick()
+        assert worker._tick_failure is None
+        assert worker.global_stage is not None and worker.global_stage is not stale
+        assert "lost-in-a-tick" not in worker.written_alerts, "taken as written: rebuilt"
+        assert "20260119-103045-00000a" in worker.written_alerts, "ids read from the log"
+        # Without a global consumer (a rebalance under way) the stage is dropped for the
+        # global loop to rebuild on its next batch.
+        worker.consumers.clear()
+        worker._tick_failure = KafkaTimeoutError()
+        await worker._tick()
+        assert worker.global_stage is None and not worker.written_alerts
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        if worker.producer is not None:
+            await worker.producer.stop()
