@@ -398,8 +398,8 @@ __all__ = [
 
 
 def raw_fetch_supported(consumer: Any) -> bool:
-    """True when the consumer's fetcher has the internals ``take_fetched`` uses (aiokafka
-    0.11-0.14); otherwise replay reads with ``getmany``."""
+    """True when the consumer's fetcher has the internals ``take_fetched`` uses (as in
+    aiokafka 0.14); otherwise replay reads with ``getmany``."""
     fetcher = getattr(consumer, "_fetcher", None)
     return (
         isinstance(getattr(fetcher, "_records", None), dict)
