@@ -8,7 +8,8 @@ long-running tasks read with aiokafka ``getmany`` (thousands of records a call) 
 groups of their own:
 
 - ``<app id>.inputs``: the five input topics, stage 1 (:mod:`streams.pipeline`); any number of
-  workers split these partitions;
+  workers split these partitions. Service alerts need no global state: stage 1 validates them
+  and writes them to the alert log itself (one Kafka hop, for latency);
 - ``<app id>.global``: the one-partition internal topic, the global stage, in exactly one worker.
   A separate consumer, so the global stage never waits behind an input backlog in a fetch.
 
@@ -42,6 +43,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas.codec import DecodeError, default_codec, encode_with
 from streams import events
 from streams import metrics as m
+from streams.alert_records import from_service_alert
 from streams.config import KafkaSettings, WorkerSettings
 from streams.kafka_io import Batch, BatchSender, Futures, consume, log_failure, read_partition
 from streams.pipeline import (
@@ -105,6 +107,10 @@ class Worker:
         self._producer_lock = asyncio.Lock()
         self._last_snapshot = 0.0
         self._tick_failure: BaseException | None = None
+        # Ids of service alerts in the alert log (stage 1 writes them), read from the log's tail
+        # before the first one is written and again after partitions move or outputs failed.
+        self.service_alert_ids: dict[str, None] = {}
+        self._service_alert_ids_loaded = False
         self.app = self._build_app()
 
     # --- Faust app ----------------------------------------------------------------------------
@@ -201,6 +207,8 @@ class Worker:
     async def _inputs_revoked(self, revoked: set[TopicPartition]) -> None:
         """Forget the state of partitions given up: another worker continues them, and if they
         come back they are rebuilt from Kafka, never continued from stale state."""
+        if any(tp.topic == self.topics["alerts_inbound"] for tp in revoked):
+            self._service_alert_ids_loaded = False  # others may write meanwhile: re-read
         for tp in revoked:
             if tp.topic == self.topics["positions"]:
                 self.positions.drop(tp.partition)
@@ -265,6 +273,28 @@ class Worker:
             await sender.add(self.topics[out.topic], out.key.encode(), value)
             m.DERIVED.labels(topic=out.topic).inc()
 
+    async def _add_service_alert(self, sender: BatchSender, record: dict[str, Any]) -> None:
+        """A validated service alert, written to the alert log by stage 1 itself (it needs no
+        global state; one Kafka hop less than through the global stage). Its id derives from
+        its cause, and ids already in the log are skipped, so a redelivery writes nothing."""
+        if not self._service_alert_ids_loaded:
+            self.service_alert_ids = {}
+            for r in await read_partition(
+                self.kafka.bootstrap_servers, self.topics["alerts"], 0, None, last=KNOWN_ALERT_IDS
+            ):
+                if r.key:
+                    self.service_alert_ids[r.key.decode()] = None
+            self._service_alert_ids_loaded = True
+        alert = from_service_alert(record)
+        if alert["id"] in self.service_alert_ids:
+            return
+        self.service_alert_ids[alert["id"]] = None
+        if len(self.service_alert_ids) > KNOWN_ALERT_IDS:
+            del self.service_alert_ids[next(iter(self.service_alert_ids))]
+        value = encode_with(self.codec.schema("Alert"), alert, validate=False)
+        await sender.add(self.topics["alerts"], alert["id"].encode(), value)
+        m.DERIVED.labels(topic="alerts").inc()
+
     def _remember_alert(self, alert_id: str) -> None:
         self.written_alerts[alert_id] = None
         if len(self.written_alerts) > KNOWN_ALERT_IDS:
@@ -309,8 +339,8 @@ class Worker:
                         changed_quotes.add(p)
                 elif logical == "lp_status":
                     internal.append(Internal(f"lps:{record['lpName']}", {"k": "lps", "r": record}))
-                else:  # alerts_inbound
-                    internal.append(Internal(f"svc:{record['eventId']}", {"k": "svc", "r": record}))
+                else:  # alerts_inbound: straight into the alert log, one hop, once per id
+                    await self._add_service_alert(sender, record)
         internal += [self.positions.message(p) for p in sorted(changed_positions)]
         internal += [self.quotes.message(p) for p in sorted(changed_quotes)]
         internal += self.routing.drain_due(now, force=True)

@@ -115,12 +115,15 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 class Committer:
     """Commits a consumer's offsets in batch order once each batch's outputs are acknowledged,
     without making the next batch wait for the broker (at most ``max_in_flight`` batches are
-    unacknowledged; commits are coalesced to one per ``interval_s``). If outputs fail, nothing
+    unacknowledged; commits are coalesced to at most one per ``interval_s``: each commit is a
+    request, and at a steady trickle one per batch was a tenth of the global stage's time). The
+    last acknowledged offsets are committed at most ``interval_s`` late, and at once on
+    :meth:`drain` (revocation, shutdown). If outputs fail, nothing
     after them is committed and the loop re-reads from the committed offsets (outputs are
     idempotent, so re-processing is harmless)."""
 
     def __init__(
-        self, consumer: AIOKafkaConsumer, max_in_flight: int = 8, interval_s: float = 0.1
+        self, consumer: AIOKafkaConsumer, max_in_flight: int = 8, interval_s: float = 1.0
     ) -> None:
         self.consumer = consumer
         self.queue: asyncio.Queue[tuple[Futures, dict[TopicPartition, OffsetAndMetadata]]] = (
@@ -140,21 +143,34 @@ class Committer:
 
     async def _run(self) -> None:
         while True:
-            futures, offsets = await self.queue.get()
+            if self.pending:  # commit what waits once the interval is over, even when quiet
+                due = self._last_commit + self.interval_s - time.monotonic()
+                try:
+                    futures, offsets = await asyncio.wait_for(self.queue.get(), max(0.0, due))
+                except TimeoutError:
+                    await self._commit_quietly()
+                    continue
+            else:
+                futures, offsets = await self.queue.get()
             try:
                 if self.failed is None:
                     if futures:
                         await asyncio.gather(*futures)
                     self.pending.update(offsets)
-                    now = time.monotonic()
-                    if self.queue.empty() or now - self._last_commit >= self.interval_s:
-                        await self._commit()
+                    if time.monotonic() - self._last_commit >= self.interval_s:
+                        await self._commit_quietly()
             except (KafkaError, OSError) as exc:
                 log.warning("outputs not acknowledged (%r); re-reading from the last commit", exc)
                 self.failed = exc
                 self.pending.clear()
             finally:
                 self.queue.task_done()
+
+    async def _commit_quietly(self) -> None:
+        try:
+            await self._commit()
+        except (KafkaError, OSError) as exc:  # the next commit carries these offsets too
+            log.warning("offset commit failed (%r); retrying with the next one", exc)
 
     async def _commit(self) -> None:
         if not self.pending:
@@ -165,6 +181,10 @@ class Committer:
             await self.consumer.commit(offsets)
         except CommitFailedError as exc:
             log.info("commit skipped after a rebalance (redelivered elsewhere): %s", exc)
+        except (KafkaError, OSError):
+            for tp, offset in offsets.items():  # newer offsets of a partition win
+                self.pending.setdefault(tp, offset)
+            raise
 
     async def drain(self) -> None:
         """Wait until every queued batch is acknowledged and committed."""

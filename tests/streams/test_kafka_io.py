@@ -1,0 +1,86 @@
+"""The worker's committer (streams/kafka_io.py): ordered, coalesced commits of acknowledged
+offsets. A stand-in consumer records the commits (the committer only calls ``commit``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
+from aiokafka.structs import OffsetAndMetadata
+
+from streams.kafka_io import Committer
+
+TP = TopicPartition("t", 0)
+TP2 = TopicPartition("t", 1)
+
+
+class Recorder:
+    def __init__(self, fail_first: int = 0) -> None:
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.fail_first = fail_first
+
+    async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        if self.fail_first:
+            self.fail_first -= 1
+            raise KafkaConnectionError("broker away")
+        self.commits.append({tp: o.offset for tp, o in offsets.items()})
+
+
+def done() -> asyncio.Future[Any]:
+    f: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    f.set_result(None)
+    return f
+
+
+def at(offset: int, tp: TopicPartition = TP) -> dict[TopicPartition, OffsetAndMetadata]:
+    return {tp: OffsetAndMetadata(offset, "")}
+
+
+async def test_a_steady_trickle_of_batches_is_committed_once_per_interval() -> None:
+    consumer = Recorder()
+    committer = Committer(consumer, interval_s=0.2)  # type: ignore[arg-type]
+    committer.start()
+    try:
+        for n in range(1, 41):  # 40 batches over ~0.4 s
+            await committer.add([done()], at(n))
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # the last offsets go out once the interval is over
+    finally:
+        await committer.stop()
+    assert 2 <= len(consumer.commits) <= 5, consumer.commits
+    assert consumer.commits[-1] == {TP: 40}
+    offsets = [c[TP] for c in consumer.commits]
+    assert offsets == sorted(offsets)
+
+
+async def test_pending_offsets_are_committed_when_the_stream_goes_quiet() -> None:
+    consumer = Recorder()
+    committer = Committer(consumer, interval_s=0.1)  # type: ignore[arg-type]
+    committer.start()
+    try:
+        await committer.add([done()], at(5))  # committed at once: no commit for a while
+        await committer.add([done()], at(7, TP2))  # within the interval: waits
+        await asyncio.sleep(0.25)
+        assert consumer.commits == [{TP: 5}, {TP2: 7}]
+    finally:
+        await committer.stop()
+
+
+async def test_a_failed_commit_keeps_its_offsets_for_the_next_one() -> None:
+    consumer = Recorder(fail_first=1)
+    committer = Committer(consumer, interval_s=0.05)  # type: ignore[arg-type]
+    committer.start()
+    try:
+        await committer.add([done()], at(3, TP2))
+        await asyncio.sleep(0.02)
+        await committer.add([done()], at(9))
+        await asyncio.sleep(0.3)
+    finally:
+        await committer.stop()
+    assert committer.failed is None, "a commit failure is not an output failure"
+    merged: dict[TopicPartition, int] = {}
+    for c in consumer.commits:
+        merged.update(c)
+    assert merged == {TP: 9, TP2: 3}
