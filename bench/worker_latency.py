@@ -25,6 +25,12 @@ alerts, and takes the receive time (``time.time()``, same machine) minus the inp
 - input hop (reference, no worker involved): the input routing decisions themselves, read back
   from their topic (Kafka timestamp = eventTime in ms): what the SDK and broker alone cost.
 
+Time of a derived message (``--clock``): ``append`` (default) is its Kafka timestamp, set by the
+broker when it appends the message (this run's topics get ``message.timestamp.type=
+LogAppendTime``): the moment the derived message exists in Kafka, without this process's own
+fetch and decode delays, which share the event loop with the publisher. ``receive`` is the time
+this process's consumer received it (the figures of earlier runs).
+
 Prints count, p50, p95, p99 and max per kind (milliseconds), what was never seen, and the goals.
 The bench's own publishing and reading share the machine with the worker and the broker.
 
@@ -79,9 +85,15 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 class Tracker:
-    """What was sent and is awaited, and the latencies of what came back (ms)."""
+    """What was sent and is awaited, and the latencies of what came back (ms).
 
-    def __init__(self) -> None:
+    ``clock="append"``: a derived message's time is its Kafka timestamp, which the broker sets
+    when it appends the message (``LogAppendTime`` on this run's topics): the moment the derived
+    message exists in Kafka, free of this process's own fetching and decoding. ``"receive"``:
+    the time this process's consumer got it."""
+
+    def __init__(self, clock: str = "append") -> None:
+        self.append_clock = clock == "append"
         self.codec = default_codec()
         self.routing_fp = self.codec.schema("RoutingDecision").fingerprint
         self.record_from_us = math.inf  # events before this time are not measured
@@ -98,18 +110,25 @@ class Tracker:
             self.samples[kind].append(received_s * 1000 - sent_us / 1000)
 
     def on_input(self, record: ConsumerRecord[bytes, bytes], received_s: float) -> None:
-        # The SDK sets the Kafka timestamp to the eventTime (ms): the hop a worker starts from.
-        if record.timestamp * 1000 >= self.record_from_us:
-            self.samples[INPUT_HOP].append(received_s * 1000 - record.timestamp)
-
-    def on_routing(self, record: ConsumerRecord[bytes, bytes], received_s: float) -> None:
+        # The hop a worker starts from: the input's eventTime (in its Avro body) to its append
+        # (append clock) or to this consumer's receipt.
         value = record.value
+        if value is None or value[2:10] != self.routing_fp:
+            return
+        sent = self.codec.decode(value).record["eventTime"]
+        self._sample(INPUT_HOP, sent, self._time(record, received_s))
+
+    def _time(self, record: ConsumerRecord[bytes, bytes], received_s: float) -> float:
+        return record.timestamp / 1000 if self.append_clock else received_s
+
+    def on_routing(self, message: ConsumerRecord[bytes, bytes], received_s: float) -> None:
+        value = message.value
         if value is None or value[2:10] != self.routing_fp:
             return  # a routing summary
         record = self.codec.decode(value).record
         sent = self.routing.pop(record["eventId"], None)
         if sent is not None:
-            self._sample("routing-decision", sent, received_s)
+            self._sample("routing-decision", sent, self._time(message, received_s))
 
     def on_exposure(self, message: ConsumerRecord[bytes, bytes], received_s: float) -> None:
         if message.value is None:
@@ -117,21 +136,23 @@ class Tracker:
         record = self.codec.decode(message.value).record
         self.exposures += 1
         self.max_position_count = max(self.max_position_count, record["positionCount"])
+        at = self._time(message, received_s)
         while self.positions and self.positions[0] <= record["eventTime"]:
-            self._sample("exposure-change", self.positions.popleft(), received_s)
+            self._sample("exposure-change", self.positions.popleft(), at)
 
     def on_alert(self, message: ConsumerRecord[bytes, bytes], received_s: float) -> None:
         if message.value is None:
             return
         record = self.codec.decode(message.value).record
+        at = self._time(message, received_s)
         sent = self.alerts.pop(record["title"], None)
         if sent is not None:
-            self._sample("alert (service)", sent, received_s)
+            self._sample("alert (service)", sent, at)
         elif record["category"] == "exposure" and self.crossings:
             state, sent = self.crossings[0]
             if record["state"] == state:
                 self.crossings.popleft()
-                self._sample(f"alert (exposure {state.lower()})", sent, received_s)
+                self._sample(f"alert (exposure {state.lower()})", sent, at)
 
     def outstanding(self) -> dict[str, int]:
         return {
@@ -142,8 +163,36 @@ class Tracker:
         }
 
 
-async def read_outputs(settings: KafkaSettings, tracker: Tracker, stop: asyncio.Event) -> None:
-    """Read routing.metrics, exposure and alerts from the start until ``stop`` is set."""
+async def use_log_append_time(settings: KafkaSettings) -> None:
+    """Have the broker stamp each message of this run's topics with its append time."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from streams.topics import TOPICS
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        resources = [
+            ConfigResource(
+                ConfigResourceType.TOPIC,
+                t.name(settings.topic_prefix),
+                configs={**t.desired_configs(settings), "message.timestamp.type": "LogAppendTime"},
+            )
+            for t in TOPICS
+        ]
+        await admin.alter_configs(resources)
+    finally:
+        await admin.close()
+    await asyncio.sleep(2.0)  # KRaft config changes become visible shortly after the call
+
+
+async def read_outputs(
+    settings: KafkaSettings, tracker: Tracker, stop: asyncio.Event, gate: asyncio.Event
+) -> None:
+    """Read routing.metrics, exposure and alerts from the start until ``stop`` is set, while
+    ``gate`` is set (with the append clock, reading waits while the load is published, so this
+    process's event loop only publishes then; the times are in the messages)."""
     handlers: dict[str, Callable[[ConsumerRecord[bytes, bytes], float], None]] = {
         topic_name("routing_decisions", settings): tracker.on_input,
         topic_name("routing_metrics", settings): tracker.on_routing,
@@ -165,6 +214,8 @@ async def read_outputs(settings: KafkaSettings, tracker: Tracker, stop: asyncio.
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         while not stop.is_set():
+            if not gate.is_set():
+                await gate.wait()
             batch = await consumer.getmany(timeout_ms=100)
             received = time.time()
             for tp, records in batch.items():
@@ -333,9 +384,13 @@ async def main(args: argparse.Namespace) -> None:
         f"{args.warmup:g} s warm-up; exposure coalescing {coalesce_ms} ms"
     )
     await create_topics(settings)
-    tracker = Tracker()
+    if args.clock == "append":
+        await use_log_append_time(settings)
+    tracker = Tracker(args.clock)
     stop = asyncio.Event()
-    reader = asyncio.create_task(read_outputs(settings, tracker, stop))
+    gate = asyncio.Event()
+    gate.set()
+    reader = asyncio.create_task(read_outputs(settings, tracker, stop, gate))
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         workdir = Path(args.log_dir or tmp)
         if args.split:
@@ -353,7 +408,10 @@ async def main(args: argparse.Namespace) -> None:
             async with Publisher(settings) as pub:
                 ready_s = await wait_until_ready(pub, tracker, settings)
                 progress(f"worker ready after {ready_s:.1f} s")
+                if args.clock == "append":
+                    gate.clear()  # read the outputs after the load: their times are in them
                 load = await publish_load(pub, tracker, args)
+            gate.set()
             progress(f"published; waiting up to {args.drain:g} s for the last outputs")
             deadline = time.monotonic() + args.drain
             while any(tracker.outstanding().values()) and time.monotonic() < deadline:
@@ -376,7 +434,8 @@ async def main(args: argparse.Namespace) -> None:
         f"{load.measured_sent / load.seconds:,.0f} events/s (target {args.rate:,}); "
         f"publishing fell behind its schedule by at most {load.max_behind_ms:.0f} ms"
     )
-    print("latency = receive time - input eventTime, milliseconds:")
+    clock = "broker append time" if args.clock == "append" else "receive time"
+    print(f"latency = derived message's {clock} - input eventTime, milliseconds:")
     for name, goal in (
         ("routing-decision", GOAL_MS),
         ("exposure-change", coalesce_ms + GOAL_MS),
@@ -388,7 +447,7 @@ async def main(args: argparse.Namespace) -> None:
         print(
             f"  {INPUT_HOP:26} n={len(hop):>6,}  p50 {percentile(hop, 50):6.1f}  "
             f"p95 {percentile(hop, 95):6.1f}  p99 {percentile(hop, 99):6.1f}  max {hop[-1]:7.1f} ms"
-            "  (routing decisions: SDK -> broker -> this consumer, no worker)"
+            f"  (routing decisions: eventTime -> {clock} of the input itself, no worker)"
         )
     if args.crossing_every > 0:
         for state in ("raised", "resolved"):
@@ -417,6 +476,13 @@ def parse_args() -> argparse.Namespace:
         help="run stage 1 and the global stage as two processes (RTX_WORKER_ROLE)",
     )
     parser.add_argument("--keep-topics", action="store_true")
+    parser.add_argument(
+        "--clock",
+        choices=("append", "receive"),
+        default="append",
+        help="a derived message's time: its broker append time (LogAppendTime on this run's "
+        "topics; default) or when this process received it",
+    )
     parser.add_argument("--log-dir", help="keep the worker log here (default: a temporary dir)")
     args = parser.parse_args()
     if args.log_dir:
