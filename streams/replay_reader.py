@@ -37,7 +37,8 @@ KINDS: dict[str, tuple[str, str]] = {  # kind -> (logical topic, schema)
     "routing-summaries": ("routing_metrics", "RoutingSummary"),
 }
 FETCH_MAX_RECORDS = 20_000  # per getmany (the reference path)
-CHUNK_RECORDS = 1_000  # records per list handed on: small lists, no page-fault churn
+CHUNK_RECORDS = 200  # records per list handed on: short-lived memory stays small (see
+# JsonLinesWriter: larger lists of rows go back to the OS and are faulted in again)
 _NO_END = 1 << 63  # above every Kafka timestamp
 MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 CONNECT_TIMEOUT_S = 10.0

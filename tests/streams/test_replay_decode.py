@@ -100,7 +100,8 @@ def test_damaged_messages_give_the_codecs_verdict(name: str, data: st.DataObject
     else:
         encoded += data.draw(st.binary(min_size=1, max_size=4), label="extra")
     damaged = bytes(encoded)
-    assert outcome(FastDecoder([name]), damaged) == codec_outcome(damaged, name)
+    # repr: a flipped byte can make a double NaN, and NaN is not equal to itself
+    assert repr(outcome(FastDecoder([name]), damaged)) == repr(codec_outcome(damaged, name))
 
 
 def test_non_canonical_encodings_are_refused_as_by_the_codec() -> None:

@@ -10,6 +10,7 @@ import io
 import json
 from typing import Any
 
+import orjson
 import pytest
 from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
@@ -153,17 +154,21 @@ def test_other_schemas_get_a_reader_that_says_none() -> None:
 
 
 def test_json_lines_from_text_rows_equal_json_lines_from_int_rows() -> None:
-    """2,500 rows (three blocks of at most 1,000 lines): write_text of the row readers' ISO rows
-    gives the bytes write gives for the int rows."""
+    """2,500 rows given in uneven lists (blocks of 100 lines across them): write_text of the
+    row readers' ISO rows, write of the int rows, and the previous writer's one-join output
+    (orjson lines of text_rows, joined) are the same bytes."""
     cols = columns_for(default_codec().schema("RoutingDecision").parsed)
     iso, ints = row_readers("RoutingDecision", True), row_readers("RoutingDecision", False)
     messages = [decision_body(varint(1_768_816_245_000_000 + 997 * i)) for i in range(2_500)]
+    args = [(m, i % 3, i, 1_768_816_245_000 + i) for i, m in enumerate(messages)]
     by_text, by_int = io.BytesIO(), io.BytesIO()
     text_writer, int_writer = JsonLinesWriter(by_text, cols), JsonLinesWriter(by_int, cols)
-    rows = [(m, i % 3, i, 1_768_816_245_000 + i) for i, m in enumerate(messages)]
-    text_writer.write_text([iso[m[:10]](m, p, o, t) for m, p, o, t in rows])
-    int_writer.write([ints[m[:10]](m, p, o, t) for m, p, o, t in rows])
+    for lo, hi in ((0, 250), (250, 251), (251, 2_500)):
+        text_writer.write_text([iso[m[:10]](m, p, o, t) for m, p, o, t in args[lo:hi]])
+        int_writer.write([ints[m[:10]](m, p, o, t) for m, p, o, t in args[lo:hi]])
+    previous = text_rows([ints[m[:10]](m, p, o, t) for m, p, o, t in args], cols)
     assert by_text.getvalue() == by_int.getvalue()
+    assert by_text.getvalue() == b"\n".join([orjson.dumps(r) for r in previous]) + b"\n"
     lines = by_text.getvalue().split(b"\n")
     assert len(lines) == 2_501 and lines[-1] == b""
     assert json.loads(lines[1])["eventTime"] == "2026-01-19T09:50:45.000997Z"
