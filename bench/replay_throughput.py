@@ -14,7 +14,10 @@ partitions), event times spread over the hour before now. Then, per round:
    (``streams.replay_decode.FastDecoder``: compiled readers) and, for reference, through
    ``schemas.codec.Codec.decode`` (fastavro + canonical re-encode check);
 3. replay: ``streams.replay.run_cli`` (what the command runs) over the whole range, JSON lines
-   to a file in a temporary directory and to /dev/null; then once each the other formats.
+   to a file in a temporary directory and to /dev/null, in this process (CPU time from
+   ``time.process_time``); then the command itself in a fresh process (``python -m
+   streams.cli replay``: its CPU time includes start-up, and its heap starts cold); after the
+   rounds once each the other formats.
 
 Prints records/s for each, the CPU time of the replay (this process: the replay is
 single-threaded, so records per CPU-second ~ records/s on an idle core), the load average, the
@@ -32,7 +35,9 @@ import io
 import os
 import platform
 import random
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -160,6 +165,29 @@ def replay_rate(
     return rows / elapsed, cpu / rows
 
 
+def command_rate(settings: KafkaSettings, start: str, end: str, out: str) -> tuple[float, float]:
+    """``rtx-analytics replay routing`` as a user runs it, in a fresh process, to a JSON lines
+    file: the records/s it prints (replay only) and its CPU seconds a record (user + system,
+    start-up and imports included)."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "RTX_TOPIC_PREFIX": settings.topic_prefix,
+    }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cmd = [sys.executable, "-m", "streams.cli", "replay", "routing", "--from", start]
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
+        [*cmd, "--to", end, "--out", out], env=env, capture_output=True, text=True, check=False
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert done.returncode == 0, done.stderr
+    summary = [line for line in done.stderr.splitlines() if line.startswith("wrote")][-1]
+    rows = int(summary.split()[1].replace(",", ""))
+    rate = float(summary.split("(")[2].split()[0].replace(",", ""))
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return rate, cpu / rows
+
+
 async def delete_topic(settings: KafkaSettings) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     try:
@@ -198,14 +226,17 @@ def main() -> int:
                 ref, _ = decode_rate(codec.decode, values)
                 to_file, cpu_file = replay_rate(settings, start, end, "jsonl", f"{tmp}/out.jsonl")
                 to_null, cpu_null = replay_rate(settings, start, end, "jsonl", os.devnull)
+                cmd, cpu_cmd = command_rate(settings, start, end, f"{tmp}/cmd.jsonl")
                 rows.append(
                     (read, dec, ref, to_file, to_null, cpu_file * 1e6, 1 / cpu_file, dec_cpu)
+                    + (cmd, cpu_cmd * 1e6)
                 )
                 progress(
                     f"round {r} (load {os.getloadavg()[0]:.1f}): read {read:,.0f}/s, decode "
                     f"{dec:,.0f}/s (codec {ref:,.0f}/s), replay jsonl file {to_file:,.0f}/s "
                     f"({cpu_file * 1e6:.2f} us CPU a record), /dev/null {to_null:,.0f}/s "
-                    f"({cpu_null * 1e6:.2f} us CPU)"
+                    f"({cpu_null * 1e6:.2f} us CPU); the command {cmd:,.0f}/s "
+                    f"({cpu_cmd * 1e6:.2f} us CPU a record with start-up)"
                 )
             others = {}
             for fmt in [f for f in args.formats.split(",") if f and f != "jsonl"]:
@@ -223,6 +254,8 @@ def main() -> int:
         "CPU us/record (file)",
         "records per CPU-s",
         "decode alone per CPU-s",
+        "command (fresh process) jsonl file",
+        "its CPU us/record incl. start-up",
     ]
     print(
         f"\n{args.records:,} routing decisions, 6 partitions, {args.rounds} rounds "
@@ -233,7 +266,7 @@ def main() -> int:
 
     def cells(row: tuple[float, ...], bold: bool = False) -> str:
         b = "**" if bold else ""
-        text = [f"{v:.2f}" if k == 5 else f"{v:,.0f}" for k, v in enumerate(row)]
+        text = [f"{v:.2f}" if k in (5, 9) else f"{v:,.0f}" for k, v in enumerate(row)]
         return " | ".join(f"{b}{t}{b}" for t in text)
 
     for i, row in enumerate(rows, 1):
