@@ -40,6 +40,7 @@ RowReader = Callable[[bytes, int, int, int], dict[str, Any] | None]
 _FRAC_MS = tuple(f".{i:03d}" for i in range(1000))
 _FRAC_US_Z = tuple(f"{i:03d}Z" for i in range(1000))
 _FRAC_MS_Z = tuple(f".{i:03d}Z" for i in range(1000))
+_FIXED = {"double": ("d", 8), "float": ("f", 4)}  # struct code and size of fixed-width types
 _READ_UNCOMMITTED = 0  # aiokafka's isolation level constant (READ_UNCOMMITTED)
 _INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
@@ -186,12 +187,30 @@ class _Gen:
         """Code that reads the record's fields into locals (``iso`` timestamp fields converted
         to ISO text); returns the dict display that builds the record from them, in field
         order (one dict of the right size, no insert-by-insert growth)."""
+        pad = "    " * indent
         items = []
-        for f in schema["fields"]:
+        run: list[tuple[str, str]] = []  # consecutive double/float fields: one struct read
+        for f in [*schema["fields"], None]:
+            if f is not None and isinstance(f["type"], str) and f["type"] in _FIXED:
+                v = self.var("f")
+                run.append((v, f["type"]))
+                items.append(f"{f['name']!r}: {v}")
+                continue
+            if len(run) == 1:
+                self.emit(run[0][1], run[0][0], indent)
+            elif run:
+                fmt = "<" + "".join(_FIXED[t][0] for _, t in run)
+                read = self.const(struct.Struct(fmt).unpack_from)
+                names = ", ".join(v for v, _ in run)
+                size = sum(_FIXED[t][1] for _, t in run)
+                self.lines += [f"{pad}{names} = {read}(d, p)", f"{pad}p += {size}"]
+            run = []
+            if f is None:
+                break
             v = self.var("f")
             self.emit(f["type"], v, indent)
             if f["name"] in iso:
-                self.iso(v, "    " * indent, 1_000_000)
+                self.iso(v, pad, 1_000_000)
             items.append(f"{f['name']!r}: {v}")
         return "{" + ", ".join(items) + "}"
 

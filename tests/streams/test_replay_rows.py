@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import SCHEMA_DIR, CorruptMessage, DecodeError, default_codec
-from streams.replay_decode import FastDecoder, record_chunks
+from streams.replay_decode import FastDecoder, compile_reader, record_chunks
 from streams.replay_formats import JsonLinesWriter, columns_for, text_rows
 from tests.strategies import records_for
 
@@ -205,3 +205,40 @@ def test_record_chunks_cut_batches_to_the_range(compression: int) -> None:
     assert list(record_chunks(batches(offsets, compression), 1510, 2000, 300)) == []
     whole = list(record_chunks(batches(offsets, compression), 0, 1510, 1000))
     assert [len(chunk) for chunk in whole] == [700, 800, 10]
+
+
+FIXED_RUNS = {
+    "type": "record",
+    "name": "Runs",
+    "fields": [
+        {"name": "a", "type": "double"},
+        {"name": "b", "type": "float"},
+        {"name": "c", "type": "float"},
+        {"name": "d", "type": "double"},
+        {"name": "s", "type": "string"},
+        {"name": "e", "type": "float"},
+        {"name": "n", "type": ["null", "double"]},
+        {"name": "f", "type": "double"},
+        {"name": "g", "type": "double"},
+    ],
+}
+
+
+@PROPERTY
+@given(data=st.data())
+def test_runs_of_doubles_and_floats_read_as_fastavro_reads_them(data: st.DataObject) -> None:
+    """Consecutive double/float fields are read with one struct call: same values, and a
+    message cut inside the run is declined."""
+    import fastavro
+
+    record = data.draw(records_for(FIXED_RUNS, allow_nan=False), label="record")
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, fastavro.parse_schema(FIXED_RUNS), record)
+    body = buf.getvalue()
+    header = b"\xc3\x01" + bytes(8)
+    reader = compile_reader(FIXED_RUNS, header)
+    assert reader is not None
+    expected = fastavro.schemaless_reader(io.BytesIO(body), fastavro.parse_schema(FIXED_RUNS))
+    assert repr(reader(header + body)) == repr(expected)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any refusal
+        reader(header + body[: data.draw(st.integers(0, 23), label="cut")])
