@@ -105,6 +105,7 @@ class Worker:
         self.consumers: list[AIOKafkaConsumer] = []
         self._partition_counts: dict[str, int] = {}
         self._producer_lock = asyncio.Lock()
+        self._senders: dict[str, BatchSender] = {}
         self._last_snapshot = 0.0
         self._tick_failure: BaseException | None = None
         # Ids of service alerts in the alert log (stage 1 writes them), read from the log's tail
@@ -155,8 +156,15 @@ class Worker:
                 self.producer = producer
         return self.producer
 
-    async def _sender(self) -> BatchSender:
-        return BatchSender(await self._producer(), self._partition_counts)
+    async def _sender(self, stream: str) -> BatchSender:
+        """The sender of one stream of outputs (``inputs``, ``global``, ``tick``), kept for the
+        worker's life so that its rounds go out in order (:class:`BatchSender`)."""
+        sender = self._senders.get(stream)
+        if sender is None:
+            sender = self._senders[stream] = BatchSender(
+                await self._producer(), self._partition_counts
+            )
+        return sender
 
     # --- the batch loop -----------------------------------------------------------------------
 
@@ -308,7 +316,7 @@ class Worker:
     # --- stage 1 ------------------------------------------------------------------------------
 
     async def _on_inputs(self, batch: Batch) -> Futures:
-        sender = await self._sender()
+        sender = await self._sender("inputs")
         now = time.monotonic()
         changed_positions: set[int] = set()
         changed_quotes: set[int] = set()
@@ -374,7 +382,7 @@ class Worker:
     # --- global stage -------------------------------------------------------------------------
 
     async def _on_global(self, batch: Batch) -> Futures:
-        sender = await self._sender()
+        sender = await self._sender("global")
         if self.global_stage is None:
             first = min(records[0].offset for records in batch.values())
             await self._start_global(sender, first)
@@ -446,7 +454,7 @@ class Worker:
         stage from Kafka first (see :meth:`_recover_from_failed_tick`)."""
         if self.global_stage is None:
             return
-        sender = await self._sender()
+        sender = await self._sender("tick")
         if self._tick_failure is not None:
             await self._recover_from_failed_tick(sender)
         stage = self.global_stage

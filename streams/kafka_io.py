@@ -3,8 +3,9 @@
 The worker (:mod:`streams.app`) turns batches of input records into outputs; this module moves
 them in and out of Kafka:
 
-- :class:`BatchSender` collects one batch's outputs into aiokafka batches, one per partition,
-  and submits them together;
+- :class:`BatchSender` collects outputs into aiokafka batches, one per partition, and hands them
+  to the producer from a task of its own, a round at a time, so processing never waits for the
+  broker;
 - :class:`Committer` commits a consumer's offsets in batch order once each batch's outputs are
   acknowledged (at-least-once), without making the next batch wait for the broker;
 - :func:`consume` is the loop of one consumer group: ``getmany``, the handler, the commit;
@@ -15,6 +16,7 @@ them in and out of Kafka:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,9 +34,17 @@ Futures = list["asyncio.Future[Any]"]
 
 
 class BatchSender:
-    """Collects one processing batch's outputs into aiokafka BatchBuilders, one per partition,
-    and submits them with ``send_batch`` (a few us per record instead of ~10 us for ``send``).
-    Partitions are chosen like the Java client (murmur2 of the key), cached per key."""
+    """Collects outputs into aiokafka BatchBuilders, one per partition, and hands them to the
+    producer with ``send_batch`` (a few us per record instead of ~10 us for ``send``).
+    Partitions are chosen like the Java client (murmur2 of the key), cached per key.
+
+    One sender serves one stream of batches (a consume loop, the timer) for the worker's life.
+    :meth:`submit` returns at once: a task of the sender's own hands the builders to the
+    producer. aiokafka keeps one request in flight per broker, and ``send_batch`` waits until
+    the partition's previous batch has gone out; while that task waits, the next batches'
+    outputs gather in new builders and go out together in the next round. So processing never
+    waits for a round trip, and an output waits at most for the request ahead of it (as a
+    producer's ``send`` does) instead of for every earlier processing batch's own request."""
 
     def __init__(self, producer: AIOKafkaProducer, counts: dict[str, int]) -> None:
         self.producer = producer
@@ -42,6 +52,9 @@ class BatchSender:
         self.partition_of: dict[tuple[str, bytes], int] = {}
         self.builders: dict[tuple[str, int], Any] = {}
         self.full: list[tuple[str, int, Any]] = []
+        self._round: asyncio.Future[None] | None = None  # acknowledges what is added so far
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     async def partition(self, topic: str, key: bytes) -> int:
         cached = self.partition_of.get((topic, key))
@@ -78,23 +91,65 @@ class BatchSender:
         raise ValueError(f"a message of {len(value or b'')} bytes does not fit a batch")
 
     async def submit(self) -> Futures:
-        """Hand every batch to the producer; the futures resolve when the broker acknowledged."""
-        pending = self.full + [(t, p, b) for (t, p), b in self.builders.items()]
-        self.full, self.builders = [], {}
-        futures: Futures = []
-        for topic, partition, builder in pending:
-            if builder.record_count():
-                try:
-                    futures.append(
-                        await self.producer.send_batch(builder, topic, partition=partition)
-                    )
-                except KafkaError as exc:
-                    # A broker is gone and the partition's queue did not drain in time
-                    # (KafkaTimeoutError): an unacknowledged batch, not a worker crash.
-                    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                    failed.set_exception(exc)
-                    futures.append(failed)
-        return futures
+        """Send what was added; the future resolves when the broker acknowledged all of it (it
+        fails if any of it failed). Returns at once; no future when nothing was added."""
+        if not self.builders and not self.full:
+            return []
+        if self._round is None:
+            self._round = asyncio.get_running_loop().create_future()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-sender")
+        self._wake.set()
+        return [self._round]
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            pending = self.full + [(t, p, b) for (t, p), b in self.builders.items()]
+            self.full, self.builders = [], {}
+            done, self._round = self._round, None
+            if done is None:
+                continue
+            futures: Futures = []
+            for topic, partition, builder in pending:
+                if builder.record_count():
+                    try:
+                        futures.append(
+                            await self.producer.send_batch(builder, topic, partition=partition)
+                        )
+                    except KafkaError as exc:
+                        # A broker is gone and the partition's queue did not drain in time
+                        # (KafkaTimeoutError): an unacknowledged batch, not a worker crash.
+                        failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                        failed.set_exception(exc)
+                        futures.append(failed)
+            asyncio.get_running_loop().create_task(_settle(done, futures))
+
+    async def close(self) -> None:
+        """Stop the sending task (what it had not handed over is dropped, unacknowledged)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def _settle(done: asyncio.Future[None], futures: Futures) -> None:
+    """Resolve a round's future once every batch of the round is acknowledged."""
+    try:
+        await asyncio.gather(*futures)
+    except asyncio.CancelledError:
+        done.cancel()
+        raise
+    except Exception as exc:  # noqa: BLE001 - handed to whoever awaits the round
+        if not done.done():
+            done.set_exception(exc)
+        for f in futures:  # retrieve the others' outcomes too (no "never retrieved" noise)
+            if f.done() and not f.cancelled():
+                f.exception()
+    else:
+        if not done.done():
+            done.set_result(None)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import tomllib
 from pathlib import Path
@@ -120,6 +121,11 @@ def run(loglevel: str = "info") -> int:
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     worker = Worker(kafka, settings, config)
+    # The worker keeps large, long-lived state (position books, alert ids) and allocates many
+    # short-lived objects per batch: with the default thresholds, frequent collections walk the
+    # long-lived state and pause the event loop (the latency tail). Collect the young generation
+    # less often and the old one rarely; reference counting frees almost everything anyway.
+    gc.set_threshold(50_000, 20, 100)
     faust_worker = faust.Worker(worker.app, loglevel=loglevel, quiet=True)
     faust_worker.execute_from_commandline()  # returns only via SystemExit
     return 0
