@@ -95,7 +95,7 @@ class KafkaSettings:
     client_id: str = "rtx-analytics"
 
     # Producer SDK
-    producer_linger_ms: int = 5
+    producer_linger_ms: int = 1
     producer_max_batch_bytes: int = 262_144
     producer_compression: str = "none"
     producer_request_timeout_ms: int = 30_000
@@ -112,7 +112,7 @@ class KafkaSettings:
             min_insync_replicas=get("RTX_MIN_INSYNC_REPLICAS", lambda n, r: _int(n, r, 1, 32), 1),
             input_partitions=get("RTX_INPUT_PARTITIONS", lambda n, r: _int(n, r, 1, 1024), 6),
             client_id=get("RTX_CLIENT_ID", lambda n, r: r.strip(), "rtx-analytics"),
-            producer_linger_ms=get("RTX_PRODUCER_LINGER_MS", lambda n, r: _int(n, r, 0, 60_000), 5),
+            producer_linger_ms=get("RTX_PRODUCER_LINGER_MS", lambda n, r: _int(n, r, 0, 60_000), 1),
             producer_max_batch_bytes=get(
                 "RTX_PRODUCER_MAX_BATCH_BYTES", lambda n, r: _int(n, r, 1024, 64 * 1024**2), 262_144
             ),

@@ -17,7 +17,7 @@ DEFAULTS = {
     "min_insync_replicas": 1,
     "input_partitions": 6,
     "client_id": "rtx-analytics",
-    "producer_linger_ms": 5,
+    "producer_linger_ms": 1,
     "producer_max_batch_bytes": 262_144,
     "producer_compression": "none",
     "producer_request_timeout_ms": 30_000,
