@@ -520,6 +520,9 @@ class GoFleet:
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
+                    # One OS thread each: Go's idle threads spinning for work cost more CPU
+                    # than they save on a 2-core machine shared with the bridge.
+                    env={"GOMAXPROCS": "1", **os.environ},
                     preexec_fn=raise_nofile,  # noqa: PLW1509 - before exec, no threads yet
                 )
             )

@@ -116,12 +116,13 @@ class Fanout:
             if not selected:
                 continue
             chunk = Chunk(selected, shared=True)
+            chunk.at = now
             shared = self._split(chunk, members, now, queued)
             if shared:
                 frame = chunk.frame
                 self.frames_built += 1
                 for session in shared:
-                    session.mark_shared(selected, now)
+                    session.mark_shared(chunk, now)
                 deliveries.append(Delivery(frame, tuple(shared), len(selected), channels))
         return Dispatch(deliveries, queued)
 
@@ -132,10 +133,9 @@ class Fanout:
         now: float,
         queued: list[ClientSession],
     ) -> list[ClientSession]:
-        selected = chunk.items
         shared = []
         for session in members:
-            if session.can_share(selected, now):
+            if session.can_share(chunk, now):
                 shared.append(session)
             else:
                 session.deliver_chunk(chunk, now)

@@ -77,7 +77,7 @@ class BridgeMetrics:
         self.bytes = Counter("rtx_bridge_bytes_sent", "Bytes of frames sent", registry=r)
         self.batch_size = Histogram(
             "rtx_bridge_batch_size",
-            "Messages per frame",
+            "Messages per frame built (a group's shared frame counts once, however many clients)",
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
             registry=r,
         )
@@ -92,8 +92,12 @@ class BridgeMetrics:
         )
         r.register(_Live(drops, lag))
 
-    def sent(self, frame: str, count: int) -> None:
-        self.frames.inc()
-        self.messages.inc(count)
-        self.bytes.inc(len(frame))  # ensure_ascii JSON: one byte per character
+    def sent(self, frame: str, count: int, clients: int = 1) -> None:
+        """``frame`` of ``count`` messages was written to ``clients`` sockets."""
+        self.frames.inc(clients)
+        self.messages.inc(count * clients)
+        self.bytes.inc(len(frame) * clients)  # ensure_ascii JSON: one byte per character
+
+    def built(self, count: int) -> None:
+        """A frame of ``count`` messages was built."""
         self.batch_size.observe(count)

@@ -64,16 +64,29 @@ class Chunk:
     """A run of encoded messages queued (and dropped) as a whole; immutable once built, so one
     chunk can sit in the queues of many sessions."""
 
-    __slots__ = ("_alerts", "_drops", "_frame", "_inner", "_pieces", "items", "nbytes", "shared")
+    __slots__ = (
+        "_alerts",
+        "_drops",
+        "_frame",
+        "_inner",
+        "_pieces",
+        "_wire",
+        "at",
+        "items",
+        "nbytes",
+        "shared",
+    )
 
     def __init__(
         self, items: Sequence[Encoded], nbytes: int | None = None, *, shared: bool = False
     ) -> None:
         self.items: tuple[Encoded, ...] = tuple(items)
         self.shared = shared  # a group's frame (already paced by the fanout's ticks)
+        self.at: float | None = None  # a group's frame: the tick that dispatched it
         self.nbytes = sum(i.nbytes for i in self.items) if nbytes is None else nbytes
         self._inner: str | None = None
         self._frame: str | None = None
+        self._wire: bytes | None = None
         self._drops: dict[str, DropRecord] | None = None
         self._alerts: tuple[Encoded, ...] | None = None
         self._pieces: tuple[int, tuple[Chunk, ...]] | None = None
@@ -92,6 +105,8 @@ class Chunk:
             cut = tuple(
                 Chunk(items[i : i + size], shared=self.shared) for i in range(0, len(items), size)
             )
+            for piece in cut:
+                piece.at = self.at
             self._pieces = (size, cut)
         return self._pieces[1]
 
@@ -112,6 +127,15 @@ class Chunk:
         if self._frame is None:
             self._frame = "[" + self.inner + "]"
         return self._frame
+
+    @property
+    def wire(self) -> bytes:
+        """The frame as a WebSocket text frame on the wire (built once, see ws_bridge.wire)."""
+        if self._wire is None:
+            from ws_bridge.wire import text_frame  # noqa: PLC0415 - the core stays I/O-free
+
+            self._wire = text_frame(self.frame)
+        return self._wire
 
     @property
     def alerts(self) -> tuple[Encoded, ...]:

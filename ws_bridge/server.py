@@ -158,10 +158,19 @@ class Hub:
         stamps, self._timestamps = self._timestamps, []
         by_session = {c.session: c for c in self.connections}
         result = self.fanout.dispatch(pending, list(by_session), now)
+        metrics = self._metrics
         for delivery in result.deliveries:
             wire = text_frame(delivery.frame)
+            metrics.built(delivery.count)
+            written = 0
             for session in delivery.sessions:
-                by_session[session].push_shared(delivery.frame, wire, delivery.count)
+                conn = by_session[session]
+                if conn.write_now(wire, delivery.count):
+                    written += 1
+                else:
+                    conn.push_shared(delivery.frame, wire, delivery.count)
+            if written:
+                metrics.sent(delivery.frame, delivery.count, written)
         for session in result.queued:
             by_session[session].wake()
         for stamp in stamps:
@@ -182,6 +191,18 @@ class Connection:
         self._woken = False
         self._waiter: asyncio.Future[None] | None = None
         self._counted = 0
+        self._writing = False  # the writer task is in the middle of a send
+
+    def write_now(self, wire: bytes, count: int) -> bool:
+        """Write a group's frame from the hub's tick, without waking this connection's writer:
+        only when nothing of this connection is queued or being written (order), and the socket
+        takes it without waiting (see :func:`write_shared`). Most frames to clients that keep up
+        go this way: one write each, no task switch."""
+        if self._shared or self._writing or not write_shared(self.ws, wire):
+            return False
+        self._counted += count
+        self.session.frame_sent()
+        return True
 
     def push_shared(self, frame: str, wire: bytes, count: int) -> None:
         if self._shared is NO_FRAMES:
@@ -237,6 +258,8 @@ class Connection:
         await self.ws.close(close.code, close.reason)
 
     async def _send(self, frame: str, count: int, wire: bytes | None = None) -> bool:
+        """Write one frame: a group's (``wire`` prebuilt) or this session's own."""
+        self._writing = True
         try:
             if wire is None or not write_shared(self.ws, wire):
                 async with asyncio.timeout(self._server.settings.write_timeout_s):
@@ -247,8 +270,13 @@ class Connection:
             return False
         except ConnectionClosed:
             return False
+        finally:
+            self._writing = False
         self.session.frame_sent()
-        self._server.metrics.sent(frame, count)
+        metrics = self._server.metrics
+        metrics.sent(frame, count)
+        if wire is None:
+            metrics.built(count)
         return True
 
     async def _writer(self) -> None:
@@ -265,12 +293,16 @@ class Connection:
                 self.log_events()
                 await self._close(close)
                 return
-            frame = session.next_frame(now)
+            got = session.next_chunk_or_frame(now)
             self.log_events()
-            if frame is not None:
+            if got is not None:
                 count = session.messages_sent - self._counted
                 self._counted = session.messages_sent
-                if not await self._send(frame, count):
+                if isinstance(got, str):
+                    sent = await self._send(got, count)
+                else:  # one whole chunk, often a group's frame sent late: its wire is built
+                    sent = await self._send(got.frame, count, got.wire)
+                if not sent:
                     return
                 continue
             at = session.next_send_at(now)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -346,9 +346,10 @@ class ClientSession:
     def _take_live(self, item: Encoded) -> bool:
         return item.channel != "alerts" or self._alerts.take_live(item)
 
-    def can_share(self, items: Sequence[Encoded], now: float) -> bool:
-        """Whether ``items`` (all of subscribed channels) would be this session's next batch,
-        exactly: then the fanout sends it one frame encoded for many sessions."""
+    def can_share(self, chunk: Chunk, now: float) -> bool:
+        """Whether ``chunk`` (messages of subscribed channels) would be this session's next
+        batch, exactly: then the fanout sends it as one frame encoded for many sessions. O(1)
+        but for the chunk's alerts: this runs for every session on every tick."""
         return (
             self.closed is None
             and not self._outbox
@@ -356,16 +357,16 @@ class ClientSession:
             and not self._outbox.in_burst
             and not self._alerts.busy
             and self._ready(now)
-            and len(items) <= min(self._batch_max, self._outbox.max_messages)
-            and sum(i.nbytes for i in items) <= self._outbox.max_bytes
-            and all(i.channel != "alerts" or self._alerts.wants(i) for i in items)
+            and len(chunk) <= min(self._batch_max, self._outbox.max_messages)
+            and chunk.nbytes <= self._outbox.max_bytes
+            and all(self._alerts.wants(i) for i in chunk.alerts)
         )
 
-    def mark_shared(self, items: Sequence[Encoded], now: float) -> None:
-        """Account for a shared frame of ``items`` handed to the shell (see :meth:`can_share`)."""
-        for item in items:
+    def mark_shared(self, chunk: Chunk, now: float) -> None:
+        """Account for a shared frame of ``chunk`` handed to the shell (see :meth:`can_share`)."""
+        for item in chunk.alerts:  # other channels have no per-session state to advance
             self._take_live(item)
-        self._sent(len(items), now)
+        self._sent(len(chunk), now)
 
     def next_batch(self, now: float) -> list[Message] | None:
         """The next batch's messages, or None (nothing to send, or not yet)."""
@@ -379,6 +380,17 @@ class ClientSession:
             return None
         if len(batch) == 1:
             return batch[0].frame
+        return "[" + ",".join(c.inner for c in batch) + "]"
+
+    def next_chunk_or_frame(self, now: float) -> Chunk | str | None:
+        """As :meth:`next_frame`, but a batch that is one whole chunk comes as the chunk (a
+        group's frame this session sends late: the shell reuses its prebuilt wire bytes).
+        Only the *recipe* differs; the frame's text is identical."""
+        batch = self._take_batch(now)
+        if batch is None:
+            return None
+        if len(batch) == 1:
+            return batch[0]
         return "[" + ",".join(c.inner for c in batch) + "]"
 
     def frame_sent(self) -> None:
@@ -429,7 +441,13 @@ class ClientSession:
         count += sum(len(chunk) for chunk in data)
         if not count:
             return None
-        self._sent(count, now)
+        sent_at = now
+        if len(batch) == len(data) and data and all(c.at is not None for c in data):
+            # Group frames sent late (this session was not ready at their tick): pace from
+            # their tick, so the next tick finds the session ready and it shares again, rather
+            # than staying out of phase and queueing every frame from then on.
+            sent_at = min(now, max(c.at for c in data if c.at is not None))
+        self._sent(count, sent_at)
         self._pump(now)
         return batch
 
