@@ -211,7 +211,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     """Serve the WebSocket bridge until SIGTERM/SIGINT."""
     from ws_bridge.config import DEV_WARNING, BridgeSettings
     from ws_bridge.kafka_source import KafkaSource, SourceError
-    from ws_bridge.server import BridgeServer, configure_logging
+    from ws_bridge.logs import configure_logging
+    from ws_bridge.server import BridgeServer
 
     settings = BridgeSettings.from_env()
     kafka = KafkaSettings.from_env()

@@ -15,7 +15,8 @@ from tests.ws_bridge.helpers import settings
 from ws_bridge import dashboard
 from ws_bridge.alertlog import AlertLog
 from ws_bridge.dashboard import DEFAULT_PUBLIC_DIR, DashboardFiles, Found, NotFound
-from ws_bridge.server import BridgeServer, Hub
+from ws_bridge.hub import Hub
+from ws_bridge.server import BridgeServer
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -31,8 +31,10 @@ from tests.ws_bridge.helpers import (
 )
 from ws_bridge.alertlog import AlertLog
 from ws_bridge.auth import mint_token
+from ws_bridge.hub import Hub
+from ws_bridge.logs import JsonFormatter, RedactingFilter
 from ws_bridge.protocol import to_message
-from ws_bridge.server import BridgeServer, Hub, JsonFormatter, RedactingFilter
+from ws_bridge.server import BridgeServer
 
 pytestmark = pytest.mark.timeout(30)
 
