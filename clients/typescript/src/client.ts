@@ -24,6 +24,7 @@ import {
   type AnalyticsWebSocketOptions,
   type Settings,
 } from './options.js';
+import { ReplayRequests, type ReplayAlertsOptions, type ReplayResult } from './replay.js';
 import { OPEN, detach, messageOf, type Socket } from './socket.js';
 import type { Channel, ConnectionState, RefreshedData, ServerMessage } from './types.js';
 
@@ -58,6 +59,12 @@ export class AnalyticsWebSocket {
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   private lastSocketError: string | null = null;
   private readonly refreshes = new Map<string, PendingRefresh>();
+  private readonly replays = new ReplayRequests({
+    isOpen: () => this.isOpen(),
+    send: (frame) => this.send(frame),
+    deliver: (message) => this.call(this.handlers.onAlert, message.data, message),
+    log: (line) => this.log(line),
+  });
   private readonly counters = { framesReceived: 0, messagesReceived: 0 };
 
   /** Throws ConfigError for bad options (unknown channel, bad URL, no WebSocket, ...). */
@@ -100,7 +107,7 @@ export class AnalyticsWebSocket {
     return this;
   }
 
-  /** Close for good: no reconnect; pending `refreshToken` promises reject. */
+  /** Close for good: no reconnect; pending `refreshToken` and `replayAlerts` promises reject. */
   close(): void {
     this.stopped = true;
     this.clearTimers();
@@ -115,6 +122,7 @@ export class AnalyticsWebSocket {
       }
     }
     this.failRefreshes(new ConnectionError('closed', 'the client was closed before the bridge answered the refresh'));
+    this.replays.stop(new ConnectionError('closed', 'the client was closed before the replay finished'));
     this.setState('closed');
   }
 
@@ -154,6 +162,24 @@ export class AnalyticsWebSocket {
       this.refreshes.set(id, { token: fresh, resolve, reject });
       this.send({ action: 'refresh', token: fresh, id });
     });
+  }
+
+  /**
+   * The stored alerts with `fromTime <= event time < toTime` (the bridge's time-range `replay`),
+   * oldest first, with the bridge's `replay-done` (`truncated`: more matched than `limit`;
+   * `complete: false`: older ones are no longer held). Replayed alerts are history: they bypass
+   * the live cursor (no effect on `lastAlert` or resume) and reach `onAlert` only with
+   * `deliver: true`. One replay runs at a time; later calls wait their turn. Throws ConfigError
+   * for bad arguments; rejects with a ServerError (`forbidden`, `replay-unavailable`, ...), a
+   * ConnectionError `closed` (the connection dropped, or the client was closed, first) or an
+   * AnalyticsClientError `timeout`. Calls made while (re)connecting are sent once open.
+   */
+  replayAlerts(options: ReplayAlertsOptions): Promise<ReplayResult> {
+    const result = this.replays.add(this.requestId(), options);
+    if (this.stopped) {
+      this.replays.stop(new ConnectionError('closed', 'the client is not connected: call connect() before replayAlerts()'));
+    }
+    return result;
   }
 
   // -- connection ------------------------------------------------------------------------------
@@ -209,6 +235,7 @@ export class AnalyticsWebSocket {
     this.opens += 1;
     this.setState('open');
     if (this.wanted.length > 0) this.sendSubscribe([...this.wanted]);
+    this.replays.pump();
   }
 
   private closed(socket: Socket, code: number, reason: string): void {
@@ -221,6 +248,7 @@ export class AnalyticsWebSocket {
       this.refreshes.delete(id);
       pending.resolve(null);
     }
+    this.replays.dropped(this.settings.url);
     if (this.stopped) {
       this.setState('closed');
       return;
@@ -277,10 +305,9 @@ export class AnalyticsWebSocket {
       case 'exposure-change':
         return this.call(h.onExposureUpdate, message.data, message);
       case 'alert':
-        // A time-range replay's alerts are history, outside the live cursor.
-        if (message.replay === true || this.settings.cursor.accept(message.data)) {
-          return this.call(h.onAlert, message.data, message);
-        }
+        // A time-range replay's alerts are history, outside the live cursor: replayAlerts' result.
+        if (message.replay === true) return this.replays.alert(message);
+        if (this.settings.cursor.accept(message.data)) return this.call(h.onAlert, message.data, message);
         return this.log(`skipped alert seq ${message.data.seq}: already delivered`);
       case 'gap':
         return this.call(h.onGap, message.data);
@@ -294,6 +321,7 @@ export class AnalyticsWebSocket {
       case 'refreshed':
         return this.refreshed(message.data);
       case 'replay-done':
+        this.replays.done(message.data);
         return this.call(h.onReplayDone, message.data);
       case 'error':
         return this.serverError(message.data.code, message.data.message, message.data.channel, message.data.id);
@@ -320,6 +348,7 @@ export class AnalyticsWebSocket {
       this.refreshes.delete(String(id));
       pending.reject(error);
     }
+    this.replays.error(error);
     if (channel !== undefined && code === 'forbidden') {
       // Not allowed (now): stop asking for it on every reconnect.
       const at = this.wanted.indexOf(channel as Channel);

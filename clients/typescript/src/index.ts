@@ -10,6 +10,13 @@ export { DEFAULT_BACKOFF, backoffCeiling, backoffDelay, type BackoffOptions } fr
 export { AnalyticsClientError, ConfigError, ConnectionError, ProtocolViolation, ServerError } from './errors.js';
 export { parseFrame, redact } from './frames.js';
 export {
+  REPLAY_DEFAULT_TIMEOUT_MS,
+  REPLAY_MAX_LIMIT,
+  replayFrame,
+  type ReplayAlertsOptions,
+  type ReplayResult,
+} from './replay.js';
+export {
   MAX_TOKEN_LENGTH,
   type AnalyticsHandlers,
   type AnalyticsWebSocketOptions,
