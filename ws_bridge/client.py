@@ -22,8 +22,13 @@ The same semantics as the TypeScript client (``clients/typescript``)::
   ``on_error`` (:class:`ClientError`: connection failures, bridge ``error`` messages, malformed
   frames, failing callbacks), ``on_state`` (``connecting``/``open``/``reconnecting``/``closed``).
 
+- **History**: :meth:`AnalyticsClient.replay_alerts` asks for the stored alerts of a time range
+  (docs/bridge.md section 2, ``replay``) and returns them with the ``replay-done``; they bypass
+  the alert cursor and reach type callbacks and streams only with ``deliver=True``.
+
 Callbacks are plain functions called in order on the client's task; slow work belongs in a
-:meth:`stream` consumer. Exceptions::
+:meth:`stream` consumer. The errors, backoff, cursor and replay checks live in
+:mod:`ws_bridge.client_state` (pure, no I/O) and are re-exported here. Exceptions::
 
     ClientError
      +-- ConfigError (also a ValueError)  bad argument
@@ -42,133 +47,46 @@ import random
 import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-Message = dict[str, Any]
+from ws_bridge.client_state import (
+    REPLAY_MAX_LIMIT,
+    AlertCursor,
+    Backoff,
+    ClientError,
+    ConfigError,
+    ConnectionFailed,
+    Message,
+    ProtocolViolation,
+    ReplayJob,
+    ServerError,
+    replay_frame,
+)
+
+__all__ = [
+    "CHANNELS",
+    "REPLAY_MAX_LIMIT",
+    "AlertCursor",
+    "AnalyticsClient",
+    "Backoff",
+    "ClientError",
+    "ConfigError",
+    "ConnectionFailed",
+    "Message",
+    "ProtocolViolation",
+    "ServerError",
+    "State",
+]
+
 State = Literal["connecting", "open", "reconnecting", "closed"]
 CHANNELS = ("routing-metrics", "lp-performance", "exposure-updates", "alerts")
 TOKEN_EXPIRED = 4001  # the bridge's close code (docs/bridge.md section 4)
 log = logging.getLogger("ws_bridge.client")
-
-
-class ClientError(Exception):
-    """Root of the client's errors; ``code`` names the cause (e.g. ``connect-failed``)."""
-
-    retriable = False
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class ConfigError(ClientError, ValueError):
-    def __init__(self, message: str) -> None:
-        super().__init__("bad-option", message)
-
-
-class ConnectionFailed(ClientError):
-    retriable = True
-
-    def __init__(self, code: str, message: str, close_code: int | None = None) -> None:
-        super().__init__(code, message)
-        self.close_code = close_code
-
-
-class ServerError(ClientError):
-    """The bridge's ``error`` message: ``code`` is its code (``forbidden``, ``refresh-failed``)."""
-
-    def __init__(self, code: str, message: str, channel: str | None = None) -> None:
-        super().__init__(code, message)
-        self.channel = channel
-
-
-class ProtocolViolation(ClientError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with full jitter (Brooker, "Exponential Backoff And Jitter", AWS
-    Architecture Blog, 2015): retry ``n`` (0-based) waits uniformly in
-    ``[0, min(max_s, base_s * 2**n))``, so clients dropped together do not return together."""
-
-    base_s: float = 0.5
-    max_s: float = 30.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.base_s < float("inf"):
-            raise ConfigError(f"backoff base_s must be a finite number > 0, got {self.base_s!r}")
-        if not self.base_s <= self.max_s < float("inf"):
-            raise ConfigError(f"backoff max_s must be finite and >= base_s, got {self.max_s!r}")
-
-    def ceiling(self, attempt: int) -> float:
-        """The exclusive upper bound of the delay before retry ``attempt``."""
-        if attempt >= 64:  # 2**attempt would only overflow the float; the cap applies anyway
-            return self.max_s
-        return min(self.max_s, self.base_s * 2.0 ** max(0, attempt))
-
-    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
-        """A delay in ``[0, ceiling(attempt))``; ``rand`` returns floats in [0, 1)."""
-        return rand() * self.ceiling(attempt)
-
-
-class AlertCursor:
-    """The last alert delivered, ``(seq, epoch)``: what a resume asks for and what dedupes."""
-
-    def __init__(self, seq: int | None = None, epoch: str | None = None) -> None:
-        if seq is not None and (type(seq) is not int or seq < -1):
-            raise ConfigError(f"resume seq must be a whole number >= -1, got {seq!r}")
-        if epoch is not None and (not isinstance(epoch, str) or not epoch):
-            raise ConfigError("resume epoch must be a non-empty string when given")
-        self.seq, self.epoch = seq, epoch
-        self.duplicates = 0
-
-    def resume_fields(self) -> dict[str, Any]:
-        """``since`` (and ``epoch``) for a subscribe that includes alerts; {} = live only."""
-        if self.seq is None:
-            return {}
-        return (
-            {"since": self.seq} if self.epoch is None else {"since": self.seq, "epoch": self.epoch}
-        )
-
-    def accept(self, data: Any) -> bool:
-        """True for a new alert (the cursor moves to it); False for one already delivered."""
-        seq, epoch = data.get("seq"), data.get("epoch")
-        if type(seq) is not int:
-            return True  # not a bridge alert with a position: nothing to dedupe by
-        if self.seq is not None and (self.epoch is None or self.epoch == epoch) and seq <= self.seq:
-            self.duplicates += 1
-            return False
-        self.seq, self.epoch = seq, epoch
-        return True
-
-    def apply_subscribed(self, data: Any) -> Message | None:
-        """Take a resuming subscribe's answer; a ``not-recovered`` gap (as the data of a ``gap``
-        message) when the bridge could not start right after this cursor, else None."""
-        if "recovered" not in data:
-            return None
-        before_seq, before_epoch = self.seq, self.epoch
-        epoch, after = data.get("epoch"), data.get("resumeAfter")
-        if epoch is None or type(after) is not int:  # no alert history on the bridge
-            return None if data["recovered"] else _lost(None, None, None, None)
-        self.seq, self.epoch = after, epoch
-        if data["recovered"]:
-            return None
-        same_log = before_seq is not None and before_epoch in (None, epoch)
-        if same_log and before_seq is not None and after > before_seq:
-            return _lost(after - before_seq, before_seq + 1, after, epoch)
-        return _lost(None, None, None, epoch)
-
-
-def _lost(dropped: int | None, first: int | None, last: int | None, epoch: str | None) -> Message:
-    return {"channel": "alerts", "dropped": dropped, "reason": "not-recovered",
-            "firstTimestamp": None, "lastTimestamp": None, "firstSeq": first, "lastSeq": last,
-            "epoch": epoch}  # fmt: skip
 
 
 _END = object()
@@ -217,18 +135,27 @@ class AnalyticsClient:
         self._opened = asyncio.Event()
         self._pending: dict[str, tuple[asyncio.Future[Message], str]] = {}
         self._ids = 0
+        self._stopped = True  # not connecting (before connect(), after close() or giving up)
+        self._replay: ReplayJob | None = None  # the replay on the wire
+        self._replay_orphan: str | None = None  # timed out, still running on the bridge
+        self._replay_lock = asyncio.Lock()  # one replay at a time (the bridge runs one)
+        self._replay_wake = asyncio.Event()  # open, orphan finished, or stopped
         self.state: State = "closed"
-        self.stats = {"frames": 0, "messages": 0, "connects": 0, "stream_dropped": 0}
+        self.stats = {"frames": 0, "messages": 0, "connects": 0, "stream_dropped": 0,
+                      "replay_discarded": 0}  # fmt: skip
 
     # -- public API ------------------------------------------------------------------------------
 
     def on(self, message_type: str, callback: Callable[[Message], object]) -> None:
-        """Call ``callback(message)`` for every message of ``message_type`` (``"*"``: all)."""
+        """Call ``callback(message)`` for every message of ``message_type`` (``"*"``: all).
+        Replayed alerts (:meth:`replay_alerts`) reach ``"*"`` always, ``"alert"`` only with
+        ``deliver=True``."""
         self._handlers.setdefault(message_type, []).append(callback)
 
     def stream(self, max_queue: int = 10_000) -> AsyncIterator[Message]:
-        """Every message from now on, until :meth:`close`. A consumer that falls ``max_queue``
-        behind loses the oldest (counted in ``stats['stream_dropped']``, reported to on_gap)."""
+        """Every message from now on, until :meth:`close` (replayed alerts only with
+        ``replay_alerts(..., deliver=True)``). A consumer that falls ``max_queue`` behind loses
+        the oldest (counted in ``stats['stream_dropped']``, reported to on_gap)."""
         if max_queue < 1:
             raise ConfigError(f"max_queue must be >= 1, got {max_queue}")
         queue: deque[Any] = deque()
@@ -256,6 +183,7 @@ class AnalyticsClient:
     async def connect(self) -> None:
         """Start connecting in the background (returns at once; see :meth:`wait_open`)."""
         if self._task is None or self._task.done():
+            self._stopped = False
             self._task = asyncio.get_running_loop().create_task(self._run(), name="rtx-client")
 
     async def wait_open(self, timeout_s: float | None = None) -> None:
@@ -295,8 +223,61 @@ class AnalyticsClient:
         finally:
             self._pending.pop(request_id, None)
 
+    async def replay_alerts(
+        self,
+        from_time: datetime | str,
+        to_time: datetime | str | None = None,
+        limit: int | None = None,
+        timeout_s: float | None = 30.0,
+        *,
+        deliver: bool = False,
+    ) -> tuple[list[Message], Message]:
+        """The stored alerts with ``from_time <= eventTime < to_time`` (docs/bridge.md section 2,
+        ``replay``), oldest first, as messages (``timestamp`` = event time, ``"replay": True``),
+        and the ``replay-done`` data (``count``, ``dropped``, ``truncated``: more matched than
+        ``limit`` (1..10000, bridge default 1000), ``complete``: False when older alerts are no
+        longer held). Times: aware datetimes or RFC 3339 strings with an offset.
+
+        Replayed alerts are history: they never move :attr:`cursor` (resume and dedupe are
+        untouched) and reach ``"alert"`` callbacks and streams only with ``deliver=True``. One
+        replay runs at a time (later calls wait); a call made while (re)connecting is sent once
+        open. Raises ConfigError (bad arguments), ServerError (``forbidden``,
+        ``replay-unavailable``, ...), ConnectionFailed ``closed`` (not connected, closed, or the
+        connection dropped before ``replay-done``), ClientError ``timeout`` (``timeout_s`` from
+        the call; None: wait forever). A timed-out replay still running on the bridge is waited
+        for by the next call, and its alerts are discarded (``stats['replay_discarded']``)."""
+        frame = replay_frame(from_time, to_time, limit)
+        if timeout_s is not None and not 0 < timeout_s < float("inf"):
+            raise ConfigError(f"timeout_s must be a number > 0 or None, got {timeout_s!r}")
+        request_id = self._next_id("q")
+        job = ReplayJob(request_id, deliver, asyncio.get_running_loop().create_future(), [])
+        try:
+            async with asyncio.timeout(timeout_s), self._replay_lock:
+                while self._replay_orphan is not None or self._ws is None or self.state != "open":
+                    if self._stopped:
+                        raise ConnectionFailed("closed", "the client is not connected: connect()")
+                    self._replay_wake.clear()
+                    await self._replay_wake.wait()
+                self._replay = job
+                log.debug("replay %s: alerts from %s", request_id, frame["fromTime"])
+                await self._send({**frame, "id": request_id})
+                return job.messages, await job.done
+        except TimeoutError:
+            if self._replay is job:
+                self._replay_orphan = request_id
+            where = f"{len(job.messages)} alerts received" if self._replay is job else "not sent"
+            raise ClientError(
+                "timeout", f"replay {request_id}: no replay-done within {timeout_s} s ({where})"
+            ) from None
+        finally:
+            if self._replay is job:
+                self._replay = None
+
     async def close(self) -> None:
-        """Close the connection (1000), stop reconnecting, end every stream."""
+        """Close the connection (1000), stop reconnecting, end every stream; a running
+        :meth:`replay_alerts` raises ConnectionFailed ``closed``."""
+        self._stopped = True
+        self._replay_wake.set()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -342,6 +323,8 @@ class AnalyticsClient:
         finally:
             self._ws = None
             self._opened.clear()
+            self._stopped = True
+            self._replay_wake.set()
             self._set_state("closed")
 
     async def _session(self) -> ConnectionFailed | None:
@@ -379,6 +362,7 @@ class AnalyticsClient:
             self._opened.set()
             if self.channels:
                 await self._send_subscribe(self.channels)
+            self._replay_wake.set()
             async for frame in ws:
                 self._on_frame(frame)
         except ConnectionClosed:
@@ -390,6 +374,11 @@ class AnalyticsClient:
             for future, _ in self._pending.values():
                 if not future.done():
                     future.set_exception(ConnectionFailed("closed", "connection closed"))
+            job, self._replay_orphan = self._replay, None  # the bridge forgets its replay
+            if job is not None and not job.done.done():
+                got = f"{len(job.messages)} alerts received"
+                text = f"connection closed before the replay finished ({got})"
+                job.done.set_exception(ConnectionFailed("closed", text))
         close_code = ws.close_code
         if close_code == TOKEN_EXPIRED:
             return ConnectionFailed("token-expired", "the bridge closed: token expired", close_code)
@@ -436,8 +425,14 @@ class AnalyticsClient:
                 continue
             kind, data = message.get("type"), message["data"]
             if kind == "alert":
-                if not message.get("replay") and not self.cursor.accept(data):
+                if message.get("replay") is True:
+                    if not self._replayed(message):
+                        self._deliver(kind, message, typed=False)
+                        continue
+                elif not self.cursor.accept(data):
                     continue
+            elif kind == "replay-done":
+                self._replay_done(data)
             elif kind == "gap":
                 self._hook(self.on_gap, data)
             elif kind == "subscribed":
@@ -448,27 +443,51 @@ class AnalyticsClient:
                 self._answer(kind, data)
             self._deliver(kind, message)
 
+    def _replayed(self, alert: Message) -> bool:
+        """Take a replayed alert into the replay on the wire; True if it is also delivered."""
+        job = self._replay
+        if job is None:  # a timed-out replay's (or nobody asked): discarded
+            self.stats["replay_discarded"] += 1
+            return False
+        job.messages.append(alert)
+        return job.deliver
+
+    def _replay_done(self, data: Message, error: ServerError | None = None) -> None:
+        """``replay-done`` (or an ``error``) for a replay: finish it, or forget a timed-out one."""
+        request_id, job = str(data.get("id")), self._replay
+        if request_id == self._replay_orphan:
+            self._replay_orphan = None
+            self._replay_wake.set()
+        elif job is not None and job.request_id == request_id and not job.done.done():
+            if error is None:
+                job.done.set_result(data)
+            else:
+                job.done.set_exception(error)
+
     def _answer(self, kind: str, data: Message) -> None:
         pending = self._pending.pop(str(data.get("id")), None)
         if kind == "error":
             text = f"bridge refused a request: {data.get('message')}"
-            error = ServerError(str(data.get("code")), text, data.get("channel"))
+            error = ServerError(str(data.get("code")), text, data.get("channel"), data.get("id"))
             if pending is not None and not pending[0].done():
                 pending[0].set_exception(error)
+            self._replay_done(data, error)
             self._report(error)
         elif pending is not None:
             self._token = pending[1]
             if not pending[0].done():
                 pending[0].set_result(data)
 
-    def _deliver(self, kind: Any, message: Message) -> None:
-        for key in (kind, "*"):
+    def _deliver(self, kind: Any, message: Message, *, typed: bool = True) -> None:
+        """To the ``kind`` callbacks, the ``"*"`` ones and the streams (only ``"*"`` when not
+        ``typed``: a replayed alert nobody asked to deliver)."""
+        for key in (kind, "*") if typed else ("*",):
             for callback in self._handlers.get(key, ()):
                 try:
                     callback(message)
                 except Exception as exc:  # noqa: BLE001 - reported, the client carries on
                     self._report(ClientError("handler-failed", f"{key} callback raised {exc!r}"))
-        for queue, ready, limit in self._streams:
+        for queue, ready, limit in self._streams if typed else ():
             if len(queue) >= limit:
                 queue.popleft()
                 self.stats["stream_dropped"] += 1
