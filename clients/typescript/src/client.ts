@@ -36,6 +36,8 @@ export interface ClientStats {
   messagesReceived: number;
   /** Alerts dropped by the client's own seq guard (already delivered). */
   duplicateAlertsSkipped: number;
+  /** Replayed alerts of a replay that had timed out (nobody waits for them). */
+  replayAlertsDiscarded: number;
 }
 
 interface PendingRefresh {
@@ -95,6 +97,7 @@ export class AnalyticsWebSocket {
       reconnects: Math.max(0, this.opens - 1),
       ...this.counters,
       duplicateAlertsSkipped: this.settings.cursor.duplicates,
+      replayAlertsDiscarded: this.replays.discarded,
     };
   }
 

@@ -174,6 +174,7 @@ describe('replayAlerts (scripted servers)', () => {
     const result = await next;
     assert.deepEqual(result.alerts.map((a) => a.seq), [9], 'no alert of the timed-out replay');
     assert.deepEqual(r.alerts, []);
+    assert.equal(r.client.stats.replayAlertsDiscarded, 2);
   });
 
   it('rejects with ConnectionError closed when the connection drops mid-replay; a call made meanwhile is sent after the reconnect', async () => {
