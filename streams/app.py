@@ -39,6 +39,7 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from schemas.codec import DecodeError, default_codec, encode_with
 from streams import events
@@ -67,6 +68,7 @@ INPUTS = {
     "lp_status": "LpStatus",
     "alerts_inbound": "ServiceAlert",
 }
+MAX_INTERNAL_BYTES = 900_000  # under the broker's default message.max.bytes (1 MB)
 KNOWN_ALERT_IDS = 200_000  # alert ids remembered to never write one twice (newest kept)
 FAUST_SESSION_TIMEOUT_S = 10.0  # aiokafka's default session.timeout.ms, as our consumers
 
@@ -156,9 +158,26 @@ class Worker:
                 self.producer = producer
         return self.producer
 
+    async def _replace_producer(self, cause: BaseException) -> None:
+        log.warning("producer state broken (%r): starting a new producer", cause)
+        old, self.producer = self.producer, None
+        senders, self._senders = self._senders, {}
+        for sender in senders.values():
+            await sender.close()
+        if old is not None:
+            try:
+                await asyncio.wait_for(old.stop(), timeout=10)
+            except (TimeoutError, KafkaError):
+                log.warning("the old producer did not stop cleanly; dropped")
+
     async def _sender(self, stream: str) -> BatchSender:
         """The sender of one stream of outputs (``inputs``, ``global``, ``tick``), kept for the
-        worker's life so that its rounds go out in order (:class:`BatchSender`)."""
+        worker's life so that its rounds go out in order (:class:`BatchSender`). If a sender saw
+        the producer's idempotence state break, every sender and the producer are replaced
+        (a new producer id; the failed rounds' loops re-read from their last commit)."""
+        broken = next((s.broken for s in self._senders.values() if s.broken), None)
+        if broken is not None:
+            await self._replace_producer(broken)
         sender = self._senders.get(stream)
         if sender is None:
             sender = self._senders[stream] = BatchSender(
@@ -311,7 +330,12 @@ class Worker:
     async def _add_internal(self, sender: BatchSender, messages: Iterable[Internal]) -> None:
         topic = self.topics["internal"]
         for message in messages:
-            await sender.add(topic, message.key.encode(), message.encode())
+            value = message.encode()
+            if len(value) > MAX_INTERNAL_BYTES:  # the broker would refuse it (1 MB), and the
+                # refusal would break the idempotent producer's numbering for the partition
+                log.error("internal message %s of %d bytes not sent", message.key, len(value))
+                continue
+            await sender.add(topic, message.key.encode(), value)
 
     # --- stage 1 ------------------------------------------------------------------------------
 

@@ -23,7 +23,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+)
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
 
@@ -53,6 +59,9 @@ class BatchSender:
         self.builders: dict[tuple[str, int], Any] = {}
         self.full: list[tuple[str, int, Any]] = []
         self._round: asyncio.Future[None] | None = None  # acknowledges what is added so far
+        # Set when the producer's idempotence state is broken (a batch it numbered never got
+        # in): every later batch to that partition fails, so the worker needs a new producer.
+        self.broken: BaseException | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -124,7 +133,7 @@ class BatchSender:
                         failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                         failed.set_exception(exc)
                         futures.append(failed)
-            asyncio.get_running_loop().create_task(_settle(done, futures))
+            asyncio.get_running_loop().create_task(_settle(done, futures, self))
 
     async def close(self) -> None:
         """Stop the sending task (what it had not handed over is dropped, unacknowledged)."""
@@ -134,7 +143,12 @@ class BatchSender:
                 await self._task
 
 
-async def _settle(done: asyncio.Future[None], futures: Futures) -> None:
+# Errors after which aiokafka's idempotent producer cannot continue: the sequence numbers of a
+# partition no longer match the broker's (a numbered batch was refused or lost).
+FATAL_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, UnknownProducerId, MessageSizeTooLargeError)
+
+
+async def _settle(done: asyncio.Future[None], futures: Futures, sender: BatchSender) -> None:
     """Resolve a round's future once every batch of the round is acknowledged."""
     try:
         await asyncio.gather(*futures)
@@ -142,6 +156,8 @@ async def _settle(done: asyncio.Future[None], futures: Futures) -> None:
         done.cancel()
         raise
     except Exception as exc:  # noqa: BLE001 - handed to whoever awaits the round
+        if isinstance(exc, FATAL_PRODUCER_ERRORS):
+            sender.broken = exc
         if not done.done():
             done.set_exception(exc)
         for f in futures:  # retrieve the others' outcomes too (no "never retrieved" noise)

@@ -287,11 +287,19 @@ class LpTracker:
 
     # --- snapshots -----------------------------------------------------------------------------
 
-    def state(self) -> dict[str, Any]:
+    def state(self, max_decisions: int | None = None) -> dict[str, Any]:
         """JSON-able snapshot; ``restore`` of it gives a tracker that behaves the same and whose
-        ``state()`` is equal. Decisions that have left the window are not included."""
+        ``state()`` is equal. Decisions that have left the window are not included.
+
+        ``max_decisions`` bounds the snapshot's size (the worker writes it as one Kafka message):
+        each LP keeps at most its share (``max_decisions`` / number of LPs, at least 100) of
+        its newest decisions; a tracker restored from such a snapshot computes its rolling
+        figures over those until the window fills again."""
         cutoff = self._cutoff
         lps: dict[str, Any] = {}
+        share = None
+        if max_decisions is not None and self._lps:
+            share = max(100, max_decisions // len(self._lps))
         for name in sorted(self._lps):
             lp = self._lps[name]
             if cutoff is not None:
@@ -304,7 +312,7 @@ class LpTracker:
                 "transitions": lp.transitions,
                 "idsAtLast": sorted(lp.ids_at_last),
                 "newestDecision": lp.newest_decision,
-                "decisions": [list(e) for e in sorted(lp.heap)],
+                "decisions": [list(e) for e in sorted(lp.heap)[-share if share else 0 :]],
             }
         return {
             "format": FORMAT,

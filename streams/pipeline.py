@@ -243,6 +243,11 @@ class RoutingStage:
 # --- global stage -----------------------------------------------------------------------------
 
 
+# The global stage's state snapshot is one message on the internal topic (at most 1 MB): LP
+# decision windows are its only part that grows with the traffic, ~70 bytes a decision.
+SNAPSHOT_MAX_DECISIONS = 8_000
+
+
 class GlobalStage:
     """Combines partials into exposure, runs the alert rules, routing summaries and LP metrics."""
 
@@ -390,7 +395,7 @@ class GlobalStage:
             {
                 "k": "state",
                 "t": self.event_time,
-                "lp": self.lp.state(),
+                "lp": self.lp.state(max_decisions=SNAPSHOT_MAX_DECISIONS),
                 "rules": self.rules.state(),
             },
         )

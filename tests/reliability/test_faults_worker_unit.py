@@ -129,3 +129,42 @@ async def test_a_failed_tick_rebuilds_the_global_stage_from_kafka(topics: KafkaS
         await producer.stop()
         if worker.producer is not None:
             await worker.producer.stop()
+
+
+@pytest.mark.kafka
+async def test_a_broken_idempotent_producer_is_replaced(topics: KafkaSettings) -> None:
+    """A batch the producer numbered was refused (a message over the broker's limit, found by
+    the soak): every later batch to that partition fails with OutOfOrderSequenceNumber. The
+    round's sender is marked broken, and the next sender the worker hands out comes with a new
+    producer, so the loops recover after re-reading from their last commit."""
+    from aiokafka.errors import OutOfOrderSequenceNumber
+
+    class Numbered(_Producer):
+        stopped = False
+
+        async def send_batch(self, _builder: Any, topic: str, partition: int) -> Any:
+            done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            done.set_exception(OutOfOrderSequenceNumber())
+            return done
+
+        async def stop(self) -> None:
+            self.stopped = True
+
+    worker = Worker(topics, WorkerSettings(), PipelineConfig())
+    old = Numbered("none")
+    worker.producer = old  # type: ignore[assignment]
+    sender = await worker._sender("inputs")
+    await sender.add("t", b"k", b"v")
+    (round_,) = await sender.submit()
+    with pytest.raises(OutOfOrderSequenceNumber):
+        await round_
+    await asyncio.sleep(0)
+    assert isinstance(sender.broken, OutOfOrderSequenceNumber)
+    fresh = await worker._sender("inputs")
+    try:
+        assert fresh is not sender and old.stopped
+        assert worker.producer is not None and worker.producer is not old
+        assert fresh.producer is worker.producer and fresh.broken is None
+    finally:
+        await fresh.close()
+        await worker.producer.stop()

@@ -392,3 +392,24 @@ def test_config_errors_name_the_key(mapping: Record, names: str) -> None:
         LpConfig.from_mapping(mapping)
     with pytest.raises(ConfigError, match="expected a mapping"):
         LpConfig.from_mapping([])  # type: ignore[arg-type]
+
+
+def test_a_bounded_snapshot_keeps_each_lps_newest_decisions_and_restores() -> None:
+    """The worker writes the snapshot as one Kafka message: ``max_decisions`` bounds it, each LP
+    keeping its newest share, and a tracker restored from it works on those."""
+    config = LpConfig(rolling_window_s=3600, min_decisions=2)
+    tracker = LpTracker(config)
+    for i in range(3000):
+        lp = ("OANDA", "LMAX", "Currenex")[i % 3]
+        tracker.on_decision(dec(T0 + i * S // 10, f"d{i}", lp=lp, rejected=i % 10 == 0))
+    full = tracker.state()
+    bounded = tracker.state(max_decisions=600)
+    assert [len(full["lps"][n]["decisions"]) for n in sorted(full["lps"])] == [1000] * 3
+    kept = {n: bounded["lps"][n]["decisions"] for n in bounded["lps"]}
+    assert [len(v) for v in kept.values()] == [200] * 3
+    for name, rows in kept.items():
+        assert rows == full["lps"][name]["decisions"][-200:], "the newest of each LP"
+    assert len(json.dumps(bounded)) < len(json.dumps(full)) / 4
+    restored = LpTracker(config)
+    restored.restore(json.loads(json.dumps(bounded)))
+    assert restored.state() == bounded
