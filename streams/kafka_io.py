@@ -72,8 +72,10 @@ class BatchSender:
         count = self.counts.get(topic)
         if count is None:
             count = self.counts[topic] = len(await self.producer.partitions_for(topic))
+        if count == 1:  # the internal topic and the alert log: nothing to cache (their keys,
+            return 0  # alert ids and window deltas, are mostly new: the cache would only grow)
         partition: int = (murmur2(key) & 0x7FFFFFFF) % count
-        if len(self.partition_of) > 100_000:
+        if len(self.partition_of) > 20_000:
             self.partition_of.clear()
         self.partition_of[(topic, key)] = partition
         return partition
