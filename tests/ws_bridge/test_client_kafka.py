@@ -1,6 +1,6 @@
 """The Python client against a real bridge and broker: every message type arrives; across a
 bridge restart (a new server on the same port) each alert arrives exactly once, in order;
-token refresh over the header transport."""
+token refresh over the header transport; the time-range alert replay (``replay_alerts``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from streams.config import KafkaSettings
 from tests.ws_bridge.helpers import (
     SECRET,
+    T0_US,
     alert_record,
     exposure_record,
     lp_record,
@@ -40,8 +42,10 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def bridge(kafka: KafkaSettings, port: int) -> AsyncIterator[BridgeServer]:
-    s = dataclasses.replace(settings(host="127.0.0.1", port=port), alert_history=100)
+async def bridge(kafka: KafkaSettings, port: int, **overrides: Any) -> AsyncIterator[BridgeServer]:
+    s = dataclasses.replace(
+        settings(host="127.0.0.1", port=port), **{"alert_history": 100, **overrides}
+    )
     server = BridgeServer(s, KafkaSource(kafka, alert_history=s.alert_history))
     await server.start()
     try:
@@ -50,8 +54,8 @@ async def bridge(kafka: KafkaSettings, port: int) -> AsyncIterator[BridgeServer]
         await server.stop()
 
 
-def token(sub: str = "alice", ttl: int = 3600) -> str:
-    return mint_token(SECRET, sub, ["admin"], ttl, account="acc-1")
+def token(sub: str = "alice", ttl: int = 3600, roles: tuple[str, ...] = ("admin",)) -> str:
+    return mint_token(SECRET, sub, list(roles), ttl, account="acc-1")
 
 
 async def until(check: Callable[[], bool], wait_s: float = 30) -> None:
@@ -144,3 +148,78 @@ async def test_refresh_over_the_header_transport(topics: KafkaSettings) -> None:
                 await client.refresh(token(sub="mallory", ttl=9000))
             assert refused.value.code == "refresh-failed"
             assert client.state == "open"
+
+
+def at(n: int, micros: int = 0) -> str:
+    """The event time of ``alert_record(n)`` (T0 + n s) plus ``micros``, as RFC 3339."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=T0_US + n * 1_000_000)
+    return (moment + timedelta(microseconds=micros)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def test_replay_alerts_of_a_time_range(topics: KafkaSettings) -> None:
+    """Alerts 0-9 one second apart in the log: ``[from, to)`` to the microsecond, oldest first;
+    ``limit`` and ``truncated``; the replay leaves live alerts and the cursor alone."""
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/ws/analytics"
+    live: list[int] = []
+    async with producer(topics) as p:
+        for n in range(10):
+            await send(p, topics, "alerts", "Alert", alert_record(n))
+        async with bridge(topics, port) as server:
+
+            def held() -> int:
+                log = server.hub.alert_log
+                return -1 if log is None else log.last_seq
+
+            await until(lambda: server.source.ready and held() == 9)
+            client = AnalyticsClient(url, token(), channels=["alerts"])
+            client.on("alert", lambda m: live.append(m["data"]["seq"]))
+            async with client:
+                await client.wait_open(10)
+                # from 1 s + 1 us excludes alert 1; to 7 s (exclusive) excludes alert 7
+                to = datetime.fromisoformat(at(7))
+                alerts, done = await client.replay_alerts(at(1, 1), to)
+                first3, cut = await client.replay_alerts(at(0), limit=3)
+                exact, whole = await client.replay_alerts(at(0), at(10), limit=10)
+                assert live == [] and client.cursor.seq is None
+                await send(p, topics, "alerts", "Alert", alert_record(100))
+                await until(lambda: live == [10])
+                later, _ = await client.replay_alerts(at(9))
+    assert [m["data"]["seq"] for m in alerts] == [2, 3, 4, 5, 6]
+    assert [m["timestamp"] for m in alerts] == [at(n) for n in range(2, 7)]
+    assert all(m["type"] == "alert" and m["replay"] is True for m in alerts)
+    assert (done["count"], done["truncated"], done["complete"], done["dropped"]) == (
+        5,
+        False,
+        True,
+        0,
+    )
+    assert [m["data"]["seq"] for m in first3] == [0, 1, 2] and cut["truncated"] is True
+    assert len(exact) == 10 and whole["truncated"] is False  # exactly limit matched
+    assert [m["data"]["seq"] for m in later] == [9, 10]  # open-ended: up to the newest
+    assert live == [10] and client.cursor.seq == 10
+
+
+async def test_replay_alerts_refused_by_the_bridge(topics: KafkaSettings) -> None:
+    """``forbidden`` (alerts need a role the token lacks) and ``replay-unavailable`` (no alert
+    history) raise ServerError naming the request; the connection stays open."""
+    ports = free_port(), free_port()
+    roles = (("alerts", frozenset({"admin"})),)
+    async with (
+        bridge(topics, ports[0], channel_roles=roles) as guarded,
+        bridge(topics, ports[1], alert_history=0) as no_history,
+    ):
+        await until(lambda: guarded.source.ready and no_history.source.ready)
+        viewer = token("victor", roles=("viewer",))
+        async with AnalyticsClient(f"ws://127.0.0.1:{ports[0]}/ws/analytics", viewer) as v:
+            await v.wait_open(10)
+            with pytest.raises(ServerError) as forbidden:
+                await v.replay_alerts(at(0))
+        async with AnalyticsClient(f"ws://127.0.0.1:{ports[1]}/ws/analytics", token()) as n:
+            for _ in range(2):
+                with pytest.raises(ServerError) as unavailable:
+                    await n.replay_alerts(at(0))
+                assert unavailable.value.code == "replay-unavailable"
+            assert n.state == "open"
+    assert forbidden.value.code == "forbidden" and forbidden.value.channel == "alerts"
+    assert str(forbidden.value.request_id).startswith("q")
