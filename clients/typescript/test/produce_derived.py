@@ -10,7 +10,9 @@ One-shot use (prints one JSON line per command, then exits)::
     python produce_derived.py alerts --count 5 --start 0
     python produce_derived.py exposure | lp | routing | summary
 
-Commands: ``{"kind": "alerts", "count": N, "start": K}`` (alerts ``ts-client-K`` ...),
+Commands: ``{"kind": "alerts", "count": N, "start": K}`` (alerts ``ts-client-K`` ...; with
+``"eventTimeUs": T`` (and ``"stepUs": S``, default 1 s) the i-th has event time ``T + i*S``,
+else now),
 ``{"kind": "routing", "volume": V}`` (V marks the decision),
 ``{"kind": "exposure"|"lp"|"summary"}``.
 
@@ -45,11 +47,11 @@ def _now_us() -> int:
     return int(time.time() * 1_000_000)
 
 
-def alert_record(n: int) -> dict[str, Any]:
+def alert_record(n: int, event_us: int | None = None) -> dict[str, Any]:
     """Alert number ``n``: its id and title carry ``n`` so the tests can check order."""
     return {
         "id": f"ts-client-{n:06d}",
-        "eventTime": _now_us(),
+        "eventTime": _now_us() if event_us is None else event_us,
         "severity": "critical",
         "category": "exposure",
         "title": f"Test alert {n}",
@@ -150,10 +152,12 @@ async def run(
         count, start = int(cmd.get("count", 1)), int(cmd.get("start", 0))
         if count < 1 or start < 0:
             raise ValueError("alerts needs count >= 1 and start >= 0")
+        first_us, step_us = cmd.get("eventTimeUs"), int(cmd.get("stepUs", 1_000_000))
         topic = topic_name("alerts", kafka)
         offsets = []
         for n in range(start, start + count):
-            record = alert_record(n)
+            at = None if first_us is None else int(first_us) + (n - start) * step_us
+            record = alert_record(n, at)
             meta = await producer.send_and_wait(
                 topic, CODEC.encode("Alert", record), key=record["id"].encode()
             )
