@@ -30,12 +30,15 @@ else
   echo "==> using the Kafka broker at KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS"
 fi
 
+VENV_ABS=$(cd "$VENV" && pwd)
+echo "==> building the TypeScript client (clients/typescript: npm ci, tsc); the bridge fault tests run it"
+(cd clients/typescript && npm ci --no-audit --no-fund && npm run build)
+
 echo "==> pytest (the heavy fault tests marked chaos run under make chaos)"
 "$VENV/bin/pytest" -m "not chaos" "$@"
 
-VENV_ABS=$(cd "$VENV" && pwd)
-echo "==> TypeScript client (clients/typescript): npm ci, tsc, node --test against a real bridge"
-(cd clients/typescript && export RTX_VENV="$VENV_ABS" && npm ci --no-audit --no-fund && npm run build && npm test)
+echo "==> TypeScript client tests (node --test against a real bridge)"
+(cd clients/typescript && export RTX_VENV="$VENV_ABS" && npm test)
 
 echo "==> dashboard (clients/dashboard): headless Chromium against a real bridge"
 if [ ! -x /usr/bin/chromium ]; then

@@ -84,17 +84,23 @@ class TsCollector:
                 self.alerts.append(event["alert"])
 
     async def close(self) -> None:
-        assert self.proc.stdin is not None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if self.proc.stdout.closed:
+            return
         self.proc.stdin.close()
-        await asyncio.to_thread(self.proc.wait, 20)
+        try:
+            await asyncio.to_thread(self.proc.wait, 20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            await asyncio.to_thread(self.proc.wait, 10)
         await self._task
-        assert self.proc.stdout is not None
         self.proc.stdout.close()
 
 
 async def test_both_clients_see_every_alert_once_across_two_bridge_kills(
     topics: KafkaSettings, tmp_path: Path
 ) -> None:
+    assert TS_DIST.exists(), f"build the TypeScript client first: {TS_DIST} is missing"
     bridge = BridgeProcess(topics, tmp_path)
     url = await bridge.start()
     base, _, token = url.partition("?token=")
@@ -103,10 +109,10 @@ async def test_both_clients_see_every_alert_once_across_two_bridge_kills(
         base, token, channels=["alerts"], resume_from=(-1, None), backoff=Backoff(0.05, 0.5)
     )
     client.on("alert", lambda m: py_seqs.append(m["data"]["seq"]))
-    ts = TsCollector(url)
     total = 300
     producer = AIOKafkaProducer(bootstrap_servers=topics.bootstrap_servers, linger_ms=1)
     await producer.start()
+    ts = TsCollector(url)
     try:
         async with client:
             await client.wait_open(30)
@@ -137,8 +143,8 @@ async def test_both_clients_see_every_alert_once_across_two_bridge_kills(
                 90,
                 lambda: f"python last {py_seqs[-3:]}, ts last {ts.alerts[-3:]}\n{bridge.log()}",
             )
-        await ts.close()
     finally:
+        await ts.close()
         await producer.stop()
         bridge.stop()
     assert py_seqs == expected, "the Python client missed or repeated an alert"
