@@ -1,5 +1,5 @@
 // The dashboard's entry: token handling, the TypeScript client (served by the bridge under
-// /dashboard/client/), the alert history replay, and the render loop.
+// /dashboard/client/), the alert history (the client's replayAlerts), and the render loop.
 //
 // Handlers only fold messages into `state` (state.js) and ask for a frame; render.js draws what
 // changed at most once per requestAnimationFrame, however many messages arrived in between.
@@ -24,7 +24,6 @@ const state = createState();
 const stats = { renders: 0, frames: 0 };
 let client = null;
 let framePending = false;
-let historySocket = null;
 
 // For the browser test and for curious operators (no token in here).
 globalThis.rtxDashboard = { state, stats };
@@ -86,56 +85,32 @@ async function loadClient() {
 }
 
 /**
- * Alert history by the bridge's time-range replay: alerts of the last HISTORY_HOURS, marked
- * `replay`, merged into the feed (live alerts that arrive meanwhile are deduplicated by seq).
- * Uses the client's own replay call when it has one, else a short-lived socket of its own.
+ * Alert history by the client's time-range replay (`replayAlerts`): the alerts of the last
+ * HISTORY_HOURS (at most HISTORY_LIMIT), merged into the feed marked `history`; live alerts that
+ * arrived meanwhile are deduplicated by epoch:seq (state.js). Loaded when the connection first
+ * opens; a load cut short by a dropped connection or a timeout is tried again at the next open.
  */
-function loadHistory(url, token) {
+async function loadHistory(current) {
   const fromTime = new Date(Date.now() - HISTORY_HOURS * 3600_000).toISOString();
-  state.history = { status: 'loading', count: 0, complete: true, truncated: false, error: null };
+  state.history = { status: 'loading', count: 0, complete: true, truncated: false, error: null, retry: false };
   scheduleRender('alerts');
-  if (client && typeof client.replayAlerts === 'function') {
-    client.replayAlerts({ fromTime, limit: HISTORY_LIMIT });
-    return;
+  let result = null;
+  let failure = null;
+  try {
+    result = await current.replayAlerts({ fromTime, limit: HISTORY_LIMIT });
+  } catch (error) {
+    failure = error;
   }
-  if (historySocket) historySocket.close();
-  const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
-  historySocket = socket;
-  socket.onopen = () => {
-    socket.send(JSON.stringify({ action: 'replay', channel: 'alerts', fromTime, limit: HISTORY_LIMIT, id: 'history' }));
-  };
-  socket.onmessage = (event) => {
-    for (const message of JSON.parse(event.data)) {
-      if (message.type === 'alert') {
-        applyAlert(state, message.data, { timestamp: message.timestamp, replay: true });
-        state.history.count += 1;
-        scheduleRender('alerts');
-      } else if (message.type === 'replay-done') {
-        historyDone(message.data);
-        socket.close(1000);
-      } else if (message.type === 'error') {
-        state.history = { ...state.history, status: 'failed', error: message.data.code };
-        scheduleRender('alerts');
-        socket.close(1000);
-      }
-    }
-  };
-  socket.onerror = () => {
-    if (state.history.status === 'loading') {
-      state.history = { ...state.history, status: 'failed', error: 'connection failed' };
-      scheduleRender('alerts');
-    }
-  };
-}
-
-function historyDone(data) {
-  state.history = {
-    status: 'done',
-    count: state.history.count,
-    complete: data.complete !== false,
-    truncated: Boolean(data.truncated),
-    error: null,
-  };
+  if (current !== client) return; // disconnected (or connected again with another token) meanwhile
+  if (result !== null) {
+    const { messages, done } = result;
+    for (const m of messages) applyAlert(state, m.data, { timestamp: m.timestamp, replay: true });
+    state.history = { status: 'done', count: messages.length, complete: done.complete !== false, truncated: Boolean(done.truncated), error: null, retry: false };
+  } else {
+    // ServerError (forbidden, replay-unavailable): final. ConnectionError or timeout: again at the next open.
+    const retry = failure?.retriable === true || failure?.code === 'timeout';
+    state.history = { status: 'failed', count: 0, complete: true, truncated: false, error: failure?.code ?? String(failure), retry };
+  }
   scheduleRender('alerts');
 }
 
@@ -163,13 +138,9 @@ async function connect(url, token) {
         scheduleRender('routing');
       },
       onAlert: (data, message) => {
-        const replay = Boolean(message?.replay);
-        if (applyAlert(state, data, { timestamp: message?.timestamp ?? null, replay }) && replay) {
-          state.history.count += 1;
-        }
+        applyAlert(state, data, { timestamp: message?.timestamp ?? null, replay: false });
         scheduleRender('alerts');
       },
-      onReplayDone: (data) => historyDone(data),
       onGap: (gap) => {
         applyGap(state, gap);
         noteError(`gap on ${gap.channel}: ${gap.dropped} messages dropped`);
@@ -178,7 +149,8 @@ async function connect(url, token) {
       onStateChange: (next) => {
         state.connection = next;
         scheduleRender('status');
-        if (next === 'open' && state.history.status === 'none') loadHistory(url, token);
+        const h = state.history;
+        if (next === 'open' && (h.status === 'none' || (h.status === 'failed' && h.retry))) loadHistory(client);
       },
     },
   );
@@ -188,8 +160,6 @@ async function connect(url, token) {
 function disconnect() {
   if (client) client.close();
   client = null;
-  if (historySocket) historySocket.close();
-  historySocket = null;
 }
 
 function main() {

@@ -134,6 +134,8 @@ test('alert history is loaded by replay, newest first, marked as history', async
   assert.equal(await page.locator('#alert-list li.sev-error .tag', { hasText: 'history' }).count(), 1);
   const silent = page.locator('#alert-list li.alert[data-id="hist-lp-silent-primexm"]');
   assert.equal(await silent.locator('.tag', { hasText: 'resolved' }).count(), 1, 'resolved by a later alert');
+  const connections = bridge.log().match(/Client connected: dashboard-test/g) ?? [];
+  assert.equal(connections.length, 1, 'the history came over the client\'s own connection (replayAlerts), no second socket');
 });
 
 test('live: routing windows and decisions draw the A/B share; a new exposure and an alert appear', async () => {
