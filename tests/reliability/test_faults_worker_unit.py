@@ -125,6 +125,8 @@ async def test_a_failed_tick_rebuilds_the_global_stage_from_kafka(topics: KafkaS
         await worker._tick()
         assert worker.global_stage is None and not worker.written_alerts
     finally:
+        for sender in worker._senders.values():  # their tasks must not outlive the test
+            await sender.close()
         await consumer.stop()
         await producer.stop()
         if worker.producer is not None:
