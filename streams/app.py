@@ -97,7 +97,10 @@ class Worker:
             )
         }
         self.logical = {name: logical for logical, name in self.topics.items()}
-        self.positions = PositionsStage()
+        self.positions = PositionsStage(
+            closed_retention_us=settings.closed_retention_s * 1_000_000,
+            max_closed=settings.max_closed,
+        )
         self.quotes = QuotesStage()
         self.routing = RoutingStage(config.routing)
         self.global_stage: GlobalStage | None = None

@@ -183,6 +183,10 @@ class WorkerSettings:
     batch_max: int = 2000
     batch_within_ms: int = 5
     state_snapshot_s: float = 30.0
+    # Closed position ids remembered per positions partition (docs/exposure.md): the bound on
+    # stage 1's memory, ~250 bytes per id.
+    closed_retention_s: int = 3600
+    max_closed: int = 20_000
     data_dir: str = ".rtx/worker"
     role: str = "all"  # all | inputs | global
 
@@ -214,6 +218,10 @@ class WorkerSettings:
             state_snapshot_s=get(
                 "RTX_WORKER_STATE_SNAPSHOT_S", lambda n, r: _positive_float(n, r), 30.0
             ),
+            closed_retention_s=get(
+                "RTX_WORKER_CLOSED_RETENTION_S", lambda n, r: _int(n, r, 0, 30 * 86_400), 3600
+            ),
+            max_closed=get("RTX_WORKER_MAX_CLOSED", lambda n, r: _int(n, r, 0, 10_000_000), 20_000),
             data_dir=get("RTX_WORKER_DATA_DIR", lambda n, r: r.strip(), ".rtx/worker"),
             role=get("RTX_WORKER_ROLE", _role, "all"),
         )

@@ -80,8 +80,12 @@ class PipelineConfig:
 class PositionsStage:
     """Open positions per positions partition; emits the partition's partial when it changed."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, closed_retention_us: int = ex.HOUR_US, max_closed: int = ex.MAX_CLOSED
+    ) -> None:
         self.books: dict[int, ex.PositionBook] = {}
+        self._closed_retention_us = closed_retention_us
+        self._max_closed = max_closed
 
     def loaded(self, partition: int) -> bool:
         return partition in self.books
@@ -89,7 +93,9 @@ class PositionsStage:
     def book(self, partition: int) -> ex.PositionBook:
         book = self.books.get(partition)
         if book is None:
-            book = self.books[partition] = ex.PositionBook()
+            book = self.books[partition] = ex.PositionBook(
+                closed_retention_us=self._closed_retention_us, max_closed=self._max_closed
+            )
         return book
 
     def drop(self, partition: int) -> None:

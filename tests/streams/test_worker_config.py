@@ -9,7 +9,9 @@ import pytest
 
 from streams import exposure as ex
 from streams.config import ConfigError, WorkerSettings
+from streams.pipeline import PositionsStage
 from streams.worker import load_document, pipeline_config
+from tests.streams.test_exposure import pos
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "infra" / "rtx.example.toml"
 
@@ -62,8 +64,40 @@ def test_unreadable_or_invalid_file_names_the_variable(tmp_path: Path) -> None:
         ("RTX_WORKER_METRICS_PORT", "70000"),
         ("RTX_APP_ID", "bad id"),
         ("RTX_WORKER_ROLE", "both"),
+        ("RTX_WORKER_MAX_CLOSED", "-5"),
+        ("RTX_WORKER_CLOSED_RETENTION_S", "1h"),
     ],
 )
 def test_bad_worker_variable_names_it(var: str, value: str) -> None:
     with pytest.raises(ConfigError, match=var):
         WorkerSettings.from_env({var: value})
+
+
+def test_closed_id_bounds_reach_every_book() -> None:
+    """The env bounds on remembered closed ids are what each partition's book applies: with
+    RTX_WORKER_MAX_CLOSED=2 a third close forgets the oldest, so its stale reopen counts again."""
+    settings = WorkerSettings.from_env(
+        {"RTX_WORKER_MAX_CLOSED": "2", "RTX_WORKER_CLOSED_RETENTION_S": "60"}
+    )
+    assert (settings.max_closed, settings.closed_retention_s) == (2, 60)
+    stage = PositionsStage(
+        closed_retention_us=settings.closed_retention_s * 1_000_000,
+        max_closed=settings.max_closed,
+    )
+    t0 = 1_796_000_000_000_000
+
+    for partition in (0, 3):
+        for i, pid in enumerate("abc"):
+            stage.apply(partition, pos(pid, 1, t=t0 + i))
+            stage.apply(partition, pos(pid, 2, status="CLOSED", t=t0 + 10 + i))
+        book = stage.book(partition)
+        assert book.remembered_closed == 2
+        assert book.version("a") is None and book.version("c") == 2
+        # 61 s later (event time) the retention forgets the rest on the next event.
+        stage.apply(partition, pos("d", 1, t=t0 + 61_000_000 + 20))
+        assert book.remembered_closed == 0
+
+
+def test_closed_id_defaults_bound_memory() -> None:
+    settings = WorkerSettings.from_env({})
+    assert settings.max_closed == ex.MAX_CLOSED == PositionsStage().book(0)._max_closed
