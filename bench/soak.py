@@ -14,8 +14,10 @@ Creates topics under a fresh prefix, then runs, each as its own process:
 
 Every ``--sample-s`` seconds it records, for the worker and the bridge: resident memory (VmRSS),
 open file descriptors (``/proc/PID/fd``), and consumer lag (worker: the sum of its
-``rtx_worker_consumer_lag`` gauges; bridge: the sum of ``lag`` per derived topic), and prints a
-progress line. At the end: the CSV of samples and a plot (``soak.csv``, ``soak.png`` in
+``rtx_worker_consumer_lag`` gauges; bridge: the sum of ``lag`` per derived topic), the two
+bounded stores that fill during a run (the worker's remembered closed position ids,
+``rtx_worker_closed_ids_remembered``; the alerts the bridge holds for resume, ``alertLog.held``),
+and prints a progress line. At the end: the CSV of samples and a plot (``soak.csv``, ``soak.png`` in
 ``--out-dir``; the plot needs matplotlib: ``pip install matplotlib``), and a summary: RSS at
 the end of the first third vs at the end (growth and slope of a least-squares line over the last
 two thirds, KiB per minute), descriptors at start and end, the largest lag, events sent, and
@@ -115,6 +117,8 @@ class Sample:
     bridge_fds: int
     worker_lag: int
     bridge_lag: int
+    worker_closed_ids: int  # closed position ids remembered (bounded: RTX_WORKER_MAX_CLOSED)
+    bridge_alerts_held: int  # alerts in the bridge's history (bounded: RTX_BRIDGE_ALERT_HISTORY)
 
 
 @dataclass
@@ -122,17 +126,22 @@ class Soak:
     samples: list[Sample] = field(default_factory=list)
 
 
-def worker_lag(metrics_url: str) -> int:
-    total = 0.0
+def worker_gauges(metrics_url: str) -> tuple[int, int]:
+    """The worker's consumer lag (summed over partitions) and remembered closed ids."""
+    lag = closed = 0.0
     for line in http_text(metrics_url).splitlines():
         if line.startswith("rtx_worker_consumer_lag{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)
+            lag += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("rtx_worker_closed_ids_remembered "):
+            closed = float(line.rsplit(" ", 1)[1])
+    return int(lag), int(closed)
 
 
-def bridge_lag(status_url: str) -> int:
+def bridge_gauges(status_url: str) -> tuple[int, int]:
+    """The bridge's consumer lag (summed over derived topics) and alerts held for resume."""
     status = json.loads(http_text(status_url))
-    return int(sum(t.get("lag", 0) for t in status.get("consumer", {}).values()))
+    lag = int(sum(t.get("lag", 0) for t in status.get("consumer", {}).values()))
+    return lag, int((status.get("alertLog") or {}).get("held", 0))
 
 
 def slope_per_min(points: list[tuple[float, float]]) -> float:
@@ -234,14 +243,18 @@ def run(args: argparse.Namespace) -> int:
                 for p in (worker, bridge):
                     if not p.alive():
                         raise SystemExit(f"soak: the {p.name} exited; see {p.log}")
+                w_lag, w_closed = worker_gauges(f"http://127.0.0.1:{metrics_port}/metrics")
+                b_lag, b_alerts = bridge_gauges(f"{base}/api/analytics/status")
                 sample = Sample(
                     now - t0,
                     rss_kib(worker.proc.pid),
                     rss_kib(bridge.proc.pid),
                     fds(worker.proc.pid),
                     fds(bridge.proc.pid),
-                    worker_lag(f"http://127.0.0.1:{metrics_port}/metrics"),
-                    bridge_lag(f"{base}/api/analytics/status"),
+                    w_lag,
+                    b_lag,
+                    w_closed,
+                    b_alerts,
                 )
                 soak.samples.append(sample)
                 progress(
@@ -295,6 +308,12 @@ def report(args: argparse.Namespace, soak: Soak, sent: int, received: int, out: 
             f"(max {max(fd)}); max consumer lag {lag:,}",
             flush=True,
         )
+    print(
+        f"  bounded state: worker closed ids remembered {samples[third].worker_closed_ids:,} "
+        f"after the first third, {samples[-1].worker_closed_ids:,} at the end; bridge alerts "
+        f"held {samples[third].bridge_alerts_held:,} -> {samples[-1].bridge_alerts_held:,}",
+        flush=True,
+    )
     print(f"  events acknowledged by the simulator: {sent:,}", flush=True)
     print(f"  data messages received by the clients: {received:,}", flush=True)
     print(f"  samples: {out / 'soak.csv'}" + (f", plot: {out / 'soak.png'}" if plotted else ""))

@@ -535,7 +535,9 @@ class Worker:
             await self._start_global(sender, position)
 
     async def _update_lag(self) -> None:
-        """Consumer lag per assigned partition: end of the log minus our next offset."""
+        """Consumer lag per assigned partition: end of the log minus our next offset; and the
+        closed position ids stage 1 remembers (its bounded memory)."""
+        m.CLOSED_IDS.set(sum(book.remembered_closed for book in self.positions.books.values()))
         for consumer in list(self.consumers):
             try:
                 for tp in consumer.assignment():

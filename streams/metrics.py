@@ -18,3 +18,8 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 LAG = Gauge("rtx_worker_consumer_lag", "Messages behind the end of the log", ["topic", "partition"])
+CLOSED_IDS = Gauge(
+    "rtx_worker_closed_ids_remembered",
+    "Closed position ids remembered to ignore a stale reopen (at most RTX_WORKER_MAX_CLOSED per "
+    "positions partition)",
+)

@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import murmur2
 
 from schemas.codec import default_codec
+from streams import events
 from streams.config import KafkaSettings
+from streams.pipeline import PositionsStage
 from streams.sdk import Publisher
 from streams.topics import BY_LOGICAL, topic_name
 
@@ -450,6 +453,39 @@ async def test_routing_summaries_lp_performance_and_metrics(
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own 127.0.0.1 server
         return str(resp.read().decode())
+
+
+async def test_closed_ids_memory_is_bounded_by_the_setting_and_exported(
+    topics: KafkaSettings, start_worker: Any
+) -> None:
+    """RTX_WORKER_MAX_CLOSED bounds the closed ids each positions partition remembers; the
+    gauge shows what the books hold, and exposure is still the ground truth (forgetting an old
+    close changes no sum)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bound = 3
+    worker = start_worker(RTX_WORKER_MAX_CLOSED=str(bound), RTX_WORKER_METRICS_PORT=str(port))
+    evs = position_stream(23, 600, 80)
+    await publish_positions(topics, evs)
+    await expect_ground_truth(topics, evs, worker)
+    # The book's own logic (unit-tested in test_exposure.py) over the same events, partitioned
+    # as the SDK does: what the worker process must report.
+    model = PositionsStage(max_closed=bound)
+    for i, ev in enumerate(evs):
+        p = (murmur2(ev["position_id"].encode()) & 0x7FFFFFFF) % topics.input_partitions
+        model.apply(p, events.position(**ev, event_time=1_796_000_000_000_000 + i))
+    per_book = [book.remembered_closed for book in model.books.values()]
+    assert max(per_book) == bound and sum(per_book) > 0
+    remembered = sum(per_book)
+    want = f"rtx_worker_closed_ids_remembered {float(remembered)}"
+    body = ""
+    for _ in range(100):  # the gauge is refreshed every 2 s
+        body = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/metrics")
+        if want in body:
+            break
+        await asyncio.sleep(0.2)
+    assert want in body, [line for line in body.splitlines() if "closed_ids" in line]
 
 
 async def test_split_roles_inputs_and_global_processes_compute_the_same_exposure(
