@@ -57,12 +57,12 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, Protocol
 
 GOAL_P99_MS = 50.0
 GOAL_CLIENTS = 1000
@@ -167,6 +167,16 @@ def dev_token(sub: str) -> str:
     from ws_bridge.config import DEV_SECRET
 
     return mint_token(DEV_SECRET, sub, ["admin"], 6 * 3600)
+
+
+class Server(Protocol):
+    """What a step needs of a server: a bridge, or the fan-out floor (bench/floor.py)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def url(self) -> str: ...
 
 
 @dataclass
@@ -748,7 +758,7 @@ class StepResult:
 
 
 async def run_step(
-    args: argparse.Namespace, env: dict[str, str], running: list[Bridge], clients: int
+    args: argparse.Namespace, env: dict[str, str], running: Sequence[Server], clients: int
 ) -> StepResult:
     token = dev_token("bench")
     procs = max(args.client_procs, len(running))
@@ -828,6 +838,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds per step")
     p.add_argument("--rate", type=int, default=2000, help="derived messages/s into Kafka")
     p.add_argument("--bridges", type=int, choices=(1, 2), default=1, help="bridge processes")
+    p.add_argument(
+        "--server",
+        choices=("bridge", "floor"),
+        default="bridge",
+        help="bridge: rtx-analytics bridge; floor: bench/fanoutfloor, a Go hub doing only the "
+        "fan-out (no Kafka, no Python), to see what this machine allows (bench/floor.py)",
+    )
+    p.add_argument(
+        "--floor-threads", type=int, default=2, help="GOMAXPROCS of the floor server (default 2)"
+    )
     p.add_argument("--client-procs", type=int, default=2, help="client processes per step")
     p.add_argument(
         "--probes", type=int, default=25, help="connections per client process that time messages"
@@ -861,7 +881,9 @@ async def main(args: argparse.Namespace) -> None:
     nofile = raise_nofile()
     print(f"machine: {machine()}; RLIMIT_NOFILE {nofile}", flush=True)
     print(
-        f"bridge load: {args.bridges} bridge(s), {args.client_procs} client processes, "
+        f"bridge load: {args.bridges if args.server == 'bridge' else 'no'} bridge(s)"
+        f"{' (the Go fan-out floor instead)' if args.server == 'floor' else ''}, "
+        f"{args.client_procs} client processes, "
         f"rate {args.rate}/s, {args.warmup:g}s warm-up + {args.seconds:g}s measured per step, "
         f"client compression {args.compression}, broker {env['KAFKA_BOOTSTRAP_SERVERS']}, "
         f"prefix {prefix}",
@@ -872,7 +894,14 @@ async def main(args: argparse.Namespace) -> None:
     try:
         # The bridge accepts permessage-deflate only when told to (RTX_BRIDGE_COMPRESSION).
         server_side = {"RTX_BRIDGE_COMPRESSION": args.compression}
-        with bridges(env, args.bridges, max(steps) * 2 + 100, server_side) as running:
+        servers: contextlib.AbstractContextManager[Sequence[Server]]
+        if args.server == "floor":
+            from floor import floor_servers  # the sibling script (bench/ is sys.path[0])
+
+            servers = floor_servers(env, args.rate, args.floor_threads)
+        else:
+            servers = bridges(env, args.bridges, max(steps) * 2 + 100, server_side)
+        with servers as running:
             print(
                 f"  {'step':>6} {'conn':>6} {'delivered/s':>12} {'ofexp':>6} {'p50 ms':>8}"
                 f" {'p95 ms':>8} {'p99 ms':>8} {'max ms':>9} {'gaps':>6} {'cpu s':>7} {'cpu':>5}"

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -105,11 +106,30 @@ func (c secondsCache) micros(stamp []byte) (int64, bool) {
 func read(conn *websocket.Conn, st *stats, probe bool, wg *sync.WaitGroup) {
 	defer wg.Done()
 	cache := secondsCache{}
+	// One buffer per connection, reused for every frame: ReadMessage allocates each frame
+	// afresh, and at tens of thousands of ~6 KB frames a second the garbage collector became
+	// a large share of the client's CPU.
+	buf := make([]byte, 0, 64*1024)
 	for {
-		_, frame, err := conn.ReadMessage()
+		_, r, err := conn.NextReader()
 		if err != nil {
 			return
 		}
+		buf = buf[:0]
+		for {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)]
+			}
+			n, err := r.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return
+			}
+		}
+		frame := buf
 		now := time.Now().UnixMicro()
 		st.frames++
 		gap := bytes.Contains(frame, gapMarker)
