@@ -196,7 +196,8 @@ def run(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     print(
         f"soak: {args.minutes:g} min at {args.rate}/s with {args.clients} clients; machine "
-        f"{machine()}; broker {env['KAFKA_BOOTSTRAP_SERVERS']}, prefix {prefix}",
+        f"{machine()}; broker {env['KAFKA_BOOTSTRAP_SERVERS']}, prefix {prefix}; bridge alert "
+        f"history {args.bridge_alert_history or 'default'}",
         flush=True,
     )
     asyncio.run(create_topics(env))
@@ -207,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
     limit = str(args.clients + 100)  # every client has the same dev user
     benv.update(RTX_BRIDGE_MAX_CONNECTIONS=limit, RTX_BRIDGE_MAX_CONNECTIONS_PER_USER=limit)
     benv["RTX_BRIDGE_PORT"] = str(bridge_port)
+    if args.bridge_alert_history is not None:
+        benv["RTX_BRIDGE_ALERT_HISTORY"] = str(args.bridge_alert_history)
     procs: list[Proc] = []
     fleet: GoFleet | None = None
     soak = Soak()
@@ -326,6 +329,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rate", type=int, default=2000, help="simulated events/s")
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--sample-s", type=float, default=10.0)
+    p.add_argument(
+        "--bridge-alert-history",
+        type=int,
+        default=None,
+        help="RTX_BRIDGE_ALERT_HISTORY for the bridge (default: the bridge's, 10,000; at the "
+        "simulator's ~0.6 alerts/s that store fills for hours, so a smaller one shows the "
+        "steady state within the run)",
+    )
     p.add_argument("--out-dir", default=str(ROOT / "docs"), help="where soak.csv/soak.png go")
     p.add_argument("--log-dir", default="/tmp/rtx-soak", help="the processes' logs")  # noqa: S108
     return p.parse_args()

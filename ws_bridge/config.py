@@ -197,6 +197,7 @@ class BridgeSettings:
     # permessage-deflate (RFC 7692) costs every connection its own compressor: about 56 instead
     # of 22 KiB per idle connection and ~40 % more CPU (docs/benchmarks.md), so it is opt-in.
     compression: str = "none"
+    malloc_trim_s: float = 60.0  # 0: never (ws_bridge/memory.py)
     warnings: tuple[str, ...] = ()
 
     @property
@@ -297,6 +298,7 @@ class BridgeSettings:
             alert_history=num("RTX_BRIDGE_ALERT_HISTORY", 0, 1_000_000, 10_000),
             log_format=get("RTX_BRIDGE_LOG_FORMAT", _choice(LOG_FORMATS), "plain"),
             compression=get("RTX_BRIDGE_COMPRESSION", _choice(COMPRESSIONS), "none"),
+            malloc_trim_s=real("RTX_BRIDGE_MALLOC_TRIM_S", 0.0, 86_400.0, 60.0),
             warnings=tuple(warnings),
         )
         for name in ("jwt_roles_claim", "jwt_account_claim"):

@@ -13,6 +13,7 @@ server full, 429 per user). Every log line passes through :func:`ws_bridge.auth.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -41,6 +42,7 @@ from ws_bridge.hub import Connection, Hub, close_code
 from ws_bridge.logs import (
     log_line,
 )
+from ws_bridge.memory import malloc_trim, trim_every
 from ws_bridge.protocol import MAX_REFRESH_FRAME_BYTES, STATUS_PATH, WS_PATH
 from ws_bridge.session import ClientSession, SessionContext
 
@@ -84,6 +86,7 @@ class BridgeServer:
         self._closed_drops: Counter[str] = Counter()
         self._identities: dict[ServerConnection, Any] = {}
         self._server: Server | None = None
+        self._trimming: asyncio.Task[None] | None = None
         self.running = False
 
     @property
@@ -118,6 +121,11 @@ class BridgeServer:
             self.hub.set_alert_log(AlertLog(epoch, capacity=self.settings.alert_history))
         self._ctx = self._context()
         self.hub.start()
+        trim = malloc_trim() if self.settings.malloc_trim_s > 0 else None
+        if trim is not None:
+            self._trimming = asyncio.create_task(
+                trim_every(self.settings.malloc_trim_s, trim), name="bridge-malloc-trim"
+            )
         self._server = await serve(
             self._handle,
             self.settings.host,
@@ -143,6 +151,11 @@ class BridgeServer:
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
+        if self._trimming is not None:
+            self._trimming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._trimming
+            self._trimming = None
         await self.hub.stop()
         await self.source.stop()
         log_line(logging.INFO, "Analytics hub stopped")
