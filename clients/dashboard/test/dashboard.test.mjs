@@ -142,6 +142,8 @@ test('live: routing windows and decisions draw the A/B share; a new exposure and
   const windows = routingWindows(Date.now(), 30);
   await producer.sendMany('routing_metrics', 'RoutingSummary', windows);
   await waitFor((n) => globalThis.rtxDashboard.state.windows.length === n, windows.length);
+  // State changes at once, the DOM at the next animation frame: wait for the drawn text.
+  await waitFor((n) => document.getElementById('share-source').textContent === `${n} routing windows`, windows.length);
   const last = windows.at(-1);
   assert.equal(await text('#abook-share'), `${last.abookShareByCountPct.toFixed(1)}%`);
   assert.equal(await text('#share-source'), '30 routing windows');
@@ -157,6 +159,7 @@ test('live: routing windows and decisions draw the A/B share; a new exposure and
 
   await producer.sendMany('routing_metrics', 'RoutingDecision', Array.from({ length: 25 }, (_, n) => routingDecision(1000 + n)));
   await waitFor(() => globalThis.rtxDashboard.state.decisions.total === 25);
+  await waitFor(() => document.getElementById('decision-count').textContent.startsWith('25 decisions'));
   assert.match(await text('#decision-count'), /^25 decisions \(10 A \/ 15 B\)/);
 
   const higher = exposure(4_615_000, { positions: 437 });
