@@ -31,6 +31,9 @@ class AlertEntry:
     encoded: Encoded
 
 
+_GONE = AlertEntry(-1, 0, Encoded("", None, {}))  # an evicted slot (never read: below _head)
+
+
 class AlertLog:
     """The newest ``capacity`` alerts of the log ``epoch``, ordered by ``seq``."""
 
@@ -65,6 +68,11 @@ class AlertLog:
 
     def _evict(self) -> None:
         gone = self._entries[self._head]
+        # Release the payload now: the slot stays (positions are list indexes until the next
+        # compaction) but must not keep the message alive. Before this, every evicted alert
+        # stayed in memory until up to 1,024 (or ``capacity``) more had gone: with the default
+        # store that was up to twice ``capacity`` messages, and a soak's slow "leak".
+        self._entries[self._head] = _GONE
         self._head += 1
         self.start_seq = gone.seq + 1
         if self._evicted_max_us is None or gone.event_us > self._evicted_max_us:

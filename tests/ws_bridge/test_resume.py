@@ -4,6 +4,7 @@ and live alerts is checked as a property: no duplicate, no gap, whatever the int
 from __future__ import annotations
 
 import json
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -58,6 +59,29 @@ def test_the_log_keeps_the_newest_entries_and_knows_what_is_gone() -> None:
     assert log.append(9, alert_record(9)) is None  # a redelivery
     assert log.position_after_time(T0_US + 7_500_000) == (7, True)  # seq 8 is the first after
     assert log.position_after_time(T0_US + 1_500_000) == (5, False)  # seqs 2..5 are gone
+
+
+def test_the_log_holds_no_more_than_capacity_messages_in_memory() -> None:
+    """An evicted alert's message is released at once, not at the next compaction (the soak
+    found ~0.1 MiB a minute of evicted alerts still held). Memory is compared with itself in one
+    run: the log full, then after five times its capacity more alerts went through it."""
+    records = [alert_record(seq) for seq in range(1200)]  # built before measuring
+    log = AlertLog("e", capacity=200)
+    tracemalloc.start()
+    try:
+        for seq in range(200):
+            log.append(seq, records[seq])
+        full, _ = tracemalloc.get_traced_memory()
+        for seq in range(200, 1200):
+            log.append(seq, records[seq])
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(log) == 200 and log.start_seq == 1000
+    # Held before the fix: 1,200 messages (nothing compacted below 1,024 evictions), ~6x.
+    assert after < full * 1.3, (full, after)
+    entry = log.after(999)
+    assert entry is not None and entry.seq == 1000 and entry.encoded.message["data"]
 
 
 def test_the_log_handles_offsets_with_holes_and_compacts() -> None:
