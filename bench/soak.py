@@ -210,6 +210,12 @@ def run(args: argparse.Namespace) -> int:
     benv["RTX_BRIDGE_PORT"] = str(bridge_port)
     if args.bridge_alert_history is not None:
         benv["RTX_BRIDGE_ALERT_HISTORY"] = str(args.bridge_alert_history)
+    for name, penv in (("worker", wenv), ("bridge", benv)):
+        if name in args.memprobe:
+            probe_path = [str(ROOT / "bench" / "memprobe"), penv.get("PYTHONPATH", "")]
+            penv.update(RTX_MEMPROBE=name, RTX_MEMPROBE_DIR=str(logs))
+            penv["PYTHONPATH"] = os.pathsep.join(p for p in probe_path if p)
+            progress(f"memprobe on the {name}: {logs}/memprobe-{name}-<pid>.jsonl")
     procs: list[Proc] = []
     fleet: GoFleet | None = None
     soak = Soak()
@@ -336,6 +342,14 @@ def parse_args() -> argparse.Namespace:
         help="RTX_BRIDGE_ALERT_HISTORY for the bridge (default: the bridge's, 10,000; at the "
         "simulator's ~0.6 alerts/s that store fills for hours, so a smaller one shows the "
         "steady state within the run)",
+    )
+    p.add_argument(
+        "--memprobe",
+        choices=("worker", "bridge"),
+        action="append",
+        default=[],
+        help="sample that process's memory breakdown once a minute (bench/memprobe) into the "
+        "log dir; may be given twice",
     )
     p.add_argument("--out-dir", default=str(ROOT / "docs"), help="where soak.csv/soak.png go")
     p.add_argument("--log-dir", default="/tmp/rtx-soak", help="the processes' logs")  # noqa: S108
