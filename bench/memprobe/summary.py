@@ -43,7 +43,7 @@ def row(sample: dict[str, Any]) -> str:
     )
     counts = (py.get("arenas", 0),)
     py_mib = (py.get("allocated_bytes", 0) / MIB, py.get("available_bytes", 0) / MIB)
-    values = [f"{sample['t_s'] / 60:.0f}", *(f"{v:.1f}" for v in mib), *map(str, counts)]
+    values = [f"{sample['t_s'] / 60:.1f}", *(f"{v:.1f}" for v in mib), *map(str, counts)]
     values += [*(f"{v:.1f}" for v in py_mib), str(sample["gc_tracked"])]
     return " ".join(f"{v:>{width}}" for v, (_, width) in zip(values, COLUMNS, strict=True))
 
