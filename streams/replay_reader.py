@@ -27,7 +27,8 @@ from aiokafka.errors import KafkaError
 
 from schemas.codec import HEADER_LEN, DecodeError, default_codec
 from streams.config import KafkaSettings
-from streams.replay_decode import FastDecoder, raw_fetch_supported, record_chunks, take_fetched
+from streams.replay_batches import raw_fetch_supported, record_chunks, take_fetched
+from streams.replay_decode import FastDecoder
 from streams.replay_formats import Column, Row, columns_for, text_rows
 from streams.topics import topic_name
 

@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import SCHEMA_DIR, CorruptMessage, DecodeError, default_codec
-from streams.replay_decode import FastDecoder, compile_reader, record_chunks
+from streams.replay_batches import record_chunks
+from streams.replay_decode import FastDecoder, compile_reader
 from streams.replay_formats import JsonLinesWriter, columns_for, text_rows
 from tests.strategies import records_for
 
