@@ -133,7 +133,7 @@ def bench_env(prefix: str) -> dict[str, str]:
 async def create_topics(env: dict[str, str]) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from streams.config import KafkaSettings
+    from streams.settings import KafkaSettings
     from streams.topics import apply_topics
 
     settings = KafkaSettings.from_env(env)
@@ -148,7 +148,7 @@ async def create_topics(env: dict[str, str]) -> None:
 async def delete_topics(env: dict[str, str]) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from streams.config import KafkaSettings
+    from streams.settings import KafkaSettings
     from streams.topics import TOPICS
 
     settings = KafkaSettings.from_env(env)
@@ -163,8 +163,8 @@ async def delete_topics(env: dict[str, str]) -> None:
 
 
 def dev_token(sub: str) -> str:
-    from ws_bridge.auth import mint_token
-    from ws_bridge.config import DEV_SECRET
+    from ws_bridge.core.auth import mint_token
+    from ws_bridge.core.config import DEV_SECRET
 
     return mint_token(DEV_SECRET, sub, ["admin"], 6 * 3600)
 
@@ -595,7 +595,7 @@ class Records:
 
     def __init__(self, env: dict[str, str]) -> None:
         from schemas.codec import default_codec
-        from streams.config import KafkaSettings
+        from streams.settings import KafkaSettings
         from streams.topics import topic_name
 
         settings = KafkaSettings.from_env(env)
@@ -672,7 +672,7 @@ async def produce(env: dict[str, str], rate: int, seconds: float) -> int:
     """Publish ``rate`` messages/s of the mix for ``seconds``; return how many were sent."""
     from aiokafka import AIOKafkaProducer
 
-    from streams.config import KafkaSettings
+    from streams.settings import KafkaSettings
 
     settings = KafkaSettings.from_env(env)
     records = Records(env)

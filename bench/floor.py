@@ -8,7 +8,7 @@ lets the latency goal go: if a compiled hub cannot hold p99 <= 50 ms at a client
 bridge can on this machine with its clients beside it.
 
 The messages are the bridge's own: one of each kind is made as the bench's producer makes them
-(``Records``), decoded and encoded with ``ws_bridge.messages``, and handed to the server as a
+(``Records``), decoded and encoded with ``ws_bridge.core.messages``, and handed to the server as a
 template split around the timestamp's value, which the server fills in as it makes each message.
 """
 
@@ -49,7 +49,7 @@ def build() -> Path:
 def write_templates(env: dict[str, str], path: Path) -> None:
     """One template per kind of the bench's mix, encoded exactly as the bridge encodes it."""
     from schemas.codec import default_codec
-    from ws_bridge.messages import encode, format_timestamp, to_message
+    from ws_bridge.core.messages import encode, format_timestamp, to_message
 
     codec, records = default_codec(), Records(env)
     lines = []

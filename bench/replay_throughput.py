@@ -11,7 +11,7 @@ partitions), event times spread over the hour before now. Then, per round:
 1. read: the replay's Kafka reader alone (offset plan, ``getmany`` on its thread, hand-over of
    the batches), nothing decoded;
 2. decode alone: the stored values (collected once, in memory) through the replay's decoder
-   (``streams.replay_decode.FastDecoder``: compiled readers) and, for reference, through
+   (``streams.replay.decode.FastDecoder``: compiled readers) and, for reference, through
    ``schemas.codec.Codec.decode`` (fastavro + canonical re-encode check);
 3. replay: ``streams.replay.run_cli`` (what the command runs) over the whole range, JSON lines
    to a file in a temporary directory and to /dev/null, in this process (CPU time from
@@ -47,11 +47,11 @@ from datetime import UTC, datetime, timedelta
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.codec import default_codec
-from streams.config import KafkaSettings
 from streams.replay import Replay, run_cli
-from streams.replay_decode import FastDecoder
-from streams.replay_reader import _END
+from streams.replay.decode import FastDecoder
+from streams.replay.reader import _END
 from streams.sdk import Publisher
+from streams.settings import KafkaSettings
 from streams.topics import BY_LOGICAL, apply_topics
 
 SYMBOLS = [

@@ -30,8 +30,8 @@ from aiokafka.partitioner import murmur2
 
 from schemas.codec import default_codec
 from streams import events
-from streams.config import KafkaSettings
 from streams.sdk import Publisher
+from streams.settings import KafkaSettings
 from streams.topics import apply_topics, topic_name
 
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "USDCHF", "EURCHF", "XAUUSD", "AUDUSD", "NZDUSD")

@@ -63,10 +63,11 @@ from worker_throughput import (  # the sibling script: bench/ is sys.path[0] whe
 )
 
 from schemas.codec import default_codec
-from streams.config import KafkaSettings, WorkerSettings
-from streams.samples import MIDS
 from streams.sdk import Publisher
+from streams.settings import KafkaSettings
+from streams.simulator.samples import MIDS
 from streams.topics import BY_LOGICAL, topic_name
+from streams.worker.settings import WorkerSettings
 
 GOAL_MS = 25.0
 INPUT_HOP = "input hop (reference)"

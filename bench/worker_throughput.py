@@ -57,9 +57,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from schemas.codec import default_codec
-from streams.config import KafkaSettings
-from streams.samples import LPS, MIDS
 from streams.sdk import Publisher
+from streams.settings import KafkaSettings
+from streams.simulator.samples import LPS, MIDS
 from streams.topics import BY_LOGICAL, TOPICS, apply_topics, topic_name
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ Subcommands: ``kafka start|stop|status`` (local broker, see infra/kafka_local/),
 ``topics apply|list`` (topics as code), ``produce`` (send sample events), ``worker`` (stream
 processing), ``tail`` (print a topic), ``bridge`` (WebSocket server) and ``token`` (mint a JWT
 with the configured secret), ``simulate`` (realistic traffic, streams/simulator/) and ``replay``
-(a time range of stored alerts or routing, streams/replay.py).
+(a time range of stored alerts or routing, streams/replay/).
 
 Every subcommand prints what it does; errors print one ``error: ...`` line and exit 2.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import time
@@ -22,7 +21,8 @@ from collections.abc import Sequence
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streams.config import ConfigError, KafkaSettings
+from streams.logs import configure_logging
+from streams.settings import ConfigError, KafkaSettings
 from streams.topics import TopicError, apply_topics, table_rows
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
@@ -107,8 +107,8 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from streams.samples import sample_events
     from streams.sdk import Publisher, SdkError
+    from streams.simulator.samples import sample_events
 
     settings = KafkaSettings.from_env()
     print(
@@ -202,17 +202,17 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.worker import run
+    from streams.worker.run import run
 
     return run(loglevel=args.loglevel)
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
     """Serve the WebSocket bridge until SIGTERM/SIGINT."""
-    from ws_bridge.config import DEV_WARNING, BridgeSettings
-    from ws_bridge.kafka_source import KafkaSource, SourceError
-    from ws_bridge.logs import configure_logging
-    from ws_bridge.server import BridgeServer
+    from ws_bridge.core.config import DEV_WARNING, BridgeSettings
+    from ws_bridge.server.kafka_source import KafkaSource, SourceError
+    from ws_bridge.server.logs import configure_logging
+    from ws_bridge.server.server import BridgeServer
 
     settings = BridgeSettings.from_env()
     kafka = KafkaSettings.from_env()
@@ -236,8 +236,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     """Mint an HS256 token with the configured secret; only the token goes to stdout."""
-    from ws_bridge.auth import mint_token, parse_ttl
-    from ws_bridge.config import BridgeSettings
+    from ws_bridge.core.auth import mint_token, parse_ttl
+    from ws_bridge.core.config import BridgeSettings
 
     settings = BridgeSettings.from_env()
     if settings.jwt_secret is None:
@@ -265,7 +265,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Replay stored alerts or routing decisions of a time range (see streams/replay.py)."""
+    """Replay stored alerts or routing decisions of a time range (see streams/replay/)."""
     from streams.replay import MissingExtra, ReplayError, run_cli
 
     kind = "routing-summaries" if args.kind == "routing" and args.summaries else args.kind
@@ -372,25 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging() -> None:
-    """Log lines to stderr; RTX_LOG_LEVEL sets ours (default INFO), Kafka clients stay at
-    WARNING unless RTX_LOG_LEVEL=DEBUG."""
-    level_name = os.environ.get("RTX_LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    level = logging.getLevelName(level_name)
-    if not isinstance(level, int):
-        raise ConfigError(f"RTX_LOG_LEVEL={level_name!r}: expected DEBUG, INFO, WARNING or ERROR")
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    if level > logging.DEBUG:
-        logging.getLogger("aiokafka").setLevel(max(level, logging.WARNING))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        configure_logging()
+        configure_logging()  # RTX_LOG_LEVEL
         code: int = args.func(args)
     except ConfigError as exc:
         return _err(f"configuration: {exc}")

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, TypeGuard
 
+from streams.errors import StateError
+
 SUB_BUCKET_BITS = 6
 SUB_BUCKETS = 1 << SUB_BUCKET_BITS  # 64 buckets per power of two
 RELATIVE_ERROR = 1 / (2 * SUB_BUCKETS)  # 1/128: bound on |estimate - value| / value
@@ -38,7 +40,7 @@ _SUM_ONE = 1 << _SUM_BITS
 _MAX_SUM_TEXT = 1200  # characters; an exact sum of doubles needs far fewer digits
 
 
-class HistogramError(ValueError):
+class HistogramError(StateError):
     """A value, a percentile or a record the histogram refuses."""
 
 

@@ -19,7 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import for_code
 
-from streams.config import KafkaSettings
+from streams.errors import StreamsError
+from streams.settings import KafkaSettings
 
 DAY_MS = 24 * 60 * 60 * 1000
 Kind = Literal["input", "derived", "dead-letter", "internal"]
@@ -182,7 +183,7 @@ def topic_name(logical: str, settings: KafkaSettings) -> str:
     return BY_LOGICAL[logical].name(settings.topic_prefix)
 
 
-class TopicError(Exception):
+class TopicError(StreamsError):
     """The admin API refused an operation; the message names the topic."""
 
 

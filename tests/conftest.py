@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.config import KafkaSettings
+from streams.settings import KafkaSettings
 from streams.topics import apply_topics
 
 

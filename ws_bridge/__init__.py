@@ -1,10 +1,9 @@
-"""The WebSocket bridge's sans-I/O core: everything ``rtx-analytics bridge`` decides, without
-sockets, Kafka or clocks of its own (time is passed in as float seconds).
+"""The WebSocket bridge: dashboards' contract over Kafka's derived topics.
 
-Modules: ``config`` (settings from ``RTX_BRIDGE_*``/``RTX_JWT_*``), ``keys`` (JWT key loading),
-``auth`` (token verification, extraction, redaction, minting), ``access`` (origins, IPs, channel
-roles, connection limits), ``protocol``/``messages`` (the wire contract, PROTOCOL.md), ``session``
-(one connection: commands, rate limit, batching, queue), ``outbox`` (bounded queue, gaps),
-``ratelimit``, ``alertlog``/``resume`` (alert resume and replay), ``fanout`` (once-per-set encoding
-and snapshots), ``errors``. See docs/bridge.md.
+- :mod:`ws_bridge.core`: sans-I/O decisions (auth, access, protocol, sessions, fan-out, resume);
+- :mod:`ws_bridge.server`: the I/O shell (``rtx-analytics bridge``);
+- :mod:`ws_bridge.client`: the Python client.
+
+Imports go server -> core, client -> core's nothing (the client stands alone); from ``streams``
+the bridge imports only ``settings``, ``topics`` and ``events`` (docs/architecture.md).
 """

@@ -2,7 +2,8 @@
 
 :class:`Simulator` is an iterator of ``(method, kwargs)`` pairs, each the arguments of the
 matching :class:`streams.sdk.Publisher` call (``quote``, ``lp_status``, ``routing_decision``,
-``position``, ``alert``), the shape :mod:`streams.samples` uses. Same config (seed included) ->
+``position``, ``alert``), the shape :mod:`streams.simulator.samples` uses. Same config (seed
+included) ->
 the same sequence; nothing reads a clock: time is simulated, ``1 / rate`` seconds per event, and
 event times are left to the publisher (the wall clock when sent).
 

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from streams.config import ConfigError, KafkaSettings
+from streams.errors import StreamsError
+from streams.settings import ConfigError, KafkaSettings
 from streams.simulator.generator import EVENT_TYPES, SimConfig, Simulator
 
 CHUNK = 500
@@ -33,7 +34,7 @@ NOMINAL_MAX_RATE = 2000.0
 INPUT_TOPICS = ("routing_decisions", "lp_status", "positions", "quotes", "alerts_inbound")
 
 
-class SimulateError(Exception):
+class SimulateError(StreamsError):
     """The simulation could not start or its events were not all delivered."""
 
 
@@ -176,8 +177,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _default_limit() -> float:
-    from streams.config import WorkerSettings
-    from streams.worker import load_document, pipeline_config
+    from streams.worker.run import load_document, pipeline_config
+    from streams.worker.settings import WorkerSettings
 
     settings = WorkerSettings.from_env()
     return pipeline_config(settings, load_document(settings.config_file)).limits.global_usd

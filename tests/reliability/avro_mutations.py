@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 
 from schemas.codec import SCHEMA_DIR, DecodeError, default_codec, encode_with
 from streams import events
-from streams.pipeline import (
+from streams.worker.pipeline import (
     GlobalStage,
     Internal,
     PipelineConfig,
@@ -54,7 +54,7 @@ from streams.pipeline import (
 
 T = TypeVar("T")
 
-# logical topic -> schema, as streams.app.INPUTS
+# logical topic -> schema, as streams.worker.app.INPUTS
 INPUTS = {
     "positions": "PositionState",
     "quotes": "Quote",
@@ -525,7 +525,8 @@ class Hang(Exception):  # noqa: N818 - raised by the watchdog's signal handler
 
 class WorkerPath:
     """decode -> validate -> stage 1 -> internal JSON -> global stage -> encoded outputs: what
-    ``streams.app`` does with each input record. Only DecodeError and InvalidEvent may stop an
+    ``streams.worker.app`` does with each input record. Only DecodeError and InvalidEvent may stop
+    an
     input (they send it to the dead-letter topic); anything else would be a worker crash."""
 
     def __init__(self) -> None:

@@ -10,7 +10,7 @@
 - :class:`BridgeProcess`: ``rtx-analytics bridge`` in dev mode as a real subprocess.
 
 The worker process, topic reader and position stream come from the worker's own tests
-(``tests/streams/test_worker_kafka.py``), so there is one ground-truth helper, not two.
+(``tests/streams/worker/test_worker_kafka.py``), so there is one ground-truth helper, not two.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from websockets.asyncio.client import connect
 
 from infra import kafka_local
-from streams.alerts import alert_id
-from streams.config import KafkaSettings
+from streams.alerts.engine import alert_id
 from streams.sdk import Delivery, DeliveryError, Publisher
+from streams.settings import KafkaSettings
 from streams.topics import BY_LOGICAL, apply_topics, topic_name
-from tests.streams.test_worker_kafka import (
+from tests.streams.worker.test_worker_kafka import (
     MIDS,
     TopicReader,
     decoded,

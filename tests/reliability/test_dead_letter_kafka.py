@@ -18,10 +18,10 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.codec import DecodeError
 from streams import events
-from streams.config import KafkaSettings
+from streams.settings import KafkaSettings
 from streams.topics import topic_name
 from tests.reliability.avro_mutations import CODEC, INPUTS, RandomChooser, generate
-from tests.streams.test_worker_kafka import TopicReader, WorkerProcess, decoded
+from tests.streams.worker.test_worker_kafka import TopicReader, WorkerProcess, decoded
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 from websockets.asyncio.client import connect
 
 from schemas.codec import default_codec
-from streams.config import KafkaSettings
+from streams.settings import KafkaSettings
 from streams.topics import topic_name
 from tests.reliability.faults import BridgeProcess, log
 from tests.ws_bridge.helpers import alert_record, routing_record

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import KafkaSettings
+from streams.settings import KafkaSettings
 from tests.reliability.faults import (
     BridgeProcess,
     ExposureClient,
@@ -39,7 +39,7 @@ from tests.reliability.faults import (
     wait_for_exposure,
     wait_logged,
 )
-from tests.streams.test_worker_kafka import WorkerProcess
+from tests.streams.worker.test_worker_kafka import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

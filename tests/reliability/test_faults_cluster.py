@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.config import KafkaSettings
+from streams.settings import KafkaSettings
 from streams.topics import topic_name
 from tests.reliability.faults import (
     Load,
@@ -37,7 +37,7 @@ from tests.reliability.faults import (
     wait_for_exposure_written,
     wait_logged,
 )
-from tests.streams.test_worker_kafka import WorkerProcess
+from tests.streams.worker.test_worker_kafka import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from streams.app import FAUST_SESSION_TIMEOUT_S, Worker
-from streams.config import KafkaSettings, WorkerSettings
-from streams.kafka_io import BatchSender
-from streams.pipeline import PipelineConfig
+from streams.settings import KafkaSettings
+from streams.worker.app import FAUST_SESSION_TIMEOUT_S, Worker
+from streams.worker.kafka_io import BatchSender
+from streams.worker.pipeline import PipelineConfig
+from streams.worker.settings import WorkerSettings
 
 
 class _Batch:
@@ -92,8 +93,8 @@ async def test_a_failed_tick_rebuilds_the_global_stage_from_kafka(topics: KafkaS
     and rebuilds both from Kafka, as a restart would, up to the global consumer's position."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    from streams.pipeline import GlobalStage
     from streams.topics import topic_name
+    from streams.worker.pipeline import GlobalStage
 
     worker = Worker(topics, WorkerSettings(), PipelineConfig())
     producer = AIOKafkaProducer(bootstrap_servers=topics.bootstrap_servers)

@@ -20,11 +20,11 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.reliability.ws_frames import ERROR_CODES, closing_frames, frame
 from tests.ws_bridge.helpers import SECRET, routing_record, settings
-from ws_bridge.alertlog import AlertLog
-from ws_bridge.auth import mint_token
-from ws_bridge.hub import Hub
-from ws_bridge.protocol import to_message
-from ws_bridge.server import BridgeServer
+from ws_bridge.core.alertlog import AlertLog
+from ws_bridge.core.auth import mint_token
+from ws_bridge.core.protocol import to_message
+from ws_bridge.server.hub import Hub
+from ws_bridge.server.server import BridgeServer
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -1,7 +1,7 @@
 """The known JWT attacks against the real bridge handshake: ``rtx-analytics bridge`` as a
 process (Kafka source on the test broker), its log output captured. Every attack gets HTTP 401
 with the reason, the reason is logged, the token never appears in the log, and ``jku``/``x5u``
-URLs are never fetched. tests/ws_bridge/test_auth.py checks the verifier alone; this checks
+URLs are never fetched. tests/ws_bridge/core/test_auth.py checks the verifier alone; this checks
 what a client on the network sees."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from streams.config import KafkaSettings
+from streams.settings import KafkaSettings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 

@@ -8,7 +8,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.config import KafkaSettings
+from streams.settings import KafkaSettings
 from streams.topics import (
     TOPICS,
     TopicError,

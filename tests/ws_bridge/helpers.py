@@ -8,13 +8,13 @@ import json
 from typing import Any
 
 from schemas.codec import default_codec
-from ws_bridge.access import ChannelPolicy
-from ws_bridge.alertlog import AlertLog
-from ws_bridge.auth import Identity, TokenVerifier
-from ws_bridge.config import BridgeSettings
-from ws_bridge.fanout import Fanout
-from ws_bridge.protocol import Encoded, encode, to_message
-from ws_bridge.session import ClientSession, SessionContext
+from ws_bridge.core.access import ChannelPolicy
+from ws_bridge.core.alertlog import AlertLog
+from ws_bridge.core.auth import Identity, TokenVerifier
+from ws_bridge.core.config import BridgeSettings
+from ws_bridge.core.fanout import Fanout
+from ws_bridge.core.protocol import Encoded, encode, to_message
+from ws_bridge.core.session import ClientSession, SessionContext
 
 SECRET = "unit-test-secret-0123456789abcdef-0123456789"  # noqa: S105 - test key
 T0 = 1_768_818_645.123456  # 2026-01-19T10:30:45.123456Z

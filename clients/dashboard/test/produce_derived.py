@@ -34,7 +34,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas.codec import default_codec
-from streams.config import KafkaSettings
+from streams.settings import KafkaSettings
 from streams.topics import topic_name
 
 TIME_FIELDS = ("eventTime", "windowStart", "windowEnd")

@@ -4,7 +4,7 @@
  * example frames of docs/bridge.md.
  *
  * What the bridge emits for each message type is derived from the schema: every field, minus
- * the ones `ws_bridge/messages.py` (`to_message`) leaves out (NOT_EMITTED), plus the ones it adds
+ * the ones `ws_bridge/core/messages.py` (`to_message`) leaves out (NOT_EMITTED), plus the ones it adds
  * (ADDED), with the representation it changes (OVERRIDES). So a field added to a schema counts
  * as emitted until someone decides otherwise here: the check then fails until the TS type has it.
  */

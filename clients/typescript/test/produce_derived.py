@@ -2,8 +2,8 @@
 TypeScript client's tests against a real bridge and broker.
 
 Records are Avro single-object encoded with ``schemas.codec`` and sent with aiokafka, as
-``tests/ws_bridge/test_server_kafka.py`` does. The topic names come from ``RTX_TOPIC_PREFIX``
-and the broker from ``KAFKA_BOOTSTRAP_SERVERS`` (``streams.config.KafkaSettings``).
+``tests/ws_bridge/server/test_server_kafka.py`` does. The topic names come from ``RTX_TOPIC_PREFIX``
+and the broker from ``KAFKA_BOOTSTRAP_SERVERS`` (``streams.settings.KafkaSettings``).
 
 One-shot use (prints one JSON line per command, then exits)::
 
@@ -36,7 +36,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas.codec import default_codec
-from streams.config import KafkaSettings
+from streams.settings import KafkaSettings
 from streams.topics import topic_name
 
 CODEC = default_codec()

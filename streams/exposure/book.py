@@ -1,0 +1,337 @@
+"""Exposure math, stage 1: positions -> exact partial sums (pure: no I/O).
+
+The worker runs the exposure math in two stages so that any number of workers gives the same
+totals as one:
+
+1. per positions partition, a :class:`PositionBook` keeps that partition's open positions and a
+   :class:`Partial` (exact integer sums per (symbol, book, lp) group), updated incrementally:
+   this module;
+2. one global stage merges the latest partial of every partition with the latest quote mids and
+   calls :func:`streams.exposure.usd.compute_exposure`, which converts to USD (floats only at
+   this last step) and returns an ``ExposureChange`` record: :mod:`streams.exposure.usd`.
+   :class:`streams.exposure.coalesce.Coalescer` decides when to publish it; limits and risk bands
+   live
+   in :mod:`streams.exposure.limits` (re-exported here).
+
+Every partial is made of exact ints (millionths, :data:`SCALE`), so adding and removing a
+position's contribution is exact: incremental == recomputed, any split over partitions sums to
+the same partial, and replaying the inputs is bit-identical. Formulas: ``docs/exposure.md``.
+
+Errors: :class:`InvalidPartial` (a malformed partial record, a ``ValueError``) and
+:class:`streams.settings.ConfigError` (bad limits, bands or coalescer settings).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from streams.errors import StateError
+from streams.exposure.coalesce import Coalescer as Coalescer
+from streams.exposure.limits import RISK_LEVELS as RISK_LEVELS
+from streams.exposure.limits import ExposureLimits as ExposureLimits
+from streams.exposure.limits import RiskBands as RiskBands
+from streams.exposure.limits import currency_utilization as currency_utilization
+from streams.exposure.limits import symbol_utilization as symbol_utilization
+from streams.settings import ConfigError
+
+SCALE = 1_000_000
+"""Volumes and quote-currency amounts are kept as exact ints in millionths."""
+
+GroupKey = tuple[str, str, str]  # (symbol, book, lp or "")
+HOUR_US = 3_600 * 1_000_000
+# Closed ids remembered per book by default: at ~250 bytes each (id string, OrderedDict entry,
+# version and time), ~4.9 MB per positions partition at most.
+MAX_CLOSED = 20_000
+_INT_RE = re.compile(r"-?[0-9]{1,80}")
+
+
+class InvalidPartial(StateError):
+    """A partial record (from the internal topic) is malformed."""
+
+
+# --------------------------------------------------------------------------------------------
+# Exact sums
+
+
+def _scaled(a: float, b: float = 1.0) -> int:
+    """round(a * b * SCALE) computed exactly from the doubles' binary values, ties to even.
+    Float multiplication would round a*b first and make the result depend on the order."""
+    na, da = a.as_integer_ratio()
+    nb, db = b.as_integer_ratio()
+    num, den = na * nb * SCALE, da * db
+    q, r = divmod(num, den)
+    if 2 * r > den or (2 * r == den and q & 1):
+        q += 1
+    return q
+
+
+@dataclass(frozen=True, slots=True)
+class Sums:
+    """Exact sums of one group of positions (amounts in millionths)."""
+
+    count: int = 0
+    volume_u: int = 0  # sum of volume, base units
+    net_volume_u: int = 0  # signed: + BUY, - SELL
+    net_quote_u: int = 0  # signed volume x openPrice: the quote-currency leg at open
+    mark_value_u: int = 0  # volume x (currentPrice or openPrice): fallback mark
+
+    def __add__(self, other: Sums) -> Sums:
+        return Sums(
+            self.count + other.count,
+            self.volume_u + other.volume_u,
+            self.net_volume_u + other.net_volume_u,
+            self.net_quote_u + other.net_quote_u,
+            self.mark_value_u + other.mark_value_u,
+        )
+
+    def __sub__(self, other: Sums) -> Sums:
+        return Sums(
+            self.count - other.count,
+            self.volume_u - other.volume_u,
+            self.net_volume_u - other.net_volume_u,
+            self.net_quote_u - other.net_quote_u,
+            self.mark_value_u - other.mark_value_u,
+        )
+
+
+ZERO = Sums()
+
+
+def _is_open(record: Mapping[str, Any]) -> bool:
+    return bool(record["status"] == "OPEN" and record["volume"] > 0)
+
+
+def _group_key(record: Mapping[str, Any]) -> GroupKey:
+    return (record["symbol"], record["book"], record.get("lp") or "")
+
+
+def contribution(record: Mapping[str, Any]) -> Sums:
+    """What one open position adds to its group (each amount rounded once, per position)."""
+    volume: float = record["volume"]
+    open_price: float = record["openPrice"]
+    mark: float | None = record.get("currentPrice")
+    vol_u = _scaled(volume)
+    quote_u = _scaled(volume, open_price)
+    sign = 1 if record["side"] == "BUY" else -1
+    return Sums(
+        1,
+        vol_u,
+        sign * vol_u,
+        sign * quote_u,
+        _scaled(volume, open_price if mark is None else mark),
+    )
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def sum_rows(rows: Iterable[tuple[K, Sums]]) -> dict[K, Sums]:
+    """Sums per key, in order of first appearance (ints in lists: no object per addition)."""
+    acc: dict[K, list[int]] = {}
+    for key, s in rows:
+        a = acc.get(key)
+        if a is None:
+            acc[key] = [s.count, s.volume_u, s.net_volume_u, s.net_quote_u, s.mark_value_u]
+        else:
+            a[0] += s.count
+            a[1] += s.volume_u
+            a[2] += s.net_volume_u
+            a[3] += s.net_quote_u
+            a[4] += s.mark_value_u
+    return {k: Sums(*a) for k, a in acc.items()}
+
+
+class Partial(Mapping[GroupKey, Sums]):
+    """Immutable mapping GroupKey -> Sums (groups sorted; all-zero groups dropped), compared by
+    value. ``to_record``/``from_record`` round-trip exactly through any JSON library: the
+    amounts are decimal strings, since they may exceed 2**53 (JavaScript) or 2**63 (orjson)."""
+
+    __slots__ = ("_groups",)
+
+    def __init__(self, groups: Mapping[GroupKey, Sums] | None = None) -> None:
+        items = sorted((groups or {}).items())
+        self._groups: dict[GroupKey, Sums] = {k: s for k, s in items if s != ZERO}
+
+    def __getitem__(self, key: GroupKey) -> Sums:
+        return self._groups[key]
+
+    def __iter__(self) -> Iterator[GroupKey]:
+        return iter(self._groups)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Partial):
+            return self._groups == other._groups
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Partial({self._groups!r})"
+
+    @classmethod
+    def combine(cls, parts: Iterable[Partial]) -> Partial:
+        """The sum of several partials (exact, so the order does not matter)."""
+        return cls(sum_rows(row for part in parts for row in part._groups.items()))
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "groups": [
+                [
+                    *key,
+                    s.count,
+                    str(s.volume_u),
+                    str(s.net_volume_u),
+                    str(s.net_quote_u),
+                    str(s.mark_value_u),
+                ]
+                for key, s in self._groups.items()
+            ],
+        }
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Partial:
+        if not isinstance(rec, Mapping) or rec.get("format") != 1:
+            raise InvalidPartial(f"expected a format-1 partial record, got {rec!r:.200}")
+        rows = rec.get("groups")
+        if not isinstance(rows, list):
+            raise InvalidPartial("partial.groups: expected a list")
+        groups: dict[GroupKey, Sums] = {}
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != 8:
+                raise InvalidPartial(f"partial.groups[{i}]: expected a list of 8 items")
+            symbol, book, lp, count, *amounts = row
+            if not all(isinstance(x, str) for x in (symbol, book, lp)):
+                raise InvalidPartial(f"partial.groups[{i}]: symbol, book, lp must be strings")
+            if type(count) is not int or count < 0:
+                raise InvalidPartial(f"partial.groups[{i}]: count must be an int >= 0")
+            if not all(isinstance(a, str) and _INT_RE.fullmatch(a) for a in amounts):
+                raise InvalidPartial(f"partial.groups[{i}]: amounts must be decimal strings")
+            key = (symbol, book, lp)
+            if key in groups:
+                raise InvalidPartial(f"partial.groups[{i}]: duplicate group {key!r}")
+            groups[key] = Sums(count, *(int(a) for a in amounts))
+        return cls(groups)
+
+
+def recompute(positions: Iterable[Mapping[str, Any]]) -> Partial:
+    """The partial of a set of position states, from scratch (closed and 0-volume skipped)."""
+    return Partial(sum_rows((_group_key(r), contribution(r)) for r in positions if _is_open(r)))
+
+
+# --------------------------------------------------------------------------------------------
+# Stage 1: one positions partition
+
+
+class PositionBook:
+    """Open positions of one input partition and their partial, maintained incrementally.
+
+    An event is applied only if its ``version`` is higher than the one stored for its
+    ``positionId``; that makes redelivery and reordering harmless. Removed (CLOSED or 0-volume)
+    positions leave their closing version behind so that a stale OPEN redelivered after the
+    close is ignored. That memory is bounded: an entry is forgotten once the book's latest
+    event time is ``closed_retention_us`` past the close (event time, not wall clock, so replay
+    is deterministic), or when more than ``max_closed`` ids are remembered (oldest first).
+    A stale OPEN arriving after its id was forgotten would be counted again, so both bounds
+    must exceed any redelivery delay. Kafka keeps a partition's order, so a stale OPEN after a
+    close can only come from its producer re-sending an old state (a position keeper failing
+    over, say): the defaults (one hour, 20,000 ids per book; ``RTX_WORKER_CLOSED_RETENTION_S``,
+    ``RTX_WORKER_MAX_CLOSED``) cover minutes at the soak's 2,000 events/s and hours at
+    ordinary rates, in at most ~4.9 MB per book.
+    """
+
+    __slots__ = ("_closed", "_groups", "_last_event_time", "_max_closed", "_open", "_retention")
+
+    def __init__(self, *, closed_retention_us: int = HOUR_US, max_closed: int = MAX_CLOSED) -> None:
+        if closed_retention_us < 0 or max_closed < 0:
+            raise ConfigError("closed_retention_us and max_closed must be >= 0")
+        self._retention = closed_retention_us
+        self._max_closed = max_closed
+        # positionId -> (version, group key, contribution)
+        self._open: dict[str, tuple[int, GroupKey, Sums]] = {}
+        # positionId -> (closing version, close event time); insertion order ~ close time
+        self._closed: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._groups: dict[GroupKey, Sums] = {}
+        self._last_event_time = 0
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    @property
+    def last_event_time(self) -> int:
+        """Highest eventTime (micros) of the events applied, 0 before the first."""
+        return self._last_event_time
+
+    @property
+    def remembered_closed(self) -> int:
+        """How many closed ids are remembered (for a gauge)."""
+        return len(self._closed)
+
+    def version(self, position_id: str) -> int | None:
+        """The version stored for a position (open or remembered closed), None if unknown."""
+        if position_id in self._open:
+            return self._open[position_id][0]
+        if position_id in self._closed:
+            return self._closed[position_id][0]
+        return None
+
+    def apply(self, record: Mapping[str, Any]) -> bool:
+        """Apply one validated PositionState. Returns True if the partial changed; False for a
+        stale or duplicate event, and for an accepted event that changes no sum (a close of an
+        unknown id, an update with the same figures)."""
+        pid: str = record["positionId"]
+        version: int = record["version"]
+        stored = self.version(pid)
+        if stored is not None and version <= stored:
+            return False
+        event_time: int = record["eventTime"]
+        if event_time > self._last_event_time:
+            self._last_event_time = event_time
+        old = self._open.pop(pid, None)
+        self._closed.pop(pid, None)
+        if _is_open(record):
+            key, new = _group_key(record), contribution(record)
+            self._open[pid] = (version, key, new)
+            if old is not None and old[1] == key and old[2] == new:
+                return False
+            if old is not None:
+                self._add(old[1], ZERO - old[2])
+            self._add(key, new)
+            changed = True
+        else:
+            if event_time >= self._last_event_time - self._retention:
+                self._closed[pid] = (version, event_time)
+            if old is not None:
+                self._add(old[1], ZERO - old[2])
+            changed = old is not None
+        self._prune()
+        return changed
+
+    def _add(self, key: GroupKey, delta: Sums) -> None:
+        total = self._groups.get(key, ZERO) + delta
+        if total.count == 0:
+            # Exact ints: a group without positions sums to zero in every field.
+            assert total == ZERO, total  # noqa: S101 - an invariant, not input checking
+            self._groups.pop(key, None)
+        else:
+            self._groups[key] = total
+
+    def _prune(self) -> None:
+        cutoff = self._last_event_time - self._retention
+        closed = self._closed
+        while closed:
+            pid, (_, closed_at) = next(iter(closed.items()))
+            if closed_at >= cutoff and len(closed) <= self._max_closed:
+                break
+            del closed[pid]
+
+    def partial(self) -> Partial:
+        """The current sums, O(groups)."""
+        return Partial(self._groups)

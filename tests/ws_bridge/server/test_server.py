@@ -1,0 +1,509 @@
+"""The bridge's I/O shell over real WebSocket connections on 127.0.0.1 (no Kafka: the hub is fed
+directly through a small in-memory source)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import json
+import logging
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.ws_bridge.helpers import (
+    SECRET,
+    alert_record,
+    exposure_record,
+    lp_record,
+    routing_record,
+    settings,
+)
+from ws_bridge.core.alertlog import AlertLog
+from ws_bridge.core.auth import mint_token
+from ws_bridge.core.protocol import to_message
+from ws_bridge.server.hub import Hub
+from ws_bridge.server.logs import JsonFormatter, RedactingFilter
+from ws_bridge.server.server import BridgeServer
+
+pytestmark = pytest.mark.timeout(30)
+
+EPOCH = "test-epoch"
+
+
+class MemorySource:
+    """A source the test feeds by hand through ``server.hub``."""
+
+    ready = True
+
+    async def start(self, sink: Hub) -> None:
+        sink.set_alert_log(AlertLog(EPOCH, capacity=100))
+
+    async def stop(self) -> None:
+        return None
+
+    def status(self) -> dict[str, dict[str, int]]:
+        return {"t.exposure": {"position": 1, "end": 1, "lag": 0}}
+
+
+@asynccontextmanager
+async def running(**overrides: Any) -> AsyncIterator[BridgeServer]:
+    s = dataclasses.replace(settings(host="127.0.0.1", port=0), **overrides)
+    server = BridgeServer(s, MemorySource())
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def token(user: str = "alice", roles: tuple[str, ...] = ("admin",), ttl: float = 3600) -> str:
+    return mint_token(SECRET, user, roles, ttl, account="acc-1")
+
+
+def ws_url(server: BridgeServer, tok: str | None = None) -> str:
+    url = f"ws://127.0.0.1:{server.port}/ws/analytics"
+    return url if tok is None else f"{url}?token={tok}"
+
+
+async def http_get(server: BridgeServer, path: str) -> tuple[int, str]:
+    def get() -> tuple[int, str]:
+        url = f"http://127.0.0.1:{server.port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our server
+                return int(response.status), response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    return await asyncio.to_thread(get)
+
+
+async def recv_messages(ws: ClientConnection, count: int, wait_s: float = 5) -> list[Any]:
+    """Frames until ``count`` messages arrived; every frame must be a JSON array."""
+    out: list[Any] = []
+    async with asyncio.timeout(wait_s):
+        while len(out) < count:
+            frame = json.loads(await ws.recv())
+            assert isinstance(frame, list)
+            out.extend(frame)
+    return out
+
+
+async def until(check: Callable[[], bool], wait_s: float = 10) -> None:
+    """Poll ``check`` until it holds (fails the test after ``wait_s``)."""
+    for _ in range(int(wait_s / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+async def subscribe(ws: ClientConnection, *channels: str, **extra: Any) -> None:
+    await ws.send(json.dumps({"action": "subscribe", "channels": list(channels), **extra}))
+
+
+async def refused_status(url: str, **kwargs: Any) -> tuple[int, str]:
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(url, **kwargs):
+            pass
+    response = info.value.response
+    return response.status_code, response.body.decode()
+
+
+async def test_handshake_without_token_is_refused_with_401() -> None:
+    async with running() as server:
+        status, body = await refused_status(ws_url(server))
+        assert status == 401
+        assert "missing-token" in body
+
+
+@pytest.mark.parametrize("kind", ["expired", "bad-signature", "alg-none"])
+async def test_bad_tokens_get_401_and_the_reason_is_logged_without_the_token(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Expired, wrongly signed and unsigned tokens are refused; the log names the reason and
+    never contains the token."""
+    if kind == "expired":
+        bad = mint_token(SECRET, "alice", ["admin"], 60, now=1_000_000)
+        reason = "expired"
+    elif kind == "bad-signature":
+        bad = mint_token("another-secret-0123456789abcdef-0123456789", "alice", [], 3600)
+        reason = "bad-signature"
+    else:
+        bad = jwt.encode({"sub": "alice", "exp": 4_000_000_000}, None, algorithm="none")
+        reason = "algorithm-not-allowed"
+    async with running() as server:
+        with caplog.at_level(logging.INFO):
+            status, body = await refused_status(ws_url(server, bad))
+        assert status == 401
+        assert reason in body
+        text = "\n".join(r.getMessage() for r in caplog.records)
+        assert f"Authentication failed from 127.0.0.1: {reason}" in text
+        assert bad not in text
+        assert bad.split(".")[1] not in text  # not even the claims part
+
+
+async def test_query_token_and_bearer_header_both_authenticate() -> None:
+    async with running() as server:
+        async with connect(ws_url(server, token())) as ws:
+            await subscribe(ws, "alerts", id="a")
+            (ack,) = await recv_messages(ws, 1)
+            assert ack["type"] == "subscribed"
+        headers = {"Authorization": f"Bearer {token('bob')}"}
+        async with connect(ws_url(server), additional_headers=headers) as ws:
+            await subscribe(ws, "alerts", id="b")
+            (ack,) = await recv_messages(ws, 1)
+            assert ack["data"] == {"channels": ["alerts"], "id": "b"}
+
+
+async def test_old_hub_client_gets_contract_frames_on_all_four_channels() -> None:
+    """The old hub's example client: subscribe to the four channels, receive JSON arrays of
+    ``{type, timestamp, data}`` with the contract's fields (no acknowledgement)."""
+    async with running() as server:
+        async with connect(ws_url(server, token())) as ws:
+            await subscribe(ws, "routing-metrics", "lp-performance", "exposure-updates", "alerts")
+            await asyncio.sleep(0.1)
+            hub = server.hub
+            hub.publish(to_message("RoutingDecision", routing_record()))
+            hub.publish(to_message("LpPerformance", lp_record()))
+            hub.publish(to_message("ExposureChange", exposure_record()))
+            hub.publish_alert(0, alert_record(0))
+            messages = await recv_messages(ws, 4)
+    by_type = {m["type"]: m for m in messages}
+    assert set(by_type) == {"routing-decision", "lp-metrics", "exposure-change", "alert"}
+    for m in messages:
+        assert set(m) == {"type", "timestamp", "data"}
+        assert m["timestamp"].endswith("Z") and len(m["timestamp"]) == 27
+    assert by_type["routing-decision"]["data"]["lpSelected"] == "OANDA"
+    assert by_type["exposure-change"]["data"] == {
+        "totalExposure": 80000.0,
+        "netExposure": 80000.0,
+        "exposureLimit": 100000.0,
+        "utilizationPct": 80.0,
+        "riskLevel": "medium",
+        "bySymbol": {"EURUSD": 50000.0, "GBPUSD": 30000.0},
+        "byLP": {"OANDA": 80000.0},
+    }
+    assert {"lpName", "status", "uptime", "rejectRate"} <= set(by_type["lp-metrics"]["data"])
+    alert = by_type["alert"]["data"]
+    assert alert["seq"] == 0 and alert["epoch"] == EPOCH and alert["severity"] == "critical"
+
+
+async def test_forbidden_channel_gets_an_error_and_the_others_still_work() -> None:
+    async with running(channel_roles=(("alerts", frozenset({"admin"})),)) as server:
+        async with connect(ws_url(server, token("carol", roles=("trader",)))) as ws:
+            await subscribe(ws, "alerts", "exposure-updates")
+            (error,) = await recv_messages(ws, 1)
+            assert error["type"] == "error"
+            assert error["data"]["code"] == "forbidden"
+            assert error["data"]["channel"] == "alerts"
+            server.hub.publish_alert(0, alert_record(0))
+            server.hub.publish(to_message("ExposureChange", exposure_record()))
+            (exposure,) = await recv_messages(ws, 1)
+            assert exposure["type"] == "exposure-change"
+
+
+async def test_origin_not_allowed_is_refused_with_403() -> None:
+    async with running(allowed_origins=("https://dash.example.com",)) as server:
+        status, _ = await refused_status(ws_url(server, token()), origin="https://evil.example.com")
+        assert status == 403
+        async with connect(ws_url(server, token()), origin="https://dash.example.com") as ws:
+            await subscribe(ws, "alerts", id=1)
+            assert (await recv_messages(ws, 1))[0]["type"] == "subscribed"
+
+
+async def test_oversized_frame_closes_with_1009() -> None:
+    async with running() as server:
+        async with connect(ws_url(server, token())) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "channels": ["x" * 600]}))
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+
+async def test_flood_gets_rate_limited_error_then_close_1008() -> None:
+    async with running(rate_limit_per_s=20, rate_limit_grace_s=0.2) as server:
+        async with connect(ws_url(server, token())) as ws:
+            frame = json.dumps({"action": "unsubscribe", "channels": []})
+            errors: list[Any] = []
+
+            async def read() -> None:
+                while True:
+                    errors.extend(json.loads(await ws.recv()))
+
+            reader = asyncio.create_task(read())
+            with pytest.raises(ConnectionClosed):
+                async with asyncio.timeout(10):
+                    while True:
+                        await ws.send(frame)
+                        await asyncio.sleep(0.001)
+            with pytest.raises(ConnectionClosed):
+                await reader
+            assert ws.close_code == 1008
+            assert [e["data"]["code"] for e in errors] == ["rate-limited"]
+
+
+async def test_bad_json_gets_an_error_message_and_the_connection_stays() -> None:
+    async with running() as server:
+        async with connect(ws_url(server, token())) as ws:
+            await ws.send("{not json")
+            (error,) = await recv_messages(ws, 1)
+            assert error["type"] == "error" and error["data"]["code"] == "bad-json"
+            await subscribe(ws, "alerts", id="ok")
+            assert (await recv_messages(ws, 1))[0]["type"] == "subscribed"
+
+
+async def test_status_lists_clients_and_metrics_count_traffic() -> None:
+    async with running() as server:
+        async with connect(ws_url(server, token("dave"))) as ws:
+            await subscribe(ws, "exposure-updates")
+            await asyncio.sleep(0.1)
+            server.hub.publish(to_message("ExposureChange", exposure_record()), 1_000)
+            await recv_messages(ws, 1)
+            status, body = await http_get(server, "/api/analytics/status")
+            assert status == 200
+            data = json.loads(body)
+            assert data["running"] is True and data["clients"] == 1
+            (client,) = data["clientList"]
+            assert client["user"] == "dave" and client["subscriptions"] == ["exposure-updates"]
+            assert client["queued"] == 0 and client["dropped"] == {}
+            assert data["consumer"]["t.exposure"]["lag"] == 0
+            status, text = await http_get(server, "/metrics")
+            assert status == 200
+            assert "rtx_bridge_open_connections 1.0" in text
+            assert "rtx_bridge_messages_sent_total 1.0" in text
+            assert "rtx_bridge_event_to_send_seconds_count 1.0" in text
+            assert 'rtx_bridge_consumer_lag{topic="t.exposure"} 0.0' in text
+        assert (await http_get(server, "/healthz"))[0] == 200
+        assert (await http_get(server, "/readyz"))[0] == 200
+        assert (await http_get(server, "/nope"))[0] == 404
+        await asyncio.sleep(0.1)
+        _, text = await http_get(server, "/metrics")
+        assert 'rtx_bridge_disconnects_total{code="1000"} 1.0' in text
+
+
+async def test_snapshot_on_subscribe_comes_first() -> None:
+    async with running() as server:
+        server.hub.publish(to_message("ExposureChange", exposure_record()))
+        server.hub.publish(to_message("LpPerformance", lp_record("LMAX")))
+        await asyncio.sleep(0.1)
+        async with connect(ws_url(server, token())) as ws:
+            await subscribe(ws, "exposure-updates", "lp-performance")
+            messages = await recv_messages(ws, 2)
+            assert [m["type"] for m in messages] == ["lp-metrics", "exposure-change"]
+
+
+async def test_graceful_shutdown_closes_clients_with_1001(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s = dataclasses.replace(settings(host="127.0.0.1", port=0))
+    server = BridgeServer(s, MemorySource())
+    with caplog.at_level(logging.INFO, logger="ws_bridge.server"):
+        await server.start()
+        async with connect(ws_url(server, token("erin"))) as ws:
+            await subscribe(ws, "alerts")
+            await asyncio.sleep(0.1)
+            await server.stop()
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code == 1001
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Analytics hub started" in text
+    assert "Client connected: erin (account acc-1), total 1" in text
+    assert "User erin subscribed to channel: alerts" in text
+    assert "Client disconnected: erin (code 1001), total 0" in text
+
+
+async def test_connection_limits_refuse_with_429_and_503_and_free_their_slots() -> None:
+    """Per user past the limit: 429; server full: 503; a plain GET with a valid token (no
+    upgrade) fails websockets' handshake and gives its slot back."""
+    async with running(max_connections=2, max_connections_per_user=1) as server:
+        status, _ = await http_get(server, f"/ws/analytics?token={token('frank')}")
+        assert status in (400, 426)
+        assert server.limits.total == 0
+        async with connect(ws_url(server, token("frank"))):
+            status, body = await refused_status(ws_url(server, token("frank")))
+            assert (status, body.strip()) == (429, "user-limit")
+            async with connect(ws_url(server, token("gina"))):
+                status, body = await refused_status(ws_url(server, token("hank")))
+                assert (status, body.strip()) == (503, "server-full")
+        await until(lambda: server.limits.total == 0)
+
+
+async def test_expired_token_closes_the_connection_with_4001() -> None:
+    async with running(jwt_leeway_s=0.0) as server:
+        async with connect(ws_url(server, token(ttl=1.5))) as ws:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code == 4001
+            assert ws.close_reason == "token expired"
+
+
+def test_token_command_prints_only_a_token_that_verifies(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.cli import main
+    from ws_bridge.core.auth import TokenVerifier
+
+    monkeypatch.setenv("RTX_JWT_SECRET", SECRET)
+    code = main(
+        ["token", "--sub", "ivy", "--roles", "risk,admin", "--ttl", "15m", "--account", "A"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("\n") == 1
+    identity = TokenVerifier(settings()).verify(out.strip())
+    assert identity.user == "ivy" and identity.roles == {"risk", "admin"}
+    assert identity.account == "A"
+
+
+def _self_signed(tmp_path: Path) -> tuple[str, str]:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+async def test_tls_serves_wss(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    async with running(tls_cert_file=cert, tls_key_file=key) as server:
+        assert server.url.startswith("wss://")
+        client_ssl = ssl.create_default_context(cafile=cert)
+        url = f"wss://127.0.0.1:{server.port}/ws/analytics"
+        headers = {"Authorization": f"Bearer {token()}"}
+        async with connect(url, ssl=client_ssl, additional_headers=headers) as ws:
+            await subscribe(ws, "alerts", id="tls")
+            assert (await recv_messages(ws, 1))[0]["data"]["id"] == "tls"
+
+
+def test_log_lines_are_redacted_plain_and_json() -> None:
+    """Every handler line passes through redact (websockets' own too); the JSON format carries
+    the structured fields."""
+    secret_token = token()
+    record = logging.LogRecord(
+        "websockets", logging.INFO, __file__, 1, "GET /ws/analytics?token=%s", (secret_token,), None
+    )
+    assert RedactingFilter().filter(record)
+    assert secret_token not in record.getMessage()
+    assert "token=[redacted]" in record.getMessage()
+    record.rtx_fields = {"user": "alice", "total": 1}
+    line = json.loads(JsonFormatter().format(record))
+    assert line["user"] == "alice" and line["total"] == 1 and line["level"] == "INFO"
+    assert secret_token not in json.dumps(line)
+
+
+async def test_slow_client_overflow_sends_a_gap_and_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """More messages in one tick than the client's queue holds: the oldest are dropped, the
+    client gets one ``gap`` first, and the drop is logged once per burst."""
+    async with running(queue_max_messages=5) as server:
+        async with connect(ws_url(server, token("jack"))) as ws:
+            await subscribe(ws, "routing-metrics")
+            await asyncio.sleep(0.1)
+            with caplog.at_level(logging.INFO, logger="ws_bridge.server"):
+                for n in range(20):
+                    server.hub.publish(to_message("RoutingDecision", routing_record(volume=n)))
+                messages = await recv_messages(ws, 6)
+            assert messages[0]["type"] == "gap"
+            assert messages[0]["data"]["dropped"] == 15
+            assert [m["data"]["volume"] for m in messages[1:]] == [15.0, 16.0, 17.0, 18.0, 19.0]
+            status = json.loads((await http_get(server, "/api/analytics/status"))[1])
+            assert status["clientList"][0]["dropped"] == {"routing-metrics": 15}
+            _, text = await http_get(server, "/metrics")
+            assert 'rtx_bridge_dropped_messages_total{reason="slow-client"} 15.0' in text
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines.count("Client jack buffer full, dropping oldest messages") == 1
+
+
+async def test_ip_not_in_allow_list_is_refused_with_403() -> None:
+    async with running(allowed_ips=("10.0.0.0/8",)) as server:
+        status, body = await refused_status(ws_url(server, token()))
+        assert status == 403 and "ip-not-allowed" in body
+
+
+async def test_clients_with_the_same_subscriptions_get_one_shared_frame() -> None:
+    """Encoding once: two idle clients on the same channels receive the same bytes, built once."""
+    async with running() as server:
+        url = ws_url(server, token())
+        async with connect(url) as one, connect(url) as two:
+            await subscribe(one, "exposure-updates")
+            await subscribe(two, "exposure-updates")
+            await asyncio.sleep(0.1)
+            built = server.hub.fanout.frames_built
+            server.hub.publish(to_message("ExposureChange", exposure_record()))
+            frames = [await asyncio.wait_for(ws.recv(), 5) for ws in (one, two)]
+            assert frames[0] == frames[1]
+            assert server.hub.fanout.frames_built == built + 1
+
+
+async def test_alert_history_off_still_streams_alerts_live_but_refuses_replay() -> None:
+    async with running(alert_history=0) as server:
+        async with connect(ws_url(server, token())) as ws:
+            await subscribe(ws, "alerts")
+            await asyncio.sleep(0.1)
+            server.hub.publish_alert(0, alert_record(0))
+            server.hub.publish_alert(0, alert_record(0))  # a redelivery: dropped
+            server.hub.publish_alert(1, alert_record(1))
+            assert [m["data"]["seq"] for m in await recv_messages(ws, 2)] == [0, 1]
+            replay = {"action": "replay", "channel": "alerts", "fromTime": "2026-01-01T00:00:00Z"}
+            await ws.send(json.dumps(replay))
+            (error,) = await recv_messages(ws, 1)
+            assert error["data"]["code"] == "replay-unavailable"
+
+
+async def test_permessage_deflate_only_when_configured() -> None:
+    """A client offering permessage-deflate (as browsers do) gets it only with
+    RTX_BRIDGE_COMPRESSION=deflate: each compressed connection costs its own compressor."""
+    for setting, expected in (("none", None), ("deflate", "permessage-deflate")):
+        async with running(compression=setting) as server:
+            async with connect(ws_url(server, token()), compression="deflate") as ws:
+                assert ws.response is not None
+                extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+                if expected is None:
+                    assert extensions is None
+                else:
+                    assert extensions is not None and extensions.startswith(expected)
+                await subscribe(ws, "alerts", id="c")
+                (ack,) = await recv_messages(ws, 1)
+                assert ack["type"] == "subscribed"

@@ -1,0 +1,294 @@
+"""The bridge against a real broker: derived records produced with the codec arrive on real
+WebSocket clients; snapshots on subscribe; alert resume across a reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from schemas.codec import default_codec
+from streams.settings import KafkaSettings
+from streams.topics import apply_topics, topic_name
+from tests.ws_bridge.helpers import (
+    SECRET,
+    alert_record,
+    exposure_record,
+    lp_record,
+    routing_record,
+    settings,
+)
+from ws_bridge.core.auth import mint_token
+from ws_bridge.server.kafka_source import KafkaSource
+from ws_bridge.server.server import BridgeServer
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
+
+CODEC = default_codec()
+
+
+@asynccontextmanager
+async def producer(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=1)
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+async def send(
+    p: AIOKafkaProducer, kafka: KafkaSettings, logical: str, schema: str, record: dict[str, Any]
+) -> None:
+    key = str(record.get("lpName") or record.get("id") or record.get("symbol") or "global")
+    await p.send_and_wait(
+        topic_name(logical, kafka), CODEC.encode(schema, record), key=key.encode()
+    )
+
+
+@asynccontextmanager
+async def bridge(kafka: KafkaSettings) -> AsyncIterator[BridgeServer]:
+    s = dataclasses.replace(settings(host="127.0.0.1", port=0), alert_history=100)
+    server = BridgeServer(s, KafkaSource(kafka, alert_history=s.alert_history))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def url(server: BridgeServer) -> str:
+    tok = mint_token(SECRET, "alice", ["admin"], 3600, account="acc-1")
+    return f"ws://127.0.0.1:{server.port}/ws/analytics?token={tok}"
+
+
+async def recv_messages(ws: ClientConnection, count: int, wait_s: float = 15) -> list[Any]:
+    out: list[Any] = []
+    async with asyncio.timeout(wait_s):
+        while len(out) < count:
+            frame = json.loads(await ws.recv())
+            assert isinstance(frame, list)
+            out.extend(frame)
+    return out
+
+
+async def nothing_more(ws: ClientConnection, wait_s: float = 1.0) -> None:
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(wait_s):
+            await ws.recv()
+
+
+async def until(check: Callable[[], bool], wait_s: float = 20) -> None:
+    """Poll ``check`` until it holds (fails the test after ``wait_s``)."""
+    for _ in range(int(wait_s / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_derived_records_reach_clients_and_exposure_snapshot_comes_on_subscribe(
+    topics: KafkaSettings,
+) -> None:
+    """An exposure produced before the bridge starts is the snapshot a new subscriber gets
+    first; records produced afterwards arrive live on every channel."""
+    now_us = int(time.time() * 1_000_000)
+    async with producer(topics) as p:
+        await send(p, topics, "exposure", "ExposureChange", exposure_record(totalExposure=1.0))
+        latest = exposure_record(eventTime=now_us, totalExposure=2.0)
+        await send(p, topics, "exposure", "ExposureChange", latest)
+        await send(p, topics, "lp_performance", "LpPerformance", lp_record("LMAX"))
+        async with bridge(topics) as server:
+            await until(lambda: server.source.ready)
+            async with connect(url(server)) as ws:
+                await ws.send(
+                    json.dumps(
+                        {
+                            "action": "subscribe",
+                            "channels": ["exposure-updates", "lp-performance", "routing-metrics"],
+                        }
+                    )
+                )
+                snapshot = await recv_messages(ws, 2)
+                assert [m["type"] for m in snapshot] == ["lp-metrics", "exposure-change"]
+                assert snapshot[0]["data"]["lpName"] == "LMAX"
+                assert snapshot[1]["data"]["totalExposure"] == 2.0
+                await send(p, topics, "routing_metrics", "RoutingDecision", routing_record())
+                await send(p, topics, "lp_performance", "LpPerformance", lp_record("OANDA"))
+                live = await recv_messages(ws, 2)
+                assert sorted(m["type"] for m in live) == ["lp-metrics", "routing-decision"]
+                routing = next(m for m in live if m["type"] == "routing-decision")
+                assert routing["data"]["symbol"] == "EURUSD"
+                assert routing["data"]["lpSelected"] == "OANDA"
+            status = server.status()
+            assert status["ready"] is True
+            assert status["consumer"][topic_name("exposure", topics)]["lag"] == 0
+
+
+async def test_alert_resume_after_reconnect_gets_exactly_the_missed_alerts(
+    topics: KafkaSettings,
+) -> None:
+    """Connect, receive alerts with seq, disconnect, more alerts are produced, reconnect with
+    ``since`` = the last seq: exactly the missed ones arrive, then live ones, no duplicate."""
+    async with producer(topics) as p:
+        for n in range(3):
+            await send(p, topics, "alerts", "Alert", alert_record(n))
+        async with bridge(topics) as server:
+            async with connect(url(server)) as ws:
+                sub = {"action": "subscribe", "channels": ["alerts"], "since": -1}
+                await ws.send(json.dumps(sub))
+                first = await recv_messages(ws, 4)
+                assert first[0]["type"] == "subscribed"
+                assert first[0]["data"]["recovered"] is True
+                alerts = [m["data"] for m in first[1:]]
+                assert [a["seq"] for a in alerts] == [0, 1, 2]
+                epoch = alerts[-1]["epoch"]
+                assert epoch and first[0]["data"]["epoch"] == epoch
+                await send(p, topics, "alerts", "Alert", alert_record(3))
+                (live,) = await recv_messages(ws, 1)
+                assert live["data"]["seq"] == 3
+                last_seq = live["data"]["seq"]
+            for n in (4, 5, 6):
+                await send(p, topics, "alerts", "Alert", alert_record(n))
+            alert_log = server.hub.alert_log
+            assert alert_log is not None
+            await until(lambda: alert_log.last_seq >= 6)
+            async with connect(url(server)) as ws:
+                sub = {"action": "subscribe", "channels": ["alerts"], "since": last_seq}
+                await ws.send(json.dumps({**sub, "epoch": epoch}))
+                again = await recv_messages(ws, 4)
+                assert again[0]["type"] == "subscribed"
+                assert again[0]["data"]["recovered"] is True
+                assert [m["data"]["seq"] for m in again[1:]] == [4, 5, 6]
+                assert [m["data"]["id"] for m in again[1:]] == [
+                    alert_record(n)["id"] for n in (4, 5, 6)
+                ]
+                await send(p, topics, "alerts", "Alert", alert_record(7))
+                (seventh,) = await recv_messages(ws, 1)
+                assert seventh["data"]["seq"] == 7
+                await nothing_more(ws, 0.5)
+        # A second bridge loads the same log and names it with the same epoch.
+        async with bridge(topics) as server:
+            assert server.hub.alert_log is not None
+            assert server.hub.alert_log.epoch == epoch
+            assert server.hub.alert_log.last_seq == 7
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _ready(port: int) -> bool:
+    def get() -> bool:
+        try:
+            url = f"http://127.0.0.1:{port}/readyz"
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our server
+                return int(response.status) == 200
+        except OSError:
+            return False
+
+    return await asyncio.to_thread(get)
+
+
+async def test_cli_bridge_serves_until_sigterm_then_closes_clients_with_1001(
+    topics: KafkaSettings, tmp_path: Path
+) -> None:
+    """``rtx-analytics bridge`` in dev mode with a token from ``rtx-analytics token``: prints the
+    URL and the dev warning, serves, and on SIGTERM closes clients with 1001 and exits 0."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RTX_", "KAFKA_"))}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers,
+        RTX_TOPIC_PREFIX=topics.topic_prefix,
+        RTX_BRIDGE_DEV_MODE="1",
+        RTX_BRIDGE_HOST="127.0.0.1",
+        RTX_BRIDGE_PORT=str(port),
+        RTX_BRIDGE_LOG_FORMAT="json",
+    )
+    minted = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams.cli", "token", "--sub", "alice", "--roles", "admin",
+        env=env, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await minted.communicate()
+    tok = out.decode().strip()
+    assert minted.returncode == 0 and tok.count(".") == 2
+    log_path = tmp_path / "bridge.log"
+    with log_path.open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "streams.cli", "bridge",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=log_file,
+        )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert first.decode().strip() == f"bridge: ws://127.0.0.1:{port}/ws/analytics"
+        for _ in range(300):
+            if await _ready(port):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(log_path.read_text())
+        url = f"ws://127.0.0.1:{port}/ws/analytics?token={tok}"
+        async with connect(url) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "channels": ["alerts"], "id": 1}))
+            assert (await recv_messages(ws, 1))[0]["type"] == "subscribed"
+            proc.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 15)
+            assert ws.close_code == 1001
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text = log_path.read_text()
+    assert "DEV MODE" in text
+    assert tok not in text and tok.split(".")[2] not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    messages = [line["message"] for line in lines]
+    assert any(m.startswith("Analytics hub started") for m in messages)
+    assert any(m == "Client connected: alice (account None), total 1" for m in messages)
+
+
+async def test_recreated_alert_topic_gets_a_new_epoch(
+    topics: KafkaSettings, admin: AIOKafkaAdminClient
+) -> None:
+    """The epoch names the log: the same for every bridge reading it, different once the
+    topic is deleted and created again (its offsets restart at 0)."""
+    name = topic_name("alerts", topics)
+    async with producer(topics) as p:
+        await send(p, topics, "alerts", "Alert", alert_record(0))
+    async with bridge(topics) as server:
+        assert server.hub.alert_log is not None
+        old_epoch = server.hub.alert_log.epoch
+    await admin.delete_topics([name])
+    for _ in range(100):
+        if name not in await admin.list_topics():
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    await apply_topics(admin, topics, out=lambda _line: None)
+    async with producer(topics) as p:
+        await send(p, topics, "alerts", "Alert", alert_record(1))
+    async with bridge(topics) as server:
+        assert server.hub.alert_log is not None
+        assert server.hub.alert_log.last_seq == 0
+        assert server.hub.alert_log.epoch != old_epoch

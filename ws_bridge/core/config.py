@@ -1,0 +1,282 @@
+"""Settings of ``rtx-analytics bridge``, read once from the environment into a frozen object.
+
+Prefixes: ``RTX_BRIDGE_`` for the server, ``RTX_JWT_`` for token verification. Units are in the
+names. A bad value stops start-up with a :class:`ConfigError` naming the variable. Key files are
+read and parsed here, once, so a bad key is a start-up error, not a refused client. Secrets are
+kept out of ``repr`` and :meth:`BridgeSettings.describe`. docs/bridge.md lists every variable.
+
+Batching and queue sizes come from a named profile (the seed guide's "Performance Tuning"
+presets); an explicit variable overrides the profile's value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
+
+from streams.settings import ConfigError, choice, env_reader, flag, integer, number, text
+from ws_bridge.core.access import ChannelPolicy, parse_cidr, parse_origin_pattern
+from ws_bridge.core.keys import (
+    SUPPORTED_ALGORITHMS,
+    JwksKey,
+    PublicKey,
+    check_keys_fit,
+    key_material,
+)
+from ws_bridge.core.protocol import CHANNELS
+
+T = TypeVar("T")
+# Known to anyone who reads this file: accepted only with RTX_BRIDGE_DEV_MODE=1.
+DEV_SECRET = "rtx-analytics-dev-secret-never-use-in-production"  # noqa: S105 - public
+DEV_WARNING = (
+    "RTX_BRIDGE_DEV_MODE=1 and no JWT key configured: tokens are verified with the built-in, "
+    "public dev secret. Anyone can mint a token. DEV ONLY, never in production."
+)
+LOG_FORMATS = ("plain", "json")
+COMPRESSIONS = ("none", "deflate")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    batch_max: int
+    batch_interval_ms: int
+    queue_max_messages: int
+    queue_max_batches: int
+    queue_max_bytes: int
+
+
+PROFILES = {
+    "default": Profile(50, 16, 256, 10, 1_048_576),
+    "high-frequency": Profile(100, 8, 512, 10, 2_097_152),
+    "low-latency": Profile(10, 5, 256, 10, 1_048_576),
+    "memory-constrained": Profile(50, 16, 64, 5, 262_144),
+}
+
+
+def _list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _algorithms(name: str, raw: str) -> tuple[str, ...]:
+    by_upper = {a.upper(): a for a in SUPPORTED_ALGORITHMS}
+    chosen: list[str] = []
+    for item in _list(raw):
+        if item.lower() == "none":
+            raise ConfigError(f"{name}={raw!r}: 'none' (unsigned tokens) is never allowed")
+        if item.upper() not in by_upper:
+            raise ConfigError(f"{name}={raw!r}: {item!r} unsupported; use {SUPPORTED_ALGORITHMS}")
+        chosen.append(by_upper[item.upper()])
+    if not chosen:
+        raise ConfigError(f"{name}={raw!r}: name at least one algorithm")
+    return tuple(dict.fromkeys(chosen))
+
+
+def _channel_roles(name: str, raw: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """``alerts=admin|risk;exposure-updates=*``."""
+    rules: dict[str, frozenset[str]] = {}
+    for entry in (e.strip() for e in raw.split(";")):
+        if not entry:
+            continue
+        channel, sep, roles = entry.partition("=")
+        role_set = frozenset(r.strip() for r in roles.split("|") if r.strip())
+        if not sep or not role_set:
+            raise ConfigError(f"{name}: {entry!r} is not channel=role|role|... (or channel=*)")
+        if channel.strip() not in CHANNELS:
+            raise ConfigError(f"{name}: unknown channel {channel.strip()!r}; known: {CHANNELS}")
+        rules[channel.strip()] = role_set
+    ChannelPolicy(rules)  # same checks the policy makes
+    return tuple(sorted(rules.items()))
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    items = _list(raw)
+    for item in items:
+        try:
+            parse_origin_pattern(item)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    return tuple(items)
+
+
+def _cidrs(name: str, raw: str) -> tuple[str, ...]:
+    try:
+        return tuple(str(parse_cidr(item)) for item in _list(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _existing_file(name: str, raw: str) -> str:
+    path = raw.strip()
+    if not os.path.isfile(path):
+        raise ConfigError(f"{name}={path!r}: no such file")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSettings:
+    """Everything ``rtx-analytics bridge`` is configured with. Build with :meth:`from_env`."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a server for other hosts; IP allow-list limits it
+    port: int = 7999
+    dev_mode: bool = False
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    jwt_secret: bytes | None = field(default=None, repr=False)
+    jwt_public_keys: tuple[PublicKey, ...] = field(default=(), repr=False)
+    jwt_jwks: Mapping[str, JwksKey] = field(default_factory=dict, repr=False)
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_leeway_s: float = 30.0
+    jwt_roles_claim: str = "roles"
+    jwt_account_claim: str = "account"
+    channel_roles: tuple[tuple[str, frozenset[str]], ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    allowed_ips: tuple[str, ...] = ()
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    max_connections: int = 1000
+    max_connections_per_user: int = 20
+    profile: str = "default"
+    batch_max: int = 50
+    batch_interval_ms: int = 16
+    queue_max_messages: int = 256
+    queue_max_bytes: int = 1_048_576
+    queue_max_batches: int = 10
+    rate_limit_per_s: int = 1000
+    rate_limit_grace_s: float = 1.0
+    ping_interval_s: float = 54.0
+    pong_timeout_s: float = 60.0
+    write_timeout_s: float = 10.0
+    alert_history: int = 10_000
+    log_format: str = "plain"
+    # permessage-deflate (RFC 7692) costs every connection its own compressor: about 56 instead
+    # of 22 KiB per idle connection and ~40 % more CPU (docs/benchmarks.md), so it is opt-in.
+    compression: str = "none"
+    malloc_trim_s: float = 60.0  # 0: never (ws_bridge/server/memory.py)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def batch_interval_s(self) -> float:
+        return self.batch_interval_ms / 1000.0
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+    @property
+    def pong_wait_after_ping_s(self) -> float:
+        """How long after a ping its pong may come: the old hub allowed 60 s between pongs with
+        a ping every 54 s, so 6 s (websockets' ``ping_timeout``)."""
+        return self.pong_timeout_s - self.ping_interval_s
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BridgeSettings:
+        env = os.environ if env is None else env
+        get = env_reader(env)
+
+        def num(name: str, lo: int, hi: int, default: int) -> int:
+            return get(name, integer(lo, hi), default)
+
+        def real(name: str, lo: float, hi: float, default: float) -> float:
+            return get(name, number(lo, hi), default)
+
+        warnings: list[str] = []
+        dev_mode = get("RTX_BRIDGE_DEV_MODE", flag, False)
+        default_algorithms: tuple[str, ...] = ("HS256",)
+        algorithms = get("RTX_JWT_ALGORITHMS", _algorithms, default_algorithms)
+        secret, keys, jwks = key_material(env)
+        if secret is None and not keys and not jwks:
+            if not dev_mode:
+                raise ConfigError(
+                    "no JWT key configured: set RTX_JWT_SECRET or RTX_JWT_SECRET_FILE (HS*), "
+                    "RTX_JWT_PUBLIC_KEY_FILE or RTX_JWT_JWKS_FILE (RS*/PS*/ES*), "
+                    "or RTX_BRIDGE_DEV_MODE=1 for the built-in dev secret"
+                )
+            secret = DEV_SECRET.encode()
+            warnings.append(DEV_WARNING)
+        check_keys_fit(algorithms, secret, keys, jwks)
+
+        profile_name = get("RTX_BRIDGE_PROFILE", choice(*PROFILES), "default")
+        profile = PROFILES[profile_name]
+        no_origins: tuple[str, ...] = ()
+        origins = get("RTX_BRIDGE_ALLOWED_ORIGINS", _origins, no_origins)
+        if "*" in origins:
+            warnings.append("RTX_BRIDGE_ALLOWED_ORIGINS=*: every web origin may connect")
+        elif not origins:
+            warnings.append("RTX_BRIDGE_ALLOWED_ORIGINS unset: browser clients are refused")
+        cert = get("RTX_BRIDGE_TLS_CERT_FILE", _existing_file, None)
+        key = get("RTX_BRIDGE_TLS_KEY_FILE", _existing_file, None)
+        if (cert is None) != (key is None):
+            raise ConfigError("RTX_BRIDGE_TLS_CERT_FILE and RTX_BRIDGE_TLS_KEY_FILE go together")
+        if cert is None:
+            warnings.append("TLS off (RTX_BRIDGE_TLS_CERT_FILE unset): ws:// only")
+        max_total = num("RTX_BRIDGE_MAX_CONNECTIONS", 1, 1_000_000, 1000)
+        settings = cls(
+            host=get("RTX_BRIDGE_HOST", text, "0.0.0.0"),  # noqa: S104
+            port=num("RTX_BRIDGE_PORT", 0, 65_535, 7999),
+            dev_mode=dev_mode,
+            jwt_algorithms=algorithms,
+            jwt_secret=secret,
+            jwt_public_keys=keys,
+            jwt_jwks=jwks,
+            jwt_audience=get("RTX_JWT_AUDIENCE", text, None),
+            jwt_issuer=get("RTX_JWT_ISSUER", text, None),
+            jwt_leeway_s=real("RTX_JWT_LEEWAY_S", 0.0, 300.0, 30.0),
+            jwt_roles_claim=get("RTX_JWT_ROLES_CLAIM", text, "roles"),
+            jwt_account_claim=get("RTX_JWT_ACCOUNT_CLAIM", text, "account"),
+            channel_roles=get("RTX_BRIDGE_CHANNEL_ROLES", _channel_roles, ()),
+            allowed_origins=origins,
+            allowed_ips=get("RTX_BRIDGE_ALLOWED_IPS", _cidrs, ()),
+            tls_cert_file=cert,
+            tls_key_file=key,
+            max_connections=max_total,
+            max_connections_per_user=num("RTX_BRIDGE_MAX_CONNECTIONS_PER_USER", 1, max_total, 20),
+            profile=profile_name,
+            batch_max=num("RTX_BRIDGE_BATCH_MAX", 1, 10_000, profile.batch_max),
+            batch_interval_ms=num(
+                "RTX_BRIDGE_BATCH_INTERVAL_MS", 1, 10_000, profile.batch_interval_ms
+            ),
+            queue_max_messages=num(
+                "RTX_BRIDGE_QUEUE_MAX_MESSAGES", 1, 1_000_000, profile.queue_max_messages
+            ),
+            queue_max_bytes=num(
+                "RTX_BRIDGE_QUEUE_MAX_BYTES", 4096, 1 << 30, profile.queue_max_bytes
+            ),
+            queue_max_batches=num(
+                "RTX_BRIDGE_QUEUE_MAX_BATCHES", 1, 1000, profile.queue_max_batches
+            ),
+            rate_limit_per_s=num("RTX_BRIDGE_RATE_LIMIT_PER_S", 1, 1_000_000, 1000),
+            rate_limit_grace_s=real("RTX_BRIDGE_RATE_LIMIT_GRACE_S", 0.0, 60.0, 1.0),
+            ping_interval_s=real("RTX_BRIDGE_PING_INTERVAL_S", 1.0, 3600.0, 54.0),
+            pong_timeout_s=real("RTX_BRIDGE_PONG_TIMEOUT_S", 1.0, 3600.0, 60.0),
+            write_timeout_s=real("RTX_BRIDGE_WRITE_TIMEOUT_S", 0.1, 600.0, 10.0),
+            alert_history=num("RTX_BRIDGE_ALERT_HISTORY", 0, 1_000_000, 10_000),
+            log_format=get("RTX_BRIDGE_LOG_FORMAT", choice(*LOG_FORMATS), "plain"),
+            compression=get("RTX_BRIDGE_COMPRESSION", choice(*COMPRESSIONS), "none"),
+            malloc_trim_s=real("RTX_BRIDGE_MALLOC_TRIM_S", 0.0, 86_400.0, 60.0),
+            warnings=tuple(warnings),
+        )
+        for name in ("jwt_roles_claim", "jwt_account_claim"):
+            if not getattr(settings, name):
+                raise ConfigError(f"RTX_{name.upper()}: must not be empty")
+        if settings.pong_timeout_s <= settings.ping_interval_s:
+            raise ConfigError(
+                f"RTX_BRIDGE_PONG_TIMEOUT_S={settings.pong_timeout_s:g} must exceed "
+                f"RTX_BRIDGE_PING_INTERVAL_S={settings.ping_interval_s:g}"
+            )
+        return settings
+
+    def describe(self) -> dict[str, Any]:
+        """All settings for the start-up log line; key material only as set/unset or counts."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "jwt_secret":
+                value = "(set)" if value is not None else "(unset)"
+            elif f.name in ("jwt_public_keys", "jwt_jwks"):
+                value = len(value)
+            elif f.name == "channel_roles":
+                value = {channel: sorted(roles) for channel, roles in value}
+            out[f.name] = value
+        return out

@@ -1,0 +1,143 @@
+"""Fan-out of one tick's messages to every session, encoding as little as possible. No I/O.
+
+Per tick the shell hands :meth:`Fanout.dispatch` the tick's messages (contract messages, or
+already :class:`~ws_bridge.core.protocol.Encoded` alerts from the alert log) and its sessions:
+
+1. each message is JSON-encoded **once** (:func:`~ws_bridge.core.protocol.encode`);
+2. sessions are grouped by subscription set; a group's selection is the messages of its
+   channels, in tick order;
+3. a session whose next batch would be exactly that selection (empty backlog, no pending gap or
+   extension message, no alert resume or replay running, interval elapsed, frames in flight below
+   the limit, selection within ``batch_max`` and the queue limits, no alert it has already seen)
+   joins the group's *shared* frame: ``[`` + the encoded messages joined by ``,`` + ``]``, built
+   once per subscription set and handed to the shell with all its sessions;
+4. every other session — in particular one with a backlog — gets the selection appended to its
+   own bounded queue as one :class:`~ws_bridge.core.outbox.Chunk`, the same object (and pre-joined
+   text) for every such session of the group (:meth:`ClientSession.deliver_chunk`; whole oldest
+   chunks are dropped on overflow, counted from a per-chunk summary); it then sends its own batches
+   from that queue at its own pace (:meth:`ClientSession.next_frame` at
+   :meth:`ClientSession.next_send_at`), so a slow client never holds back the shared frame and
+   its order is kept: nothing it gets in a shared frame can overtake its backlog.
+
+A shared frame is, byte for byte, what the session's own ``next_frame`` would have produced.
+
+The fanout also keeps the latest ``exposure-change`` and the latest ``lp-metrics`` of every LP,
+so a new subscriber gets a snapshot first (:meth:`Fanout.snapshot`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ws_bridge.core.outbox import Chunk
+from ws_bridge.core.protocol import Encoded, Message, encode
+from ws_bridge.core.session import ClientSession
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One frame for several sessions (the shell sends it to each, then calls ``frame_sent``)."""
+
+    frame: str
+    sessions: tuple[ClientSession, ...]
+    count: int  # messages in the frame
+    channels: frozenset[str]  # the subscription set of the group
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """The result of one tick: shared frames, and sessions whose own queue got messages (the
+    shell wakes their writers)."""
+
+    deliveries: list[Delivery]
+    queued: list[ClientSession]
+
+
+class Fanout:
+    """Latest-state snapshots and once-per-subscription-set encoding."""
+
+    def __init__(self) -> None:
+        self._exposure: Encoded | None = None
+        self._lp: dict[str, Encoded] = {}
+        self.messages_encoded = 0
+        self.frames_built = 0
+
+    def encode_all(self, messages: Iterable[Message | Encoded]) -> list[Encoded]:
+        out = []
+        for message in messages:
+            if isinstance(message, Encoded):
+                out.append(message)
+            else:
+                out.append(encode(message))
+                self.messages_encoded += 1
+        return out
+
+    def observe(self, item: Encoded) -> None:
+        """Keep ``item`` if it is the newest exposure or the newest metrics of its LP."""
+        mtype = item.message["type"]
+        if mtype == "exposure-change":
+            if self._exposure is None or item.timestamp >= self._exposure.timestamp:
+                self._exposure = item
+        elif mtype == "lp-metrics":
+            name = str(item.message["data"]["lpName"])
+            held = self._lp.get(name)
+            if held is None or item.timestamp >= held.timestamp:
+                self._lp[name] = item
+
+    def snapshot(self, channels: Iterable[str]) -> list[Encoded]:
+        """The latest state of ``channels``: every LP's metrics (by name), then exposure."""
+        wanted = set(channels)
+        out: list[Encoded] = []
+        if "lp-performance" in wanted:
+            out.extend(self._lp[name] for name in sorted(self._lp))
+        if "exposure-updates" in wanted and self._exposure is not None:
+            out.append(self._exposure)
+        return out
+
+    def dispatch(
+        self,
+        messages: Iterable[Message | Encoded],
+        sessions: Iterable[ClientSession],
+        now: float,
+    ) -> Dispatch:
+        """Route one tick's messages to ``sessions`` (see the module docstring)."""
+        items = self.encode_all(messages)
+        for item in items:
+            self.observe(item)
+        groups: dict[frozenset[str], list[ClientSession]] = {}
+        for session in sessions:
+            if session.closed is None and session.subscriptions:
+                groups.setdefault(frozenset(session.subscriptions), []).append(session)
+        deliveries: list[Delivery] = []
+        queued: list[ClientSession] = []
+        for channels, members in groups.items():
+            selected = [item for item in items if item.channel in channels]
+            if not selected:
+                continue
+            chunk = Chunk(selected, shared=True)
+            chunk.at = now
+            shared = self._split(chunk, members, now, queued)
+            if shared:
+                frame = chunk.frame
+                self.frames_built += 1
+                for session in shared:
+                    session.mark_shared(chunk, now)
+                deliveries.append(Delivery(frame, tuple(shared), len(selected), channels))
+        return Dispatch(deliveries, queued)
+
+    @staticmethod
+    def _split(
+        chunk: Chunk,
+        members: Sequence[ClientSession],
+        now: float,
+        queued: list[ClientSession],
+    ) -> list[ClientSession]:
+        shared = []
+        for session in members:
+            if session.can_share(chunk, now):
+                shared.append(session)
+            else:
+                session.deliver_chunk(chunk, now)
+                queued.append(session)
+        return shared

@@ -1,0 +1,282 @@
+"""Client to server: commands, and the rules a client frame must follow. No I/O.
+
+Client frames are JSON text frames of at most :data:`MAX_FRAME_BYTES` bytes (PROTOCOL.md),
+parsed by :func:`parse_client_frame` into a command or a :class:`ProtocolError` (returned, never
+raised). A ``refresh`` frame alone may be longer (up to :data:`MAX_REFRESH_FRAME_BYTES`): a signed
+token does not fit in 512 bytes (an RS256 signature alone is 342 characters), and an old client
+never sends one, so the contract's limit holds for every frame the contract knows.
+
+The server-to-client half lives in :mod:`ws_bridge.core.messages` and is re-exported here, so the
+whole wire protocol is importable from this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ws_bridge.core.errors import ProtocolError, TooLarge
+from ws_bridge.core.messages import (
+    CHANNELS,
+    SCHEMA_ROUTES,
+    TYPE_CHANNELS,
+    Encoded,
+    Message,
+    RequestId,
+    channel_of,
+    encode,
+    error_message,
+    format_timestamp,
+    frame_of,
+    gap_message,
+    now_micros,
+    parse_timestamp,
+    refreshed_message,
+    replay_done_message,
+    subscribed_message,
+    to_message,
+    unsubscribed_message,
+)
+
+__all__ = [
+    "CHANNELS",
+    "MAX_FRAME_BYTES",
+    "MAX_REFRESH_FRAME_BYTES",
+    "REPLAY_DEFAULT_LIMIT",
+    "REPLAY_MAX_LIMIT",
+    "SCHEMA_ROUTES",
+    "STATUS_PATH",
+    "TYPE_CHANNELS",
+    "WS_PATH",
+    "Command",
+    "Encoded",
+    "Message",
+    "ProtocolError",
+    "Refresh",
+    "Replay",
+    "RequestId",
+    "Subscribe",
+    "TooLarge",
+    "Unsubscribe",
+    "channel_of",
+    "encode",
+    "error_message",
+    "format_timestamp",
+    "frame_of",
+    "gap_message",
+    "now_micros",
+    "parse_client_frame",
+    "parse_timestamp",
+    "refreshed_message",
+    "replay_done_message",
+    "subscribed_message",
+    "to_message",
+    "unsubscribed_message",
+]
+
+WS_PATH = "/ws/analytics"
+STATUS_PATH = "/api/analytics/status"
+MAX_FRAME_BYTES = 512
+MAX_REFRESH_FRAME_BYTES = 8192 + 256  # the largest token auth accepts, plus the envelope
+REPLAY_DEFAULT_LIMIT = 1000
+REPLAY_MAX_LIMIT = 10_000
+
+
+# -- client commands ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """``{"action":"subscribe","channels":[...]}``, optionally with alert resume fields.
+
+    ``unknown`` holds channel names the bridge does not serve: the known ones are subscribed and
+    each unknown one gets an error message, as the old hub subscribed what it knew.
+    """
+
+    channels: tuple[str, ...]
+    since: int | None = None
+    since_time: str | None = None
+    epoch: str | None = None
+    unknown: tuple[str, ...] = ()
+    request_id: RequestId | None = None
+
+    @property
+    def since_time_us(self) -> int | None:
+        return None if self.since_time is None else parse_timestamp(self.since_time)
+
+    @property
+    def wants_ack(self) -> bool:
+        """Only a client using an extension field is answered with ``subscribed``."""
+        return self.request_id is not None or self.since is not None or self.since_time is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    channels: tuple[str, ...]
+    unknown: tuple[str, ...] = ()
+    request_id: RequestId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    token: str = field(repr=False)
+    request_id: RequestId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Alerts with ``from_time <= eventTime < to_time`` (to_time None: up to now), at most
+    ``limit``, in log order."""
+
+    from_time: str
+    to_time: str | None = None
+    limit: int = REPLAY_DEFAULT_LIMIT
+    channel: str = "alerts"
+    request_id: RequestId | None = None
+
+    @property
+    def from_us(self) -> int:
+        return parse_timestamp(self.from_time)
+
+    @property
+    def to_us(self) -> int | None:
+        return None if self.to_time is None else parse_timestamp(self.to_time)
+
+
+Command = Subscribe | Unsubscribe | Refresh | Replay
+
+
+class _Bad(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_client_frame(data: str | bytes) -> Command | ProtocolError:
+    """One client frame -> a command, or the error to answer it with (``TooLarge``: close 1009)."""
+    if not isinstance(data, str):
+        if len(data) > MAX_FRAME_BYTES:
+            return TooLarge("too-large", f"frame of {len(data)} bytes exceeds {MAX_FRAME_BYTES}")
+        return ProtocolError("binary-frame", "binary frames are not accepted: send JSON text")
+    size = len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
+    if size > MAX_REFRESH_FRAME_BYTES:
+        return TooLarge("too-large", f"frame of {size} bytes exceeds {MAX_FRAME_BYTES}")
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        if size > MAX_FRAME_BYTES:
+            return TooLarge("too-large", f"frame of {size} bytes exceeds {MAX_FRAME_BYTES}")
+        return ProtocolError("bad-json", f"not valid JSON: {exc}")
+    is_refresh = isinstance(obj, dict) and obj.get("action") == "refresh"
+    if size > MAX_FRAME_BYTES and not is_refresh:
+        return TooLarge("too-large", f"frame of {size} bytes exceeds {MAX_FRAME_BYTES}")
+    if not isinstance(obj, dict):
+        return ProtocolError("not-an-object", f"expected a JSON object, got {_kind(obj)}")
+    try:
+        return _command(obj)
+    except _Bad as bad:
+        return ProtocolError(bad.code, bad.message)
+
+
+def _command(obj: Mapping[str, Any]) -> Command:
+    action = obj.get("action")
+    if action is None:
+        raise _Bad("bad-field", 'missing "action"')
+    if not isinstance(action, str):
+        raise _Bad("bad-field", f'"action" must be a string, got {_kind(action)}')
+    request_id = _request_id(obj)
+    if action == "subscribe":
+        known, unknown = _channels(obj)
+        since = _optional_int(obj, "since", minimum=-1)
+        since_time = _optional_time(obj, "sinceTime")
+        epoch = _optional_str(obj, "epoch", 128)
+        if since is not None and since_time is not None:
+            raise _Bad("bad-field", 'give "since" or "sinceTime", not both')
+        if (since is not None or since_time is not None) and "alerts" not in known:
+            raise _Bad("bad-field", '"since"/"sinceTime" apply to the alerts channel only')
+        return Subscribe(known, since, since_time, epoch, unknown, request_id)
+    if action == "unsubscribe":
+        known, unknown = _channels(obj)
+        return Unsubscribe(known, unknown, request_id)
+    if action == "refresh":
+        token = obj.get("token")
+        if not isinstance(token, str) or not token:
+            raise _Bad("bad-field", '"token" must be a non-empty string')
+        return Refresh(token, request_id)
+    if action == "replay":
+        channel = obj.get("channel", "alerts")
+        if channel != "alerts":
+            raise _Bad("unknown-channel", f"replay is offered for alerts only, not {channel!r}")
+        from_time = _optional_time(obj, "fromTime")
+        if from_time is None:
+            raise _Bad("bad-field", 'replay needs "fromTime" (RFC 3339)')
+        to_time = _optional_time(obj, "toTime")
+        if to_time is not None and parse_timestamp(to_time) < parse_timestamp(from_time):
+            raise _Bad("bad-field", '"toTime" is before "fromTime"')
+        given = _optional_int(obj, "limit", minimum=1, maximum=REPLAY_MAX_LIMIT)
+        limit = REPLAY_DEFAULT_LIMIT if given is None else given
+        return Replay(from_time, to_time, limit, request_id=request_id)
+    known_actions = "subscribe, unsubscribe, refresh, replay"
+    raise _Bad("unknown-action", f"unknown action {action[:40]!r}; known: {known_actions}")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "null" if value is None else "a number"
+    )
+
+
+def _channels(obj: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    raw = obj.get("channels")
+    if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+        raise _Bad("bad-field", '"channels" must be an array of strings')
+    known = tuple(dict.fromkeys(c for c in raw if c in CHANNELS))
+    unknown = tuple(dict.fromkeys(c[:64] for c in raw if c not in CHANNELS))
+    return known, unknown
+
+
+def _optional_int(
+    obj: Mapping[str, Any], name: str, *, minimum: int, maximum: int | None = None
+) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad("bad-field", f'"{name}" must be a whole number, got {_kind(value)}')
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        raise _Bad("bad-field", f'"{name}" must be >= {minimum}{upper}')
+    return value
+
+
+def _optional_str(obj: Mapping[str, Any], name: str, max_len: int) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= max_len:
+        raise _Bad("bad-field", f'"{name}" must be a string of 1..{max_len} characters')
+    return value
+
+
+def _optional_time(obj: Mapping[str, Any], name: str) -> str | None:
+    value = _optional_str(obj, name, 64)
+    if value is not None:
+        try:
+            parse_timestamp(value)
+        except ValueError:
+            raise _Bad("bad-field", f'"{name}" must be an RFC 3339 timestamp with Z') from None
+    return value
+
+
+def _request_id(obj: Mapping[str, Any]) -> RequestId | None:
+    value = obj.get("id")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _Bad("bad-field", '"id" must be a string or a whole number')
+    if isinstance(value, str) and len(value) > 64:
+        raise _Bad("bad-field", '"id" must be at most 64 characters')
+    return value

@@ -1,0 +1,282 @@
+"""The bridge's hub and connections: consumed messages to sockets.
+
+Pieces::
+
+    Source (KafkaSource) --publish--> Hub --Fanout.dispatch every batch interval--> Connections
+    Connection: reader task (frames -> ClientSession.receive) + writer task (frames -> socket)
+
+The **hub** collects a tick's messages (alerts go through ``AlertLog.append`` first, so a resume
+sees them before they are dispatched) and calls ``Fanout.dispatch`` at most once per
+``batch_interval``; the first message after an idle interval leaves at once. A group's shared
+frame is written straight to every connection that has nothing queued (:meth:`Connection.
+write_now`); the others queue it and their writer is woken.
+
+A connection's **writer** sends, in order, the shared frames handed to it, then the session's own
+frames at ``next_send_at``; every write is bounded by ``RTX_BRIDGE_WRITE_TIMEOUT_S`` (a write that
+takes longer aborts the connection) and followed by ``frame_sent``. It also wakes at the token's
+``expires_deadline`` and closes with the session's ``Close`` (4001).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from ws_bridge.core.alertlog import AlertLog
+from ws_bridge.core.config import BridgeSettings
+from ws_bridge.core.fanout import Fanout
+from ws_bridge.core.protocol import Encoded, Message
+from ws_bridge.core.session import ClientSession, Close
+from ws_bridge.server.http import BridgeMetrics
+from ws_bridge.server.logs import emit, log, log_line
+from ws_bridge.server.wire import text_frame, write_shared
+
+if TYPE_CHECKING:
+    from ws_bridge.server.server import BridgeServer
+
+NO_FRAMES: deque[tuple[str, bytes, int]] = deque()  # shared, never appended to (memory)
+
+
+class Hub:
+    """Collects consumed messages and dispatches them to the connections once per tick."""
+
+    def __init__(self, settings: BridgeSettings, metrics: BridgeMetrics) -> None:
+        self.settings = settings
+        self.fanout = Fanout()
+        self._alerts: AlertLog | None = None
+        self.connections: set[Connection] = set()
+        self._metrics = metrics
+        self._pending: list[Message | Encoded] = []
+        self._timestamps: list[int] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- Sink (kafka_source) ------------------------------------------------------------------
+
+    def set_alert_log(self, alert_log: AlertLog) -> None:
+        self._alerts = alert_log
+
+    @property
+    def has_alert_log(self) -> bool:
+        return self._alerts is not None
+
+    @property
+    def alert_log(self) -> AlertLog | None:
+        """The alert history for resume and replay; None when ``RTX_BRIDGE_ALERT_HISTORY=0``
+        (alerts still flow live, numbered by the log, which then holds nothing)."""
+        return self._alerts if self.settings.alert_history > 0 else None
+
+    def publish(self, message: Message | Encoded, kafka_ts_ms: int | None = None) -> None:
+        self._pending.append(message)
+        if kafka_ts_ms is not None:
+            self._timestamps.append(kafka_ts_ms)
+        self._wake.set()
+
+    def publish_alert(
+        self, seq: int, record: Mapping[str, Any], kafka_ts_ms: int | None = None
+    ) -> None:
+        """Append to the alert log first (the resume seam needs that order), then dispatch;
+        a redelivery (seq not above the last) is dropped by the log."""
+        if self._alerts is None:
+            raise RuntimeError("publish_alert before set_alert_log")
+        encoded = self._alerts.append(seq, record)
+        if encoded is not None:
+            self.publish(encoded, kafka_ts_ms)
+
+    # -- ticks --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="bridge-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        interval = self.settings.batch_interval_s
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                self.tick(time.time())
+            except Exception:  # a bug in one tick must not stop every client's stream
+                log.exception("Dispatch failed; dropping this tick's messages")
+            await asyncio.sleep(interval)
+
+    def tick(self, now: float) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        stamps, self._timestamps = self._timestamps, []
+        by_session = {c.session: c for c in self.connections}
+        result = self.fanout.dispatch(pending, list(by_session), now)
+        metrics = self._metrics
+        for delivery in result.deliveries:
+            wire = text_frame(delivery.frame)
+            metrics.built(delivery.count)
+            written = 0
+            for session in delivery.sessions:
+                conn = by_session[session]
+                if conn.write_now(wire, delivery.count):
+                    written += 1
+                else:
+                    conn.push_shared(delivery.frame, wire, delivery.count)
+            if written:
+                metrics.sent(delivery.frame, delivery.count, written)
+        for session in result.queued:
+            by_session[session].wake()
+        for stamp in stamps:
+            self._metrics.latency.observe(max(0.0, now - stamp / 1000.0))
+
+
+class Connection:
+    """One accepted WebSocket: its session, reader and writer."""
+
+    def __init__(self, ws: ServerConnection, session: ClientSession, server: BridgeServer) -> None:
+        self.ws = ws
+        self.session = session
+        self._server = server
+        # Idle connections are the bridge's memory budget: the queue of shared frames is a deque
+        # of its own only once used, and the writer sleeps on a bare future rather than an
+        # asyncio.Event (whose waiter deque alone is ~760 bytes).
+        self._shared: deque[tuple[str, bytes, int]] = NO_FRAMES
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._counted = 0
+        self._writing = False  # the writer task is in the middle of a send
+
+    def write_now(self, wire: bytes, count: int) -> bool:
+        """Write a group's frame from the hub's tick, without waking this connection's writer:
+        only when nothing of this connection is queued or being written (order), and the socket
+        takes it without waiting (see :func:`write_shared`). Most frames to clients that keep up
+        go this way: one write each, no task switch."""
+        if self._shared or self._writing or not write_shared(self.ws, wire):
+            return False
+        self._counted += count
+        self.session.frame_sent()
+        return True
+
+    def push_shared(self, frame: str, wire: bytes, count: int) -> None:
+        if self._shared is NO_FRAMES:
+            self._shared = deque()
+        self._shared.append((frame, wire, count))
+        self.wake()
+
+    def wake(self) -> None:
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep(self, timeout_s: float) -> None:
+        """Until :meth:`wake` (at once if it was called since the last sleep) or the timeout."""
+        if not self._woken and timeout_s > 0:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout_s):
+                        await self._waiter
+            finally:
+                self._waiter = None
+        self._woken = False
+
+    def log_events(self) -> None:
+        for event in self.session.take_events():
+            emit(event)
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._writer(), name="bridge-writer")
+        try:
+            await self._reader()
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            self.log_events()
+
+    async def _reader(self) -> None:
+        try:
+            async for data in self.ws:
+                close = self.session.receive(data, time.time())
+                self.log_events()
+                if close is not None:
+                    await self._close(close)
+                    return
+                self.wake()
+        except ConnectionClosed:
+            pass
+
+    async def _close(self, close: Close) -> None:
+        await self.ws.close(close.code, close.reason)
+
+    async def _send(self, frame: str, count: int, wire: bytes | None = None) -> bool:
+        """Write one frame: a group's (``wire`` prebuilt) or this session's own."""
+        self._writing = True
+        try:
+            if wire is None or not write_shared(self.ws, wire):
+                async with asyncio.timeout(self._server.settings.write_timeout_s):
+                    await self.ws.send(frame)
+        except TimeoutError:
+            log_line(logging.WARNING, f"Write timeout: dropping client {self.session.user}")
+            self.ws.transport.abort()
+            return False
+        except ConnectionClosed:
+            return False
+        finally:
+            self._writing = False
+        self.session.frame_sent()
+        metrics = self._server.metrics
+        metrics.sent(frame, count)
+        if wire is None:
+            metrics.built(count)
+        return True
+
+    async def _writer(self) -> None:
+        session = self.session
+        while True:
+            while self._shared:
+                shared, wire, count = self._shared.popleft()
+                self._counted += count
+                if not await self._send(shared, count, wire):
+                    return
+            now = time.time()
+            close = session.poll(now)
+            if close is not None:
+                self.log_events()
+                await self._close(close)
+                return
+            got = session.next_chunk_or_frame(now)
+            self.log_events()
+            if got is not None:
+                count = session.messages_sent - self._counted
+                self._counted = session.messages_sent
+                if isinstance(got, str):
+                    sent = await self._send(got, count)
+                else:  # one whole chunk, often a group's frame sent late: its wire is built
+                    sent = await self._send(got.frame, count, got.wire)
+                if not sent:
+                    return
+                continue
+            at = session.next_send_at(now)
+            deadline = session.expires_deadline if at is None else min(at, session.expires_deadline)
+            await self._sleep(deadline - now)
+
+
+def close_code(ws: ServerConnection) -> int:
+    """The code that ended a connection: the peer's, else the one the bridge sent (a keepalive
+    timeout's 1011 goes unanswered by a dead peer), else 1006 (aborted)."""
+    for frame in (ws.protocol.close_rcvd, ws.protocol.close_sent):
+        if frame is not None:
+            return int(frame.code)
+    return 1006
