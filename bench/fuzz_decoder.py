@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, 
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tests.reliability.avro_mutations import (  # noqa: E402
+from tests.helpers.avro_mutations import (  # noqa: E402
     CLASSES,
     Crash,
     Hang,

@@ -20,8 +20,8 @@ from schemas.codec import DecodeError
 from streams import events
 from streams.settings import KafkaSettings
 from streams.topics import topic_name
-from tests.reliability.avro_mutations import CODEC, INPUTS, RandomChooser, generate
-from tests.streams.worker.test_worker_kafka import TopicReader, WorkerProcess, decoded
+from tests.helpers.avro_mutations import CODEC, INPUTS, RandomChooser, generate
+from tests.helpers.worker import TopicReader, WorkerProcess, decoded
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 

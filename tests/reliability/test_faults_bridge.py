@@ -30,8 +30,8 @@ from websockets.asyncio.client import connect
 from schemas.codec import default_codec
 from streams.settings import KafkaSettings
 from streams.topics import topic_name
-from tests.reliability.faults import BridgeProcess, log
-from tests.ws_bridge.helpers import alert_record, routing_record
+from tests.helpers.bridge import alert_record, routing_record
+from tests.helpers.faults import BridgeProcess, log
 from ws_bridge.client import AnalyticsClient, Backoff
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from streams.settings import KafkaSettings
-from tests.reliability.faults import (
+from tests.helpers.faults import (
     BridgeProcess,
     ExposureClient,
     Load,
@@ -39,7 +39,7 @@ from tests.reliability.faults import (
     wait_for_exposure,
     wait_logged,
 )
-from tests.streams.worker.test_worker_kafka import WorkerProcess
+from tests.helpers.worker import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -26,7 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.settings import KafkaSettings
 from streams.topics import topic_name
-from tests.reliability.faults import (
+from tests.helpers.faults import (
     Load,
     OwnKafka,
     apply_topics_to,
@@ -37,7 +37,7 @@ from tests.reliability.faults import (
     wait_for_exposure_written,
     wait_logged,
 )
-from tests.streams.worker.test_worker_kafka import WorkerProcess
+from tests.helpers.worker import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -18,8 +18,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.reliability.ws_frames import ERROR_CODES, closing_frames, frame
-from tests.ws_bridge.helpers import SECRET, routing_record, settings
+from tests.helpers.bridge import SECRET, routing_record, settings
+from tests.helpers.ws_frames import ERROR_CODES, closing_frames, frame
 from ws_bridge.core.alertlog import AlertLog
 from ws_bridge.core.auth import mint_token
 from ws_bridge.core.protocol import to_message

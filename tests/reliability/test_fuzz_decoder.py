@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from schemas.codec import DecodeError
 from streams import events
-from tests.reliability.avro_mutations import (
+from tests.helpers.avro_mutations import (
     CLASSES,
     CODEC,
     INPUTS,

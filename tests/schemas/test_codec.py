@@ -39,7 +39,7 @@ from schemas.codec import (
     schema_info,
 )
 from streams import events
-from tests.strategies import comparable, records_for
+from tests.helpers.strategies import comparable, records_for
 
 RAW: dict[str, dict[str, Any]] = {
     p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(SCHEMA_DIR.glob("*.avsc"))

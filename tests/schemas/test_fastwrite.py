@@ -14,43 +14,13 @@ from hypothesis import strategies as st
 
 from schemas.codec import SCHEMA_DIR, EncodeError, default_codec, encode_with
 from schemas.fastwrite import compile_writer, write_long
-from tests.strategies import records_for
+from tests.helpers.schemas import EVERYTHING
+from tests.helpers.strategies import records_for
 
 RAW = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(SCHEMA_DIR.glob("*.avsc"))}
 PROPERTY = settings(max_examples=150, deadline=None, database=None)
 
 # A schema using every construct the compiler supports, beyond what our event schemas use.
-EVERYTHING = {
-    "type": "record",
-    "name": "Everything",
-    "namespace": "test",
-    "fields": [
-        {"name": "b", "type": "boolean"},
-        {"name": "i", "type": "int"},
-        {"name": "f", "type": "float"},
-        {"name": "raw", "type": "bytes"},
-        {"name": "ms", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-        {"name": "e", "type": {"type": "enum", "name": "Color", "symbols": ["RED", "GREEN"]}},
-        {"name": "e2", "type": "Color"},
-        {"name": "maybe_after", "type": ["string", "null"]},
-        {"name": "counts", "type": {"type": "map", "values": "long"}},
-        {
-            "name": "children",
-            "type": {
-                "type": "array",
-                "items": {
-                    "type": "record",
-                    "name": "Child",
-                    "fields": [
-                        {"name": "name", "type": "string"},
-                        {"name": "tags", "type": {"type": "array", "items": "string"}},
-                    ],
-                },
-            },
-        },
-        {"name": "maybe_child", "type": ["null", "Child"]},
-    ],
-}
 
 
 def fastavro_bytes(schema: dict[str, Any], record: dict[str, Any]) -> bytes:

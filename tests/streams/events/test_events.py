@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from schemas.codec import SCHEMA_DIR, default_codec
 from streams import events
 from streams.events import InvalidEvent
-from tests.strategies import MAX_TIMESTAMP_MICROS, comparable
+from tests.helpers.strategies import MAX_TIMESTAMP_MICROS, comparable
 
 CODEC = default_codec()
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -21,8 +21,8 @@ from schemas.codec import (
     default_codec,
 )
 from streams.replay.decode import FastDecoder, _NotFast, compile_reader, read_varint
-from tests.schemas.test_fastwrite import EVERYTHING
-from tests.strategies import records_for
+from tests.helpers.schemas import EVERYTHING
+from tests.helpers.strategies import records_for
 
 RAW = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(SCHEMA_DIR.glob("*.avsc"))}
 PROPERTY = settings(max_examples=60, deadline=None, database=None)

@@ -21,7 +21,7 @@ from schemas.codec import SCHEMA_DIR, CorruptMessage, DecodeError, default_codec
 from streams.replay.batches import record_chunks
 from streams.replay.decode import FastDecoder, compile_reader
 from streams.replay.formats import JsonLinesWriter, columns_for, text_rows
-from tests.strategies import records_for
+from tests.helpers.strategies import records_for
 
 RAW = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(SCHEMA_DIR.glob("*.avsc"))}
 PROPERTY = settings(max_examples=60, deadline=None, database=None)

@@ -12,7 +12,7 @@ from streams.settings import ConfigError
 from streams.worker.pipeline import PositionsStage
 from streams.worker.run import load_document, pipeline_config
 from streams.worker.settings import WorkerSettings
-from tests.streams.exposure.test_exposure import pos
+from tests.helpers.exposure import pos
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "infra" / "rtx.example.toml"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from streams.settings import KafkaSettings
-from tests.ws_bridge.helpers import (
+from tests.helpers.bridge import (
     SECRET,
     T0_US,
     alert_record,
@@ -26,7 +26,7 @@ from tests.ws_bridge.helpers import (
     settings,
     summary_record,
 )
-from tests.ws_bridge.server.test_server_kafka import producer, send
+from tests.helpers.bridge_kafka import producer, send
 from ws_bridge.client import AnalyticsClient, Backoff, ClientError, ServerError
 from ws_bridge.core.auth import mint_token
 from ws_bridge.server.kafka_source import KafkaSource

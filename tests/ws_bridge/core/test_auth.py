@@ -16,8 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tests.ws_bridge.conftest import public_pem
-from tests.ws_bridge.helpers import SECRET, T0, settings
+from tests.helpers.bridge import SECRET, T0, public_pem, settings
 from ws_bridge.core.auth import (
     MAX_TOKEN_BYTES,
     REASONS,

@@ -15,8 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from streams.settings import ConfigError
 from streams.settings import ConfigError as StreamsConfigError
-from tests.ws_bridge.conftest import public_pem
-from tests.ws_bridge.helpers import SECRET
+from tests.helpers.bridge import SECRET, public_pem
 from ws_bridge.core.config import DEV_SECRET, PROFILES, BridgeSettings
 
 ENV = {"RTX_JWT_SECRET": SECRET}

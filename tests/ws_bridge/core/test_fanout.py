@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from tests.ws_bridge.helpers import (
+from tests.helpers.bridge import (
     T0,
     alert_record,
     context,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.ws_bridge.helpers import (
+from tests.helpers.bridge import (
     T0,
     T0_US,
     alert_record,

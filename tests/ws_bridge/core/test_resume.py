@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from tests.ws_bridge.helpers import T0, T0_US, alert_record, context, identity, session, settings
+from tests.helpers.bridge import T0, T0_US, alert_record, context, identity, session, settings
 from ws_bridge.core.access import ChannelPolicy
 from ws_bridge.core.alertlog import AlertLog
 from ws_bridge.core.fanout import Fanout

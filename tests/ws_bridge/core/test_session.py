@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from tests.ws_bridge.helpers import (
+from tests.helpers.bridge import (
     SECRET,
     T0,
     context,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ws_bridge.helpers import settings
+from tests.helpers.bridge import settings
 from ws_bridge.core.alertlog import AlertLog
 from ws_bridge.server import dashboard
 from ws_bridge.server.dashboard import DEFAULT_PUBLIC_DIR, DashboardFiles, Found, NotFound

@@ -4,7 +4,6 @@ WebSocket clients; snapshots on subscribe; alert resume across a reconnect."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import signal
@@ -12,13 +11,11 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -26,56 +23,17 @@ from websockets.exceptions import ConnectionClosed
 from schemas.codec import default_codec
 from streams.settings import KafkaSettings
 from streams.topics import apply_topics, topic_name
-from tests.ws_bridge.helpers import (
-    SECRET,
+from tests.helpers.bridge import (
     alert_record,
     exposure_record,
     lp_record,
     routing_record,
-    settings,
 )
-from ws_bridge.core.auth import mint_token
-from ws_bridge.server.kafka_source import KafkaSource
-from ws_bridge.server.server import BridgeServer
+from tests.helpers.bridge_kafka import bridge, nothing_more, producer, send, url
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
 CODEC = default_codec()
-
-
-@asynccontextmanager
-async def producer(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
-    p = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=1)
-    await p.start()
-    try:
-        yield p
-    finally:
-        await p.stop()
-
-
-async def send(
-    p: AIOKafkaProducer, kafka: KafkaSettings, logical: str, schema: str, record: dict[str, Any]
-) -> None:
-    key = str(record.get("lpName") or record.get("id") or record.get("symbol") or "global")
-    await p.send_and_wait(
-        topic_name(logical, kafka), CODEC.encode(schema, record), key=key.encode()
-    )
-
-
-@asynccontextmanager
-async def bridge(kafka: KafkaSettings) -> AsyncIterator[BridgeServer]:
-    s = dataclasses.replace(settings(host="127.0.0.1", port=0), alert_history=100)
-    server = BridgeServer(s, KafkaSource(kafka, alert_history=s.alert_history))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-def url(server: BridgeServer) -> str:
-    tok = mint_token(SECRET, "alice", ["admin"], 3600, account="acc-1")
-    return f"ws://127.0.0.1:{server.port}/ws/analytics?token={tok}"
 
 
 async def recv_messages(ws: ClientConnection, count: int, wait_s: float = 15) -> list[Any]:
@@ -86,12 +44,6 @@ async def recv_messages(ws: ClientConnection, count: int, wait_s: float = 15) ->
             assert isinstance(frame, list)
             out.extend(frame)
     return out
-
-
-async def nothing_more(ws: ClientConnection, wait_s: float = 1.0) -> None:
-    with pytest.raises(TimeoutError):
-        async with asyncio.timeout(wait_s):
-            await ws.recv()
 
 
 async def until(check: Callable[[], bool], wait_s: float = 20) -> None:

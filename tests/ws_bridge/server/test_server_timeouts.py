@@ -17,8 +17,8 @@ import socket
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.ws_bridge.helpers import routing_record
-from tests.ws_bridge.server.test_server import (
+from tests.helpers.bridge import routing_record
+from tests.helpers.bridge_server import (
     http_get,
     recv_messages,
     running,

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
 
-from tests.ws_bridge.helpers import routing_record
-from tests.ws_bridge.server.test_server import (
+from tests.helpers.bridge import routing_record
+from tests.helpers.bridge_server import (
     recv_messages,
     running,
     subscribe,

@@ -39,7 +39,7 @@ from streams.alerts.engine import alert_id
 from streams.sdk import Delivery, DeliveryError, Publisher
 from streams.settings import KafkaSettings
 from streams.topics import BY_LOGICAL, apply_topics, topic_name
-from tests.streams.worker.test_worker_kafka import (
+from tests.helpers.worker import (
     MIDS,
     TopicReader,
     decoded,

@@ -7,6 +7,9 @@ import dataclasses
 import json
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from schemas.codec import default_codec
 from ws_bridge.core.access import ChannelPolicy
 from ws_bridge.core.alertlog import AlertLog
@@ -165,3 +168,9 @@ def routing_item(n: int, pad: int = 0) -> Encoded:
 def volumes(messages: list[dict[str, Any]]) -> list[int]:
     """The ``n`` of every routing-decision message in a batch."""
     return [int(m["data"]["volume"]) for m in messages if m["type"] == "routing-decision"]
+
+
+def public_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
