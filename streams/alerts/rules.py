@@ -21,7 +21,7 @@ SOURCE_EXPOSURE: Final = "ExposureMonitor"
 SOURCE_LP: Final = "LPMonitor"
 SOURCE_ROUTING: Final = "RoutingMonitor"
 
-# The seed guide's exposure alert ("Exposure Monitor Integration") carries exactly these.
+# The old hub's exposure monitor alert carries exactly these.
 GUIDE_ACTION_ITEMS: Final = (
     "Review open positions",
     "Consider closing high-risk positions",

@@ -1,6 +1,6 @@
 /**
- * AnalyticsWebSocket: the dashboards' client of the analytics bridge, used as in the seed
- * integration guide:
+ * AnalyticsWebSocket: the dashboards' client of the analytics bridge, used as with the old Go
+ * hub's client:
  *
  *     new AnalyticsWebSocket({ url, token, channels, debug },
  *                            { onRoutingMetrics, onLPPerformance, onExposureUpdate, onAlert }).connect();

@@ -1,6 +1,6 @@
 /**
  * Server frames in: a text frame must be a JSON array of `{type, timestamp, data}` messages
- * (PROTOCOL.md). {@link parseFrame} returns the messages, or a ProtocolViolation (returned, not
+ * (docs/bridge.md section 1). {@link parseFrame} returns the messages, or a ProtocolViolation (returned, not
  * thrown) naming what is wrong. Messages of unknown types pass through (forward compatibility:
  * the bridge may add extension types a client ignores). {@link redact} keeps tokens out of
  * every line the client logs or reports.

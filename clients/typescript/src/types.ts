@@ -1,6 +1,6 @@
 /**
  * Typed messages of the analytics WebSocket contract, as the bridge serves them
- * (docs/bridge.md sections 1 and 2; the contract is /work/shared/PROTOCOL.md).
+ * (docs/bridge.md sections 1 and 2).
  *
  * Every server frame is a JSON array of messages `{type, timestamp, data}`. The `data`
  * interfaces below mirror the Avro schemas in `schemas/avro/*.avsc` field for field
