@@ -30,24 +30,19 @@ Exceptions::
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from streams.alerts.config import RulesConfig as RulesConfig
+from streams.alerts.ids import AlertIds
 from streams.alerts.records import Alert, iso, micros
 from streams.alerts.records import alert_id as alert_id  # re-exported: tests/reliability use it
 from streams.alerts.rules import Rule, build_rules, positive_limits
 from streams.errors import StateError
 
 STATE_VERSION: Final = 1
-
-# Ids remembered to tell two different causes that hash to the same id apart (the contract
-# leaves 24 bits per second). Only ids of the same second can collide, so old ones are dropped.
-_RECENT_MAX: Final = 1024
-_RECENT_KEEP_S: Final = 300
 
 
 class AlertStateError(StateError):
@@ -99,8 +94,7 @@ class RuleEngine:
         self._open: dict[str, dict[str, _Open]] = {rid: {} for rid in self._rules}
         self._last: dict[str, dict[str, int]] = {}
         self._lp: dict[str, _LpSeen] = {}
-        self._recent: dict[str, tuple[str, int]] = {}
-        self._recent_max_s = -(2**62)
+        self.ids = AlertIds()
 
     # --- inputs ------------------------------------------------------------------------------
 
@@ -250,6 +244,7 @@ class RuleEngine:
 
     def state(self) -> dict[str, Any]:
         """Everything needed to continue exactly where this engine is, as JSON-able data."""
+        recent_ids, recent_max_s = self.ids.state()
         return {
             "version": STATE_VERSION,
             "open": {
@@ -259,8 +254,8 @@ class RuleEngine:
             },
             "lastTime": {k: dict(sorted(v.items())) for k, v in sorted(self._last.items())},
             "lpSeen": {lp: [s.time, s.event_id] for lp, s in sorted(self._lp.items())},
-            "recentIds": [[i, d, s] for i, (d, s) in self._recent.items()],
-            "recentMaxS": self._recent_max_s,
+            "recentIds": recent_ids,
+            "recentMaxS": recent_max_s,
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -279,12 +274,10 @@ class RuleEngine:
                 for k, v in state["lastTime"].items()
             }
             lp = {str(n): _LpSeen(int(t), str(e)) for n, (t, e) in state["lpSeen"].items()}
-            recent = {str(i): (str(d), int(s)) for i, d, s in state["recentIds"]}
-            recent_max_s = int(state["recentMaxS"])
+            ids = AlertIds.restore(state["recentIds"], state["recentMaxS"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AlertStateError(f"malformed alert-engine snapshot: {exc!r}") from exc
-        self._open, self._last, self._lp, self._recent = opened, last, lp, recent
-        self._recent_max_s = recent_max_s
+        self._open, self._last, self._lp, self.ids = opened, last, lp, ids
 
     # --- machinery ---------------------------------------------------------------------------
 
@@ -339,65 +332,63 @@ class RuleEngine:
             note = text if note is None else note
             if new is not None and rule.rank(new) > rule.rank(opened.level):
                 note = f"{text}; superseded by {rule.level(new).title.format(subject=subject)}"
-            cause = f"resolve|{opened.id}|{t}|{event_id}"
-            out.append(
-                {
-                    "id": self._issue(t, cause),
-                    "eventTime": t,
-                    "severity": "info",
-                    "category": rule.category,
-                    "title": f"Resolved: {opened.title}",
-                    "message": note,
-                    "source": rule.source,
-                    "actionItems": [],
-                    "state": "RESOLVED",
-                    "resolvesId": opened.id,
-                    "ruleId": f"{rule.rule_id}.{opened.level}",
-                    "value": value,
-                    "threshold": crossed,
-                }
-            )
+            out.append(self._resolution(rule, opened, t, event_id, value, crossed, note))
         if new is not None:
-            level = rule.level(new)
-            title = level.title.format(subject=subject)
-            cause = f"{rule.rule_id}.{new}|{subject}|{t}|{event_id}"
-            aid = self._issue(t, cause)
-            self._open[rule.rule_id][subject] = _Open(aid, new, title)
-            out.append(
-                {
-                    "id": aid,
-                    "eventTime": t,
-                    "severity": level.severity,
-                    "category": rule.category,
-                    "title": title,
-                    "message": text,
-                    "source": rule.source,
-                    "actionItems": [a.format(subject=subject) for a in level.action_items],
-                    "state": "RAISED",
-                    "resolvesId": None,
-                    "ruleId": f"{rule.rule_id}.{new}",
-                    "value": value,
-                    "threshold": None if math.isnan(level.threshold) else level.threshold,
-                }
-            )
+            out.append(self._raise(rule, subject, new, t, event_id, value, text))
         return out
 
-    def _issue(self, t: int, cause: str) -> str:
-        """alert_id(t, cause), unless a different recent cause already has that id (24 bits a
-        second can collide): then the first free alert_id(t, cause + "#n"). Deterministic: the
-        remembered ids are part of the state."""
-        digest = hashlib.sha256(cause.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        aid, n = alert_id(t, cause), 0
-        while (seen := self._recent.get(aid)) is not None and seen[0] != digest:
-            n += 1
-            aid = alert_id(t, f"{cause}#{n}")
-        second = t // 1_000_000
-        self._recent[aid] = (digest, second)
-        self._recent_max_s = max(self._recent_max_s, second)
-        size = len(self._recent)
-        if size > _RECENT_MAX // 4 and size % 64 == 0:  # amortised; depends on the state only
-            horizon = self._recent_max_s - _RECENT_KEEP_S
-            self._recent = {i: v for i, v in self._recent.items() if v[1] >= horizon}
-        while len(self._recent) > _RECENT_MAX:
-            del self._recent[next(iter(self._recent))]
-        return aid
+    def _resolution(
+        self,
+        rule: Rule,
+        opened: _Open,
+        t: int,
+        event_id: str,
+        value: float | None,
+        crossed: float | None,
+        note: str,
+    ) -> Alert:
+        return {
+            "id": self.ids.issue(t, f"resolve|{opened.id}|{t}|{event_id}"),
+            "eventTime": t,
+            "severity": "info",
+            "category": rule.category,
+            "title": f"Resolved: {opened.title}",
+            "message": note,
+            "source": rule.source,
+            "actionItems": [],
+            "state": "RESOLVED",
+            "resolvesId": opened.id,
+            "ruleId": f"{rule.rule_id}.{opened.level}",
+            "value": value,
+            "threshold": crossed,
+        }
+
+    def _raise(
+        self,
+        rule: Rule,
+        subject: str,
+        new: str,
+        t: int,
+        event_id: str,
+        value: float | None,
+        text: str,
+    ) -> Alert:
+        level = rule.level(new)
+        title = level.title.format(subject=subject)
+        aid = self.ids.issue(t, f"{rule.rule_id}.{new}|{subject}|{t}|{event_id}")
+        self._open[rule.rule_id][subject] = _Open(aid, new, title)
+        return {
+            "id": aid,
+            "eventTime": t,
+            "severity": level.severity,
+            "category": rule.category,
+            "title": title,
+            "message": text,
+            "source": rule.source,
+            "actionItems": [a.format(subject=subject) for a in level.action_items],
+            "state": "RAISED",
+            "resolvesId": None,
+            "ruleId": f"{rule.rule_id}.{new}",
+            "value": value,
+            "threshold": None if math.isnan(level.threshold) else level.threshold,
+        }

@@ -611,13 +611,13 @@ def test_colliding_causes_get_distinct_stable_ids() -> None:
             break
         by_id[aid] = cause
     engine = RuleEngine(RulesConfig())
-    id1 = engine._issue(T0, first)
-    id2 = engine._issue(T0, second)
+    id1 = engine.ids.issue(T0, first)
+    id2 = engine.ids.issue(T0, second)
     assert id1 == alert_id(T0, first) and id2 != id1 and ID_RE.match(id2)
-    assert engine._issue(T0, second) == id2
+    assert engine.ids.issue(T0, second) == id2
     other = RuleEngine(RulesConfig())
     other.restore(json.loads(json.dumps(engine.state())))
-    assert other._issue(T0, second) == id2 and other._issue(T0, first) == id1
+    assert other.ids.issue(T0, second) == id2 and other.ids.issue(T0, first) == id1
 
 
 # --- configuration -----------------------------------------------------------------------------
