@@ -11,13 +11,14 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 RTX := $(VENV)/bin/rtx-analytics
 
-.PHONY: demo stop test lint install bench fuzz chaos clean kafka-start kafka-stop help
+.PHONY: demo stop test test-fast lint install bench fuzz chaos clean kafka-start kafka-stop help
 
 help:
 	@echo "make demo   run the product until Ctrl-C (broker, topics, worker, bridge + dashboard, simulator)"
 	@echo "make stop   stop what a killed make demo left running"
 	@echo "make test   run the whole test suite (starts and stops its own broker)"
-	@echo "make lint   ruff + mypy --strict"
+	@echo "make test-fast  the inner loop: lint + the suite without the tests marked slow"
+	@echo "make lint   ruff + mypy --strict + import contracts (lint-imports)"
 	@echo "make bench  run the benchmarks in bench/ against the demo broker"
 	@echo "make fuzz   100,000 fuzzed inputs through the worker's input path (docs/reliability.md)"
 	@echo "make chaos  heavy fault tests: worker kill -9 x3, broker kill -9 x2, each of 3 brokers lost (docs/reliability.md)"
@@ -36,12 +37,19 @@ install: $(STAMP)
 test: $(STAMP)
 	@bash infra/run-tests.sh
 
+# Everything but the tests marked slow (long fault and broker tests) and the non-Python suites;
+# make test (and CI) runs them all.
+test-fast: $(STAMP)
+	@RTX_TEST_FAST=1 bash infra/run-tests.sh -m "not slow and not chaos"
+
 lint: $(STAMP)
 	@echo "==> ruff check + format check"
 	@$(VENV)/bin/ruff check streams schemas ws_bridge infra tests bench clients/typescript/test clients/dashboard/test
 	@$(VENV)/bin/ruff format --check streams schemas ws_bridge infra tests bench clients/typescript/test clients/dashboard/test
 	@echo "==> mypy --strict"
 	@$(VENV)/bin/mypy
+	@echo "==> import contracts (lint-imports; pyproject.toml [tool.importlinter])"
+	@PYTHONPATH=. $(VENV)/bin/lint-imports
 
 demo: $(STAMP)
 	@bash infra/demo.sh

@@ -10,10 +10,11 @@ RTX="$VENV/bin/rtx-analytics"
 PORT=${RTX_TEST_KAFKA_PORT:-19092}
 STATE=${RTX_TEST_KAFKA_DIR:-.rtx/test-kafka}
 
-echo "==> lint (ruff, mypy --strict)"
+echo "==> lint (ruff, mypy --strict, import contracts)"
 "$VENV/bin/ruff" check streams schemas ws_bridge infra tests bench clients/typescript/test clients/dashboard/test
 "$VENV/bin/ruff" format --check streams schemas ws_bridge infra tests bench clients/typescript/test clients/dashboard/test
 "$VENV/bin/mypy"
+PYTHONPATH=. "$VENV/bin/lint-imports"
 
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   "$RTX" kafka stop --state-dir "$STATE" >/dev/null 2>&1 || true
@@ -33,6 +34,12 @@ fi
 VENV_ABS=$(cd "$VENV" && pwd)
 echo "==> building the TypeScript client (clients/typescript: npm ci, tsc); the bridge fault tests run it"
 (cd clients/typescript && npm ci --no-audit --no-fund && npm run build)
+
+if [ -n "${RTX_TEST_FAST:-}" ]; then
+  echo "==> pytest $* (make test-fast: no slow tests, no TypeScript, Go or browser suites)"
+  "$VENV/bin/pytest" "$@"
+  exit 0
+fi
 
 echo "==> pytest (the heavy fault tests marked chaos run under make chaos)"
 "$VENV/bin/pytest" -m "not chaos" "$@"
