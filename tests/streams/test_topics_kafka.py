@@ -9,14 +9,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.settings import KafkaSettings
-from streams.topics import (
-    TOPICS,
-    TopicError,
-    _describe,
-    _wait_for_configs,
-    apply_topics,
-    topic_name,
-)
+from streams.topics import TOPICS, TopicError, apply_topics, topic_name
+from streams.topics.admin import _describe, _wait_for_configs
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(60)]
 

@@ -1,0 +1,192 @@
+"""The topic table: every topic of the pipeline, its kind, key, value schemas and configs.
+
+Names follow ``RTX_TOPIC_PREFIX`` (``topic_name``); ``table_rows`` resolves the table for
+printing (``rtx-analytics topics list``) and the docs (README.md, "Topics"). Applying it to a
+cluster is :mod:`streams.topics.admin`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from streams.settings import KafkaSettings
+
+DAY_MS = 24 * 60 * 60 * 1000
+Kind = Literal["input", "derived", "dead-letter", "internal"]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One row of the topic table. ``partitions=None`` means the configured input partitions."""
+
+    logical: str  # stable name used in code, e.g. "positions"
+    suffix: str  # the topic is named <prefix><suffix>
+    kind: Kind
+    key: str  # what the Kafka key is
+    value_schemas: tuple[str, ...]  # Avro schema names (short); () = raw bytes
+    configs: dict[str, str]
+    doc: str
+    partitions: int | None = None
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}{self.suffix}"
+
+    def partition_count(self, settings: KafkaSettings) -> int:
+        return settings.input_partitions if self.partitions is None else self.partitions
+
+    def desired_configs(self, settings: KafkaSettings) -> dict[str, str]:
+        wanted = {"min.insync.replicas": str(settings.min_insync_replicas)}
+        wanted.update(self.configs)
+        return wanted
+
+
+def _delete(retention_ms: int) -> dict[str, str]:
+    return {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        "routing_decisions",
+        "routing.decisions",
+        "input",
+        "symbol",
+        ("RoutingDecision",),
+        _delete(30 * DAY_MS),
+        "Every order's routing decision (A-book/B-book, LP, execution time, slippage).",
+    ),
+    TopicSpec(
+        "lp_status",
+        "lp.status",
+        "input",
+        "lpName",
+        ("LpStatus",),
+        _delete(30 * DAY_MS),
+        "LP connection status and metrics: on every change and every 5 s per LP.",
+    ),
+    TopicSpec(
+        "positions",
+        "positions",
+        "input",
+        "positionId",
+        ("PositionState",),
+        {
+            "cleanup.policy": "compact",
+            "min.compaction.lag.ms": str(60 * 60 * 1000),
+            "delete.retention.ms": str(DAY_MS),
+        },
+        "Full current state of each position; compacted, so the latest event per position "
+        "is its truth and re-applying one is harmless.",
+    ),
+    TopicSpec(
+        "quotes",
+        "quotes",
+        "input",
+        "symbol",
+        ("Quote",),
+        _delete(7 * DAY_MS),
+        "Bid/ask quotes: mark prices and USD conversion.",
+    ),
+    TopicSpec(
+        "alerts_inbound",
+        "alerts.inbound",
+        "input",
+        "source",
+        ("ServiceAlert",),
+        _delete(30 * DAY_MS),
+        "Alerts raised by other services, validated and merged into the alert log.",
+        partitions=3,
+    ),
+    TopicSpec(
+        "exposure",
+        "exposure",
+        "derived",
+        "scope (global)",
+        ("ExposureChange",),
+        _delete(7 * DAY_MS),
+        "Exposure aggregates (exposure-change), coalesced.",
+        partitions=1,
+    ),
+    TopicSpec(
+        "routing_metrics",
+        "routing.metrics",
+        "derived",
+        "symbol, or window start for summaries",
+        ("RoutingDecision", "RoutingSummary"),
+        _delete(30 * DAY_MS),
+        "Routing decisions passed through plus per-window routing summaries.",
+    ),
+    TopicSpec(
+        "lp_performance",
+        "lp.performance",
+        "derived",
+        "lpName",
+        ("LpPerformance",),
+        {"cleanup.policy": "compact,delete", "retention.ms": str(7 * DAY_MS)},
+        "Latest metrics of each LP with derived uptime, reject rate and fill latency.",
+        partitions=3,
+    ),
+    TopicSpec(
+        "alerts",
+        "alerts",
+        "derived",
+        "alert id",
+        ("Alert",),
+        {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
+        "The persisted alert log dashboards resume from and analysts replay: one partition "
+        "(total order, offset = seq), kept forever.",
+        partitions=1,
+    ),
+    TopicSpec(
+        "dead_letter",
+        "deadletter",
+        "dead-letter",
+        "the original key",
+        (),
+        _delete(30 * DAY_MS),
+        "Events that could not be decoded or validated, bytes untouched; headers name the "
+        "source topic, partition, offset and the error.",
+        partitions=1,
+    ),
+    TopicSpec(
+        "internal",
+        "internal.global",
+        "internal",
+        "kind:subject (e.g. pos:3, mids:2, lp:OANDA)",
+        (),
+        {
+            "cleanup.policy": "compact",
+            "min.compaction.lag.ms": str(60 * 60 * 1000),
+            "delete.retention.ms": str(DAY_MS),
+        },
+        "Worker-internal: stage-1 partials (exposure per positions partition, quote mids, "
+        "routing windows) and forwarded LP inputs for the one global stage; JSON values. "
+        "Compacted, and read from the start when the global stage starts.",
+        partitions=1,
+    ),
+)
+
+BY_LOGICAL: dict[str, TopicSpec] = {t.logical: t for t in TOPICS}
+
+
+def topic_name(logical: str, settings: KafkaSettings) -> str:
+    return BY_LOGICAL[logical].name(settings.topic_prefix)
+
+
+def table_rows(settings: KafkaSettings) -> list[dict[str, Any]]:
+    """The topic table with names and partition counts resolved, for printing and docs."""
+    rows = []
+    for s in TOPICS:
+        rows.append(
+            {
+                "topic": s.name(settings.topic_prefix),
+                "kind": s.kind,
+                "partitions": s.partition_count(settings),
+                "replication": settings.replication_factor,
+                "key": s.key,
+                "value": ", ".join(s.value_schemas) or "raw bytes",
+                "configs": s.desired_configs(settings),
+                "doc": s.doc,
+            }
+        )
+    return rows
