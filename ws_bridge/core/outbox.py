@@ -21,6 +21,7 @@ from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ws_bridge.core.frames import text_frame
 from ws_bridge.core.messages import CHANNELS, Encoded, Message, gap_message
 
 
@@ -131,10 +132,8 @@ class Chunk:
     @property
     def wire(self) -> bytes:
         """The frame as a WebSocket text frame on the wire (built once, see
-        ws_bridge.server.wire)."""
+        :mod:`ws_bridge.core.frames`)."""
         if self._wire is None:
-            from ws_bridge.server.wire import text_frame  # noqa: PLC0415 - the core stays I/O-free
-
             self._wire = text_frame(self.frame)
         return self._wire
 

@@ -25,7 +25,8 @@ import logging
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -33,16 +34,23 @@ from websockets.exceptions import ConnectionClosed
 from ws_bridge.core.alertlog import AlertLog
 from ws_bridge.core.config import BridgeSettings
 from ws_bridge.core.fanout import Fanout
+from ws_bridge.core.frames import text_frame
 from ws_bridge.core.protocol import Encoded, Message
 from ws_bridge.core.session import ClientSession, Close
 from ws_bridge.server.http import BridgeMetrics
 from ws_bridge.server.logs import emit, log, log_line
-from ws_bridge.server.wire import text_frame, write_shared
-
-if TYPE_CHECKING:
-    from ws_bridge.server.server import BridgeServer
+from ws_bridge.server.wire import write_shared
 
 NO_FRAMES: deque[tuple[str, bytes, int]] = deque()  # shared, never appended to (memory)
+
+
+@dataclass(frozen=True, slots=True)
+class Writes:
+    """What every connection's writer needs of its server, shared by all of them: the bound of
+    one write (``RTX_BRIDGE_WRITE_TIMEOUT_S``) and the metrics it counts frames in."""
+
+    timeout_s: float
+    metrics: BridgeMetrics
 
 
 class Hub:
@@ -50,6 +58,7 @@ class Hub:
 
     def __init__(self, settings: BridgeSettings, metrics: BridgeMetrics) -> None:
         self.settings = settings
+        self.writes = Writes(settings.write_timeout_s, metrics)
         self.fanout = Fanout()
         self._alerts: AlertLog | None = None
         self.connections: set[Connection] = set()
@@ -143,10 +152,10 @@ class Hub:
 class Connection:
     """One accepted WebSocket: its session, reader and writer."""
 
-    def __init__(self, ws: ServerConnection, session: ClientSession, server: BridgeServer) -> None:
+    def __init__(self, ws: ServerConnection, session: ClientSession, writes: Writes) -> None:
         self.ws = ws
         self.session = session
-        self._server = server
+        self._writes = writes
         # Idle connections are the bridge's memory budget: the queue of shared frames is a deque
         # of its own only once used, and the writer sleeps on a bare future rather than an
         # asyncio.Event (whose waiter deque alone is ~760 bytes).
@@ -225,7 +234,7 @@ class Connection:
         self._writing = True
         try:
             if wire is None or not write_shared(self.ws, wire):
-                async with asyncio.timeout(self._server.settings.write_timeout_s):
+                async with asyncio.timeout(self._writes.timeout_s):
                     await self.ws.send(frame)
         except TimeoutError:
             log_line(logging.WARNING, f"Write timeout: dropping client {self.session.user}")
@@ -236,7 +245,7 @@ class Connection:
         finally:
             self._writing = False
         self.session.frame_sent()
-        metrics = self._server.metrics
+        metrics = self._writes.metrics
         metrics.sent(frame, count)
         if wire is None:
             metrics.built(count)

@@ -278,7 +278,7 @@ class BridgeServer:
         # more; their headers cost ~3.5 KiB per idle connection. websockets only checks that a
         # request was received, so one shared placeholder stands in for all of them.
         ws.request, ws.response = HANDLED_REQUEST, None
-        conn = Connection(ws, session, self)
+        conn = Connection(ws, session, self.hub.writes)
         self.hub.connections.add(conn)
         self.metrics.connections.inc()
         self.metrics.connections_total.inc()

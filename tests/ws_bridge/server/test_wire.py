@@ -1,14 +1,12 @@
-"""Prebuilt shared frames are byte for byte what ``websockets`` would have sent."""
+"""Prebuilt shared frames, written straight to the transports, reach every client in order
+(their bytes are checked against ``websockets`` in tests/ws_bridge/core/test_frames.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-from hypothesis import given
-from hypothesis import strategies as st
 from websockets.asyncio.client import connect
-from websockets.frames import Frame, Opcode
 
 from tests.helpers.bridge import routing_record
 from tests.helpers.bridge_server import (
@@ -19,19 +17,13 @@ from tests.helpers.bridge_server import (
     until,
     ws_url,
 )
+from ws_bridge.core.frames import text_frame
 from ws_bridge.core.protocol import to_message
-from ws_bridge.server.wire import text_frame
+from ws_bridge.server import wire
 
 
-@given(st.text(max_size=300))
-def test_text_frame_equals_the_websockets_serialisation(text: str) -> None:
-    assert text_frame(text) == Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
-
-
-def test_text_frame_uses_each_length_encoding_at_its_boundary() -> None:
-    for size in (0, 125, 126, 65_535, 65_536, 70_000):
-        text = "a" * size
-        assert text_frame(text) == Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+def test_the_wire_module_writes_the_cores_frames() -> None:
+    assert wire.text_frame is text_frame
 
 
 async def test_shared_frames_written_directly_reach_every_client_in_order() -> None:
