@@ -1,2 +1,6 @@
 """LP performance: status transitions, observed uptime, rolling reject rate and fill latency per
-liquidity provider (:mod:`.tracker`). Pure (docs/routing-and-lp.md)."""
+liquidity provider. Pure (docs/routing-and-lp.md).
+
+- :mod:`.tracker`: ``LpTracker``, fed LP status events and A-book routing decisions;
+- :mod:`.state`: one LP's state and its snapshot record.
+"""

@@ -21,22 +21,24 @@ window empty as trading goes on elsewhere. Decisions are de-duplicated by eventI
 the window; a redelivered one that has left the window is older than its start and dropped as
 such, so memory stays bounded by the window. ``on_decision`` is O(log n) (a heap per LP).
 
-Formulas and worked numbers: ``docs/routing-and-lp.md``. Errors: :class:`LpStateError` (a
+One LP's state and its snapshot record are in :mod:`streams.lp.state`. Formulas and worked
+numbers: ``docs/routing-and-lp.md``. Errors: :class:`LpStateError` (a
 ``ValueError``) for a malformed state record; :class:`streams.settings.ConfigError`.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streams.errors import StateError
-from streams.histogram import bucket_index, percentiles_of_buckets
-from streams.routing.windows import MICROS_PER_S
+from streams.histogram import percentiles_of_buckets
+from streams.lp.state import METRIC_FIELDS, LpState, LpStateError, opt_int, restore_lp
 from streams.settings import check_keys, int_setting
+from streams.timeunits import MICROS_PER_S
+
+__all__ = ["DECISION_FIELDS", "FORMAT", "METRIC_FIELDS", "LpConfig", "LpStateError", "LpTracker"]
 
 FORMAT = 1
 DECISION_FIELDS = (
@@ -49,22 +51,7 @@ DECISION_FIELDS = (
 )
 """The RoutingDecision fields on_decision reads; forward only these to the tracker."""
 
-METRIC_FIELDS = (
-    "status",
-    "avgSpread",
-    "executionQuality",
-    "latencyMs",
-    "quotesPerSecond",
-    "rejectRate",
-    "uptime",
-)
-"""The LpStatus fields passed through to LpPerformance."""
-
 _MAX_WINDOW_S = 86_400
-
-
-class LpStateError(StateError):
-    """A state record given to :meth:`LpTracker.restore` is malformed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,71 +80,6 @@ class LpConfig:
         )
 
 
-# (eventTime, eventId, rejected, executionTimeMs); ordered by time, then id (unique per LP).
-_Entry = tuple[int, str, bool, float]
-
-
-class _Lp:
-    """State of one LP."""
-
-    __slots__ = (
-        "buckets",
-        "connected_us",
-        "first_time",
-        "heap",
-        "ids",
-        "ids_at_last",
-        "last_time",
-        "metrics",
-        "newest_decision",
-        "rejected",
-        "transitions",
-        "zeros",
-    )
-
-    def __init__(self) -> None:
-        # Status: None until the first status event.
-        self.metrics: dict[str, Any] | None = None
-        self.first_time = 0
-        self.last_time = 0
-        self.connected_us = 0  # connected time between first_time and last_time
-        self.transitions = 0
-        self.ids_at_last: set[str] = set()  # status eventIds at last_time
-        # Rolling window of A-book decisions routed to this LP.
-        self.heap: list[_Entry] = []
-        self.ids: set[str] = set()
-        self.rejected = 0
-        self.zeros = 0  # fills with executionTimeMs == 0
-        self.buckets: dict[int, int] = {}  # fills: bucket index -> count
-        self.newest_decision: int | None = None
-
-    def push(self, entry: _Entry) -> None:
-        heapq.heappush(self.heap, entry)
-        self.ids.add(entry[1])
-        self._count(entry, +1)
-
-    def evict(self, cutoff: int) -> None:
-        heap = self.heap
-        while heap and heap[0][0] < cutoff:
-            entry = heapq.heappop(heap)
-            self.ids.discard(entry[1])
-            self._count(entry, -1)
-
-    def _count(self, entry: _Entry, delta: int) -> None:
-        _, _, rejected, exec_ms = entry
-        if rejected:
-            self.rejected += delta
-        elif exec_ms == 0:
-            self.zeros += delta
-        else:
-            index = bucket_index(exec_ms)
-            n = self.buckets.get(index, 0) + delta
-            if n:
-                self.buckets[index] = n
-            else:
-                del self.buckets[index]
-
-
 class LpTracker:
     """Per-LP reported and derived metrics; see the module docstring.
 
@@ -166,17 +88,17 @@ class LpTracker:
 
     def __init__(self, config: LpConfig | None = None) -> None:
         self.config = config or LpConfig()
-        self._lps: dict[str, _Lp] = {}
+        self._lps: dict[str, LpState] = {}
         self._newest_decision: int | None = None
         self.duplicate_statuses = 0
         self.stale_statuses = 0
         self.duplicate_decisions = 0
         self.late_decisions = 0
 
-    def _lp(self, name: str) -> _Lp:
+    def _lp(self, name: str) -> LpState:
         lp = self._lps.get(name)
         if lp is None:
-            lp = self._lps[name] = _Lp()
+            lp = self._lps[name] = LpState()
         return lp
 
     @property
@@ -257,7 +179,7 @@ class LpTracker:
             return None
         return self._performance(lp, state, now_micros)
 
-    def _performance(self, name: str, lp: _Lp, now: int) -> dict[str, Any]:
+    def _performance(self, name: str, lp: LpState, now: int) -> dict[str, Any]:
         metrics = lp.metrics
         if metrics is None:  # pragma: no cover - callers check
             raise ValueError(f"LP {name}: no status yet")
@@ -305,16 +227,7 @@ class LpTracker:
             lp = self._lps[name]
             if cutoff is not None:
                 lp.evict(cutoff)
-            lps[name] = {
-                "metrics": lp.metrics,
-                "firstTime": lp.first_time,
-                "lastTime": lp.last_time,
-                "connectedUs": lp.connected_us,
-                "transitions": lp.transitions,
-                "idsAtLast": sorted(lp.ids_at_last),
-                "newestDecision": lp.newest_decision,
-                "decisions": [list(e) for e in sorted(lp.heap)[-share if share else 0 :]],
-            }
+            lps[name] = lp.record(share)
         return {
             "format": FORMAT,
             "newestDecision": self._newest_decision,
@@ -331,7 +244,7 @@ class LpTracker:
         """Replace this tracker's state with a :meth:`state` snapshot."""
         if not isinstance(state, Mapping) or state.get("format") != FORMAT:
             raise LpStateError(f"expected a format-{FORMAT} LP tracker state, got {state!r:.200}")
-        newest = _opt_int(state.get("newestDecision"), "newestDecision")
+        newest = opt_int(state.get("newestDecision"), "newestDecision")
         raw_lps = state.get("lps")
         counters = state.get("counters")
         if not isinstance(raw_lps, Mapping) or not isinstance(counters, Mapping):
@@ -340,7 +253,7 @@ class LpTracker:
         for name, raw in raw_lps.items():
             if not isinstance(name, str) or not isinstance(raw, Mapping):
                 raise LpStateError(f"state.lps.{name!r}: expected an object")
-            lps[name] = _restore_lp(name, raw)
+            lps[name] = restore_lp(name, raw)
         values = []
         for key in ("duplicateStatuses", "staleStatuses", "duplicateDecisions", "lateDecisions"):
             value = counters.get(key)
@@ -354,54 +267,3 @@ class LpTracker:
             self.duplicate_decisions,
             self.late_decisions,
         ) = values
-
-
-def _opt_int(value: Any, key: str) -> int | None:
-    if value is not None and type(value) is not int:
-        raise LpStateError(f"state.{key}: expected an integer or null")
-    return value
-
-
-def _int(value: Any, key: str) -> int:
-    if type(value) is not int:
-        raise LpStateError(f"state.{key}: expected an integer")
-    return value
-
-
-def _restore_lp(name: str, raw: Mapping[str, Any]) -> _Lp:
-    where = f"lps.{name}"
-    lp = _Lp()
-    metrics = raw.get("metrics")
-    if metrics is not None:
-        if not isinstance(metrics, Mapping) or set(metrics) != set(METRIC_FIELDS):
-            raise LpStateError(f"state.{where}.metrics: expected the LpStatus metric fields")
-        lp.metrics = {key: metrics[key] for key in METRIC_FIELDS}
-    lp.first_time = _int(raw.get("firstTime"), f"{where}.firstTime")
-    lp.last_time = _int(raw.get("lastTime"), f"{where}.lastTime")
-    lp.connected_us = _int(raw.get("connectedUs"), f"{where}.connectedUs")
-    lp.transitions = _int(raw.get("transitions"), f"{where}.transitions")
-    lp.newest_decision = _opt_int(raw.get("newestDecision"), f"{where}.newestDecision")
-    ids = raw.get("idsAtLast")
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise LpStateError(f"state.{where}.idsAtLast: expected a list of strings")
-    lp.ids_at_last = set(ids)
-    rows = raw.get("decisions")
-    if not isinstance(rows, list):
-        raise LpStateError(f"state.{where}.decisions: expected a list")
-    for i, row in enumerate(rows):
-        if not (
-            isinstance(row, list)
-            and len(row) == 4
-            and type(row[0]) is int
-            and isinstance(row[1], str)
-            and type(row[2]) is bool
-            and (type(row[3]) is float or type(row[3]) is int)
-            and 0 <= row[3] < math.inf
-            and row[1] not in lp.ids
-        ):
-            raise LpStateError(
-                f"state.{where}.decisions[{i}]: expected [eventTime, eventId, rejected, "
-                f"executionTimeMs] with a new eventId, got {row!r:.200}"
-            )
-        lp.push((row[0], row[1], row[2], float(row[3])))
-    return lp

@@ -30,8 +30,8 @@ from typing import Any
 
 from streams.routing.partial import FORMAT, PartialError, WindowPartial, contribution
 from streams.settings import check_keys, int_setting
+from streams.timeunits import MICROS_PER_S
 
-MICROS_PER_S = 1_000_000
 NO_WATERMARK = -(2**63)
 """The watermark before any event: below every window end."""
 
