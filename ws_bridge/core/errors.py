@@ -1,18 +1,26 @@
-"""The bridge's exceptions.
+"""The bridge's exceptions: the root of every error ``ws_bridge.core`` and ``ws_bridge.server``
+raise, so a caller catches the bridge's errors in one place and asks any of them whether trying
+again may help (``retriable``, as aiokafka's ``errors.py`` does).
 
-Hierarchy::
+Hierarchy (each class lives in the module named beside it)::
 
-    BridgeError
-     +-- AuthError        a token was refused; ``reason`` is a short code, never the token
-     +-- ProtocolError    a client frame the bridge does not accept; ``code`` names why
-          +-- TooLarge    a frame over the size limit: the server closes with 1009
+    BridgeError                retriable = False unless marked
+     +-- AuthError             core.errors: a token was refused; ``reason`` is a short code,
+     |                         never the token (a client may retry with another token)
+     +-- ProtocolError         core.errors: a client frame the bridge does not accept; ``code``
+     |    |                    names why (a client may send another frame)
+     |    +-- TooLarge         a frame over the size limit: the server closes with 1009
+     +-- SourceError           server.kafka_source: the Kafka source could not start (no broker,
+                               missing topics); retriable
 
 ``parse_client_frame`` returns ProtocolError instances instead of raising them: a bad frame is
 an ordinary event on a connection, answered with an error message, not an exceptional one.
-None of these is retriable by the bridge itself; a client may retry with a new token or frame.
-:class:`ws_bridge.server.kafka_source.SourceError` (no broker, missing topics) derives from
-BridgeError too. A bad setting raises :class:`streams.settings.ConfigError`, the one
-configuration error of the product, so every command reports a bad variable the same way.
+
+Not under this root, on purpose: a bad setting raises :class:`streams.settings.ConfigError`, the
+one configuration error of the product, so every command reports a bad variable the same way;
+the Python client (:mod:`ws_bridge.client`) stands alone (it ships without the server) and has
+its own root, ``ClientError``, drawn in :mod:`ws_bridge.client.state`. A bad argument to a
+function (an origin pattern, a CIDR, an unknown schema) is a plain ``ValueError``.
 """
 
 from __future__ import annotations

@@ -148,13 +148,6 @@ class Replay:
 Command = Subscribe | Unsubscribe | Refresh | Replay
 
 
-class _Bad(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def parse_client_frame(data: str | bytes) -> Command | ProtocolError:
     """One client frame -> a command, or the error to answer it with (``TooLarge``: close 1009)."""
     if not isinstance(data, str):
@@ -177,16 +170,16 @@ def parse_client_frame(data: str | bytes) -> Command | ProtocolError:
         return ProtocolError("not-an-object", f"expected a JSON object, got {_kind(obj)}")
     try:
         return _command(obj)
-    except _Bad as bad:
+    except ProtocolError as bad:  # raised deep in the checks, returned fresh (no traceback kept)
         return ProtocolError(bad.code, bad.message)
 
 
 def _command(obj: Mapping[str, Any]) -> Command:
     action = obj.get("action")
     if action is None:
-        raise _Bad("bad-field", 'missing "action"')
+        raise ProtocolError("bad-field", 'missing "action"')
     if not isinstance(action, str):
-        raise _Bad("bad-field", f'"action" must be a string, got {_kind(action)}')
+        raise ProtocolError("bad-field", f'"action" must be a string, got {_kind(action)}')
     request_id = _request_id(obj)
     if action == "subscribe":
         known, unknown = _channels(obj)
@@ -194,9 +187,9 @@ def _command(obj: Mapping[str, Any]) -> Command:
         since_time = _optional_time(obj, "sinceTime")
         epoch = _optional_str(obj, "epoch", 128)
         if since is not None and since_time is not None:
-            raise _Bad("bad-field", 'give "since" or "sinceTime", not both')
+            raise ProtocolError("bad-field", 'give "since" or "sinceTime", not both')
         if (since is not None or since_time is not None) and "alerts" not in known:
-            raise _Bad("bad-field", '"since"/"sinceTime" apply to the alerts channel only')
+            raise ProtocolError("bad-field", '"since"/"sinceTime" apply to the alerts channel only')
         return Subscribe(known, since, since_time, epoch, unknown, request_id)
     if action == "unsubscribe":
         known, unknown = _channels(obj)
@@ -204,23 +197,25 @@ def _command(obj: Mapping[str, Any]) -> Command:
     if action == "refresh":
         token = obj.get("token")
         if not isinstance(token, str) or not token:
-            raise _Bad("bad-field", '"token" must be a non-empty string')
+            raise ProtocolError("bad-field", '"token" must be a non-empty string')
         return Refresh(token, request_id)
     if action == "replay":
         channel = obj.get("channel", "alerts")
         if channel != "alerts":
-            raise _Bad("unknown-channel", f"replay is offered for alerts only, not {channel!r}")
+            raise ProtocolError(
+                "unknown-channel", f"replay is offered for alerts only, not {channel!r}"
+            )
         from_time = _optional_time(obj, "fromTime")
         if from_time is None:
-            raise _Bad("bad-field", 'replay needs "fromTime" (RFC 3339)')
+            raise ProtocolError("bad-field", 'replay needs "fromTime" (RFC 3339)')
         to_time = _optional_time(obj, "toTime")
         if to_time is not None and parse_timestamp(to_time) < parse_timestamp(from_time):
-            raise _Bad("bad-field", '"toTime" is before "fromTime"')
+            raise ProtocolError("bad-field", '"toTime" is before "fromTime"')
         given = _optional_int(obj, "limit", minimum=1, maximum=REPLAY_MAX_LIMIT)
         limit = REPLAY_DEFAULT_LIMIT if given is None else given
         return Replay(from_time, to_time, limit, request_id=request_id)
     known_actions = "subscribe, unsubscribe, refresh, replay"
-    raise _Bad("unknown-action", f"unknown action {action[:40]!r}; known: {known_actions}")
+    raise ProtocolError("unknown-action", f"unknown action {action[:40]!r}; known: {known_actions}")
 
 
 def _kind(value: Any) -> str:
@@ -232,7 +227,7 @@ def _kind(value: Any) -> str:
 def _channels(obj: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     raw = obj.get("channels")
     if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
-        raise _Bad("bad-field", '"channels" must be an array of strings')
+        raise ProtocolError("bad-field", '"channels" must be an array of strings')
     known = tuple(dict.fromkeys(c for c in raw if c in CHANNELS))
     unknown = tuple(dict.fromkeys(c[:64] for c in raw if c not in CHANNELS))
     return known, unknown
@@ -245,10 +240,10 @@ def _optional_int(
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _Bad("bad-field", f'"{name}" must be a whole number, got {_kind(value)}')
+        raise ProtocolError("bad-field", f'"{name}" must be a whole number, got {_kind(value)}')
     if value < minimum or (maximum is not None and value > maximum):
         upper = f" and <= {maximum}" if maximum is not None else ""
-        raise _Bad("bad-field", f'"{name}" must be >= {minimum}{upper}')
+        raise ProtocolError("bad-field", f'"{name}" must be >= {minimum}{upper}')
     return value
 
 
@@ -257,7 +252,7 @@ def _optional_str(obj: Mapping[str, Any], name: str, max_len: int) -> str | None
     if value is None:
         return None
     if not isinstance(value, str) or not 0 < len(value) <= max_len:
-        raise _Bad("bad-field", f'"{name}" must be a string of 1..{max_len} characters')
+        raise ProtocolError("bad-field", f'"{name}" must be a string of 1..{max_len} characters')
     return value
 
 
@@ -267,7 +262,9 @@ def _optional_time(obj: Mapping[str, Any], name: str) -> str | None:
         try:
             parse_timestamp(value)
         except ValueError:
-            raise _Bad("bad-field", f'"{name}" must be an RFC 3339 timestamp with Z') from None
+            raise ProtocolError(
+                "bad-field", f'"{name}" must be an RFC 3339 timestamp with Z'
+            ) from None
     return value
 
 
@@ -276,7 +273,7 @@ def _request_id(obj: Mapping[str, Any]) -> RequestId | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _Bad("bad-field", '"id" must be a string or a whole number')
+        raise ProtocolError("bad-field", '"id" must be a string or a whole number')
     if isinstance(value, str) and len(value) > 64:
-        raise _Bad("bad-field", '"id" must be at most 64 characters')
+        raise ProtocolError("bad-field", '"id" must be at most 64 characters')
     return value
