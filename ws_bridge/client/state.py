@@ -1,76 +1,59 @@
-"""The client's errors and its pure state: reconnect backoff, the alert cursor, and the checks and
-frame of a time-range alert replay. No I/O; :mod:`ws_bridge.client` re-exports every name.
-
-Exceptions::
-
-    ClientError
-     +-- ConfigError (also a ValueError)  bad argument
-     +-- ConnectionFailed                  could not connect, or the connection dropped (retriable)
-     +-- ServerError                       the bridge answered a frame with an ``error`` message
-     +-- ProtocolViolation                 a frame that is not a JSON array of objects
-
-A replay that got no ``replay-done`` in time is a plain ``ClientError`` with code ``timeout``.
+"""The client's pure state and checks: its arguments (token, channels), reconnect backoff, the
+alert cursor, and the checks and frame of a time-range alert replay. No I/O; a bad argument
+raises :class:`ws_bridge.client.errors.InvalidArgument`. :mod:`ws_bridge.client` re-exports the
+public names.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ws_bridge.client.errors import InvalidArgument
+
 Message = dict[str, Any]
-RequestId = str | int
+
+CHANNELS = ("routing-metrics", "lp-performance", "exposure-updates", "alerts")
 
 REPLAY_MAX_LIMIT = 10_000  # the bridge's bound of ``limit`` (docs/bridge.md section 2)
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class ClientError(Exception):
-    """Root of the client's errors; ``code`` names the cause (e.g. ``connect-failed``)."""
-
-    retriable = False
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class ConfigError(ClientError, ValueError):
-    def __init__(self, message: str) -> None:
-        super().__init__("bad-option", message)
+def check_connection(url: str, token_transport: str, connect_timeout_s: float) -> None:
+    """The connection's options: a ws:// or wss:// url without a token, a known transport, a
+    finite timeout > 0."""
+    if not url.startswith(("ws://", "wss://")):
+        raise InvalidArgument(f"url must start with ws:// or wss://, got {url!r}")
+    if "token=" in url:
+        raise InvalidArgument("give the token as the token argument, not in the url")
+    if token_transport not in ("query", "header"):
+        raise InvalidArgument(f"token_transport must be query or header, got {token_transport!r}")
+    if not 0 < connect_timeout_s < float("inf"):
+        raise InvalidArgument(f"connect_timeout_s must be > 0, got {connect_timeout_s!r}")
 
 
-class ConnectionFailed(ClientError):
-    retriable = True
-
-    def __init__(self, code: str, message: str, close_code: int | None = None) -> None:
-        super().__init__(code, message)
-        self.close_code = close_code
+def check_token(token: Any) -> str:
+    if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token):
+        raise InvalidArgument("token must be a non-empty string without whitespace")
+    return token
 
 
-class ServerError(ClientError):
-    """The bridge's ``error`` message: ``code`` is its code (``forbidden``, ``refresh-failed``),
-    ``request_id`` the ``id`` of the command it refused (None when the bridge gave none)."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        channel: str | None = None,
-        request_id: RequestId | None = None,
-    ) -> None:
-        super().__init__(code, message)
-        self.channel = channel
-        self.request_id = request_id
-
-
-class ProtocolViolation(ClientError):
-    pass
+def check_channels(channels: Iterable[str]) -> list[str]:
+    """The channels in the order given, each once; InvalidArgument for an unknown one."""
+    if isinstance(channels, str):
+        raise InvalidArgument("channels must be a list of channel names, not one string")
+    out: list[str] = []
+    for c in channels:
+        if c not in CHANNELS:
+            raise InvalidArgument(f"unknown channel {c!r}; one of {', '.join(CHANNELS)}")
+        if c not in out:
+            out.append(c)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +67,11 @@ class Backoff:
 
     def __post_init__(self) -> None:
         if not 0 < self.base_s < float("inf"):
-            raise ConfigError(f"backoff base_s must be a finite number > 0, got {self.base_s!r}")
+            raise InvalidArgument(
+                f"backoff base_s must be a finite number > 0, got {self.base_s!r}"
+            )
         if not self.base_s <= self.max_s < float("inf"):
-            raise ConfigError(f"backoff max_s must be finite and >= base_s, got {self.max_s!r}")
+            raise InvalidArgument(f"backoff max_s must be finite and >= base_s, got {self.max_s!r}")
 
     def ceiling(self, attempt: int) -> float:
         """The exclusive upper bound of the delay before retry ``attempt``."""
@@ -104,9 +89,9 @@ class AlertCursor:
 
     def __init__(self, seq: int | None = None, epoch: str | None = None) -> None:
         if seq is not None and (type(seq) is not int or seq < -1):
-            raise ConfigError(f"resume seq must be a whole number >= -1, got {seq!r}")
+            raise InvalidArgument(f"resume seq must be a whole number >= -1, got {seq!r}")
         if epoch is not None and (not isinstance(epoch, str) or not epoch):
-            raise ConfigError("resume epoch must be a non-empty string when given")
+            raise InvalidArgument("resume epoch must be a non-empty string when given")
         self.seq, self.epoch = seq, epoch
         self.duplicates = 0
 
@@ -155,10 +140,10 @@ def _lost(dropped: int | None, first: int | None, last: int | None, epoch: str |
 
 def replay_time(value: object, name: str) -> tuple[str, int]:
     """An RFC 3339 time (a string with an offset, or an aware datetime) as the text to send and
-    microseconds since the epoch; ConfigError otherwise. Strings are sent as given."""
+    microseconds since the epoch; InvalidArgument otherwise. Strings are sent as given."""
     if isinstance(value, datetime):
         if value.utcoffset() is None:
-            raise ConfigError(
+            raise InvalidArgument(
                 f"{name} must be timezone-aware (e.g. datetime.now(UTC)), got {value}"
             )
         moment = value
@@ -167,10 +152,10 @@ def replay_time(value: object, name: str) -> tuple[str, int]:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError as exc:
-            raise ConfigError(f"{name} {value!r} is not a valid time: {exc}") from exc
+            raise InvalidArgument(f"{name} {value!r} is not a valid time: {exc}") from exc
         text = value
     else:
-        raise ConfigError(
+        raise InvalidArgument(
             f"{name} must be an aware datetime or an RFC 3339 time with an offset, like "
             f"2026-01-19T10:30:45.123456Z; got {value!r}"
         )
@@ -178,7 +163,7 @@ def replay_time(value: object, name: str) -> tuple[str, int]:
 
 
 def replay_frame(from_time: object, to_time: object = None, limit: object = None) -> Message:
-    """The ``replay`` command for these arguments, without ``id``; ConfigError for bad ones
+    """The ``replay`` command for these arguments, without ``id``; InvalidArgument for bad ones
     (checked here: the bridge answers a malformed replay with a ``bad-field`` error that does not
     name the request)."""
     start, from_us = replay_time(from_time, "from_time")
@@ -186,23 +171,12 @@ def replay_frame(from_time: object, to_time: object = None, limit: object = None
     if to_time is not None:
         end, to_us = replay_time(to_time, "to_time")
         if to_us < from_us:
-            raise ConfigError(f"to_time {end} is before from_time {start}")
+            raise InvalidArgument(f"to_time {end} is before from_time {start}")
         frame["toTime"] = end
     if limit is not None:
         if type(limit) is not int or not 1 <= limit <= REPLAY_MAX_LIMIT:
-            raise ConfigError(
+            raise InvalidArgument(
                 f"limit must be a whole number from 1 to {REPLAY_MAX_LIMIT}: {limit!r}"
             )
         frame["limit"] = limit
     return frame
-
-
-@dataclass(slots=True)
-class ReplayJob:
-    """The replay on the wire: its id, whether its alerts also go to callbacks and streams, the
-    alert messages received so far, and the future that ``replay-done`` resolves."""
-
-    request_id: str
-    deliver: bool
-    done: asyncio.Future[Message]
-    messages: list[Message]

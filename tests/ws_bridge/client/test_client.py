@@ -18,7 +18,7 @@ from ws_bridge.client import (
     AnalyticsClient,
     Backoff,
     ClientError,
-    ConfigError,
+    InvalidArgument,
     ProtocolViolation,
 )
 
@@ -52,7 +52,7 @@ def test_backoff_delay_is_full_jitter_over_zero_to_the_ceiling() -> None:
                {"max_s": float("inf")}],
 )  # fmt: skip
 def test_bad_backoff_is_refused(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ConfigError, match="backoff"):
+    with pytest.raises(InvalidArgument, match="backoff"):
         Backoff(**kwargs)
 
 
@@ -94,7 +94,7 @@ def test_cursor_turns_an_unrecovered_resume_into_a_gap() -> None:
 
 @pytest.mark.parametrize("bad", [(-2, None), (1.5, None), (1, "")])
 def test_bad_resume_position_is_refused(bad: tuple[Any, Any]) -> None:
-    with pytest.raises(ConfigError, match="resume"):
+    with pytest.raises(InvalidArgument, match="resume"):
         AlertCursor(*bad)
 
 
@@ -112,8 +112,28 @@ def test_bad_resume_position_is_refused(bad: tuple[Any, Any]) -> None:
 def test_bad_options_are_refused_with_a_clear_error(
     url: str, token: str, channels: Any, match: str
 ) -> None:
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(InvalidArgument, match=match):
         AnalyticsClient(url, token, channels=channels)
+
+
+def test_invalid_argument_is_a_client_error_and_a_value_error_with_code_bad_option() -> None:
+    with pytest.raises(InvalidArgument) as bad:
+        AnalyticsClient("ws://x/ws", "t", connect_timeout_s=0)
+    assert isinstance(bad.value, ClientError) and isinstance(bad.value, ValueError)
+    assert (bad.value.code, bad.value.retriable) == ("bad-option", False)
+    with pytest.raises(InvalidArgument, match="max_queue"):
+        AnalyticsClient("ws://x/ws", "t").stream(max_queue=0)
+
+
+def test_the_old_name_config_error_still_works_with_a_deprecation_warning() -> None:
+    import ws_bridge.client as client_package
+
+    with pytest.warns(DeprecationWarning, match="use InvalidArgument"):
+        old = client_package.ConfigError
+    assert old is InvalidArgument  # ``except ConfigError`` catches what it caught
+    assert "ConfigError" not in client_package.__all__
+    with pytest.raises(AttributeError):
+        _ = client_package.NoSuchName
 
 
 # -- against a scripted server -------------------------------------------------------------------

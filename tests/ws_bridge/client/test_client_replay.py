@@ -19,8 +19,8 @@ from ws_bridge.client import (
     AnalyticsClient,
     Backoff,
     ClientError,
-    ConfigError,
     ConnectionFailed,
+    InvalidArgument,
     ServerError,
 )
 from ws_bridge.client.state import replay_frame
@@ -268,7 +268,7 @@ async def test_not_connected_and_close_raise_connection_failed() -> None:
 def test_bad_replay_arguments_are_refused_with_a_clear_error(
     args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
-    with pytest.raises(ConfigError) as bad:
+    with pytest.raises(InvalidArgument) as bad:
         replay_frame(*args, **kwargs)
     assert len(str(bad.value)) > 20
 
@@ -285,5 +285,5 @@ def test_replay_frame_keeps_strings_as_given_and_writes_datetimes_in_utc() -> No
 async def test_bad_timeout_is_refused_before_anything_is_sent() -> None:
     client = AnalyticsClient("ws://127.0.0.1:9/ws/analytics", "tok")
     for timeout_s in (0, -1, float("nan"), float("inf")):
-        with pytest.raises(ConfigError):
+        with pytest.raises(InvalidArgument):
             await client.replay_alerts(FROM, timeout_s=timeout_s)
