@@ -12,9 +12,9 @@ presets); an explicit variable overrides the profile's value.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from streams.settings import ConfigError, choice, env_reader, flag, integer, number, text
 from ws_bridge.core.access import ChannelPolicy, parse_cidr, parse_origin_pattern
@@ -172,6 +172,9 @@ class BridgeSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BridgeSettings:
+        """The settings from ``env`` (default: ``os.environ``); ConfigError naming the first
+        bad variable (variables are read in a fixed order, so the same one is named each time).
+        """
         env = os.environ if env is None else env
         get = env_reader(env)
 
@@ -182,35 +185,9 @@ class BridgeSettings:
             return get(name, number(lo, hi), default)
 
         warnings: list[str] = []
-        dev_mode = get("RTX_BRIDGE_DEV_MODE", flag, False)
-        default_algorithms: tuple[str, ...] = ("HS256",)
-        algorithms = get("RTX_JWT_ALGORITHMS", _algorithms, default_algorithms)
-        secret, keys, jwks = key_material(env)
-        if secret is None and not keys and not jwks:
-            if not dev_mode:
-                raise ConfigError(
-                    "no JWT key configured: set RTX_JWT_SECRET or RTX_JWT_SECRET_FILE (HS*), "
-                    "RTX_JWT_PUBLIC_KEY_FILE or RTX_JWT_JWKS_FILE (RS*/PS*/ES*), "
-                    "or RTX_BRIDGE_DEV_MODE=1 for the built-in dev secret"
-                )
-            secret = DEV_SECRET.encode()
-            warnings.append(DEV_WARNING)
-        check_keys_fit(algorithms, secret, keys, jwks)
-
+        dev_mode, algorithms, secret, keys, jwks = _key_settings(env, get, warnings)
         profile_name = get("RTX_BRIDGE_PROFILE", choice(*PROFILES), "default")
-        profile = PROFILES[profile_name]
-        no_origins: tuple[str, ...] = ()
-        origins = get("RTX_BRIDGE_ALLOWED_ORIGINS", _origins, no_origins)
-        if "*" in origins:
-            warnings.append("RTX_BRIDGE_ALLOWED_ORIGINS=*: every web origin may connect")
-        elif not origins:
-            warnings.append("RTX_BRIDGE_ALLOWED_ORIGINS unset: browser clients are refused")
-        cert = get("RTX_BRIDGE_TLS_CERT_FILE", _existing_file, None)
-        key = get("RTX_BRIDGE_TLS_KEY_FILE", _existing_file, None)
-        if (cert is None) != (key is None):
-            raise ConfigError("RTX_BRIDGE_TLS_CERT_FILE and RTX_BRIDGE_TLS_KEY_FILE go together")
-        if cert is None:
-            warnings.append("TLS off (RTX_BRIDGE_TLS_CERT_FILE unset): ws:// only")
+        origins, cert, key = _exposure_settings(get, warnings)
         max_total = num("RTX_BRIDGE_MAX_CONNECTIONS", 1, 1_000_000, 1000)
         settings = cls(
             host=get("RTX_BRIDGE_HOST", text, "0.0.0.0"),  # noqa: S104
@@ -233,19 +210,7 @@ class BridgeSettings:
             max_connections=max_total,
             max_connections_per_user=num("RTX_BRIDGE_MAX_CONNECTIONS_PER_USER", 1, max_total, 20),
             profile=profile_name,
-            batch_max=num("RTX_BRIDGE_BATCH_MAX", 1, 10_000, profile.batch_max),
-            batch_interval_ms=num(
-                "RTX_BRIDGE_BATCH_INTERVAL_MS", 1, 10_000, profile.batch_interval_ms
-            ),
-            queue_max_messages=num(
-                "RTX_BRIDGE_QUEUE_MAX_MESSAGES", 1, 1_000_000, profile.queue_max_messages
-            ),
-            queue_max_bytes=num(
-                "RTX_BRIDGE_QUEUE_MAX_BYTES", 4096, 1 << 30, profile.queue_max_bytes
-            ),
-            queue_max_batches=num(
-                "RTX_BRIDGE_QUEUE_MAX_BATCHES", 1, 1000, profile.queue_max_batches
-            ),
+            **_queue_settings(num, PROFILES[profile_name]),
             rate_limit_per_s=num("RTX_BRIDGE_RATE_LIMIT_PER_S", 1, 1_000_000, 1000),
             rate_limit_grace_s=real("RTX_BRIDGE_RATE_LIMIT_GRACE_S", 0.0, 60.0, 1.0),
             ping_interval_s=real("RTX_BRIDGE_PING_INTERVAL_S", 1.0, 3600.0, 54.0),
@@ -257,14 +222,7 @@ class BridgeSettings:
             malloc_trim_s=real("RTX_BRIDGE_MALLOC_TRIM_S", 0.0, 86_400.0, 60.0),
             warnings=tuple(warnings),
         )
-        for name in ("jwt_roles_claim", "jwt_account_claim"):
-            if not getattr(settings, name):
-                raise ConfigError(f"RTX_{name.upper()}: must not be empty")
-        if settings.pong_timeout_s <= settings.ping_interval_s:
-            raise ConfigError(
-                f"RTX_BRIDGE_PONG_TIMEOUT_S={settings.pong_timeout_s:g} must exceed "
-                f"RTX_BRIDGE_PING_INTERVAL_S={settings.ping_interval_s:g}"
-            )
+        _check_consistent(settings)
         return settings
 
     def describe(self) -> dict[str, Any]:
@@ -280,3 +238,82 @@ class BridgeSettings:
                 value = {channel: sorted(roles) for channel, roles in value}
             out[f.name] = value
         return out
+
+
+Getter = Callable[[str, Callable[[str, str], T], T], T]
+KeySettings = tuple[
+    bool, tuple[str, ...], bytes | None, tuple[PublicKey, ...], Mapping[str, JwksKey]
+]
+
+
+def _key_settings(env: Mapping[str, str], get: Getter[Any], warnings: list[str]) -> KeySettings:
+    """Dev mode, the accepted algorithms and the key material (the dev secret only in dev mode,
+    with its warning); ConfigError when no key is configured or a key does not fit."""
+    dev_mode: bool = get("RTX_BRIDGE_DEV_MODE", flag, False)
+    default_algorithms: tuple[str, ...] = ("HS256",)
+    algorithms: tuple[str, ...] = get("RTX_JWT_ALGORITHMS", _algorithms, default_algorithms)
+    secret, keys, jwks = key_material(env)
+    if secret is None and not keys and not jwks:
+        if not dev_mode:
+            raise ConfigError(
+                "no JWT key configured: set RTX_JWT_SECRET or RTX_JWT_SECRET_FILE (HS*), "
+                "RTX_JWT_PUBLIC_KEY_FILE or RTX_JWT_JWKS_FILE (RS*/PS*/ES*), "
+                "or RTX_BRIDGE_DEV_MODE=1 for the built-in dev secret"
+            )
+        secret = DEV_SECRET.encode()
+        warnings.append(DEV_WARNING)
+    check_keys_fit(algorithms, secret, keys, jwks)
+    return dev_mode, algorithms, secret, keys, jwks
+
+
+def _exposure_settings(
+    get: Getter[Any], warnings: list[str]
+) -> tuple[tuple[str, ...], str | None, str | None]:
+    """Who may reach the bridge and how: allowed origins and the TLS files (both or neither),
+    with a warning for each open door."""
+    no_origins: tuple[str, ...] = ()
+    origins: tuple[str, ...] = get("RTX_BRIDGE_ALLOWED_ORIGINS", _origins, no_origins)
+    if "*" in origins:
+        warnings.append("RTX_BRIDGE_ALLOWED_ORIGINS=*: every web origin may connect")
+    elif not origins:
+        warnings.append("RTX_BRIDGE_ALLOWED_ORIGINS unset: browser clients are refused")
+    cert: str | None = get("RTX_BRIDGE_TLS_CERT_FILE", _existing_file, None)
+    key: str | None = get("RTX_BRIDGE_TLS_KEY_FILE", _existing_file, None)
+    if (cert is None) != (key is None):
+        raise ConfigError("RTX_BRIDGE_TLS_CERT_FILE and RTX_BRIDGE_TLS_KEY_FILE go together")
+    if cert is None:
+        warnings.append("TLS off (RTX_BRIDGE_TLS_CERT_FILE unset): ws:// only")
+    return origins, cert, key
+
+
+class _QueueSettings(TypedDict):
+    batch_max: int
+    batch_interval_ms: int
+    queue_max_messages: int
+    queue_max_bytes: int
+    queue_max_batches: int
+
+
+def _queue_settings(num: Callable[[str, int, int, int], int], profile: Profile) -> _QueueSettings:
+    """Batching and queue sizes: the profile's, each overridden by its own variable."""
+    return _QueueSettings(
+        batch_max=num("RTX_BRIDGE_BATCH_MAX", 1, 10_000, profile.batch_max),
+        batch_interval_ms=num("RTX_BRIDGE_BATCH_INTERVAL_MS", 1, 10_000, profile.batch_interval_ms),
+        queue_max_messages=num(
+            "RTX_BRIDGE_QUEUE_MAX_MESSAGES", 1, 1_000_000, profile.queue_max_messages
+        ),
+        queue_max_bytes=num("RTX_BRIDGE_QUEUE_MAX_BYTES", 4096, 1 << 30, profile.queue_max_bytes),
+        queue_max_batches=num("RTX_BRIDGE_QUEUE_MAX_BATCHES", 1, 1000, profile.queue_max_batches),
+    )
+
+
+def _check_consistent(settings: BridgeSettings) -> None:
+    """Checks across variables, once each is valid on its own."""
+    for name in ("jwt_roles_claim", "jwt_account_claim"):
+        if not getattr(settings, name):
+            raise ConfigError(f"RTX_{name.upper()}: must not be empty")
+    if settings.pong_timeout_s <= settings.ping_interval_s:
+        raise ConfigError(
+            f"RTX_BRIDGE_PONG_TIMEOUT_S={settings.pong_timeout_s:g} must exceed "
+            f"RTX_BRIDGE_PING_INTERVAL_S={settings.ping_interval_s:g}"
+        )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,78 +89,108 @@ def channel_of(schema_name: str) -> str:
 def to_message(
     schema_name: str, record: Mapping[str, Any], *, seq: int | None = None, epoch: str | None = None
 ) -> Message:
-    """The contract message of one decoded derived record (timestamps: int micros, UTC)."""
+    """The contract message of one decoded derived record (timestamps: int micros, UTC); an
+    alert's also carries its position in the alert log (``seq``, ``epoch``)."""
     if schema_name not in SCHEMA_ROUTES:
         raise ValueError(f"schema {schema_name!r} is not published by the bridge")
     mtype = SCHEMA_ROUTES[schema_name][1]
-    r = record
-    data: dict[str, Any]
-    if schema_name == "RoutingDecision":
-        event_us = r["eventTime"]
-        data = {
-            "symbol": r["symbol"],
-            "side": r["side"],
-            "volume": _num(r["volume"]),
-            "routingDecision": r["routingDecision"],
-            # The old hub's Go string field: "" (not null) for a B-book decision.
-            "lpSelected": r.get("lpSelected") or "",
-            "executionTimeMs": _num(r["executionTimeMs"]),
-            "spread": _num(r["spread"]),
-            "slippage": _num(r["slippage"]),
-        }
-    elif schema_name == "LpPerformance":
-        event_us = r["eventTime"]
-        names = ("avgSpread", "executionQuality", "latencyMs", "quotesPerSecond", "rejectRate")
-        data = {"lpName": r["lpName"], "status": r["status"]}
-        data.update({n: _num(r[n]) for n in (*names, "uptime")})
-        extras = ("observedUptimePct", "rollingRejectRate", "fillLatencyP50Ms")
-        data["statusTransitions"] = r.get("statusTransitions", 0)
-        for name in (*extras, "fillLatencyP95Ms", "fillLatencyP99Ms"):
-            data[name] = _num(r.get(name))
-    elif schema_name == "ExposureChange":
-        event_us = r["eventTime"]
-        data = {
-            "totalExposure": _num(r["totalExposure"]),
-            "netExposure": _num(r["netExposure"]),
-            "exposureLimit": _num(r["exposureLimit"]),
-            "utilizationPct": _num(r["utilizationPct"]),
-            "riskLevel": r["riskLevel"],
-            "bySymbol": _num_map(r.get("bySymbol") or {}),
-            "byLP": _num_map(r.get("byLP") or {}),
-        }
-        by_book, by_currency = r.get("byBook") or {}, r.get("byCurrency") or {}
-        count = r.get("positionCount", 0)
-        # Extras only when the record carries breakdowns: a record with just the contract's
-        # numbers gives exactly the contract's frame (PROTOCOL.md's example, byte for byte).
-        if by_book or by_currency or count:
-            data["byBook"] = _num_map(by_book)
-            data["byCurrency"] = _num_map(by_currency)
-            data["positionCount"] = count
-    elif schema_name == "RoutingSummary":
-        event_us = r["windowEnd"]
-        data = {"windowStart": format_timestamp(r["windowStart"])}
-        data["windowEnd"] = format_timestamp(r["windowEnd"])
-        for name, value in r.items():
-            if name not in data:
-                data[name] = dict(value) if isinstance(value, Mapping) else _num(value)
-    else:  # Alert
+    if schema_name == "Alert":
         if seq is None or epoch is None:
             raise ValueError("an alert message needs its seq (log offset) and epoch")
-        event_us = r["eventTime"]
-        data = {
-            "id": r["id"],
-            "severity": r["severity"],
-            "category": r["category"],
-            "title": r["title"],
-            "message": r["message"],
-            "source": r["source"],
-            "actionItems": list(r.get("actionItems") or ()),
-            "state": r.get("state", "RAISED"),
-            "resolvesId": r.get("resolvesId"),
-            "seq": seq,
-            "epoch": epoch,
-        }
+        event_us, data = _alert_data(record, seq, epoch)
+    else:
+        event_us, data = _DATA[schema_name](record)
     return {"type": mtype, "timestamp": format_timestamp(event_us), "data": data}
+
+
+# Each builder: (event time in micros, the message's data), fields in the contract's order.
+Data = tuple[int, dict[str, Any]]
+
+
+def _routing_decision_data(r: Mapping[str, Any]) -> Data:
+    event_us = r["eventTime"]
+    data = {
+        "symbol": r["symbol"],
+        "side": r["side"],
+        "volume": _num(r["volume"]),
+        "routingDecision": r["routingDecision"],
+        # The old hub's Go string field: "" (not null) for a B-book decision.
+        "lpSelected": r.get("lpSelected") or "",
+        "executionTimeMs": _num(r["executionTimeMs"]),
+        "spread": _num(r["spread"]),
+        "slippage": _num(r["slippage"]),
+    }
+    return event_us, data
+
+
+def _lp_performance_data(r: Mapping[str, Any]) -> Data:
+    event_us = r["eventTime"]
+    names = ("avgSpread", "executionQuality", "latencyMs", "quotesPerSecond", "rejectRate")
+    data = {"lpName": r["lpName"], "status": r["status"]}
+    data.update({n: _num(r[n]) for n in (*names, "uptime")})
+    extras = ("observedUptimePct", "rollingRejectRate", "fillLatencyP50Ms")
+    data["statusTransitions"] = r.get("statusTransitions", 0)
+    for name in (*extras, "fillLatencyP95Ms", "fillLatencyP99Ms"):
+        data[name] = _num(r.get(name))
+    return event_us, data
+
+
+def _exposure_change_data(r: Mapping[str, Any]) -> Data:
+    event_us = r["eventTime"]
+    data = {
+        "totalExposure": _num(r["totalExposure"]),
+        "netExposure": _num(r["netExposure"]),
+        "exposureLimit": _num(r["exposureLimit"]),
+        "utilizationPct": _num(r["utilizationPct"]),
+        "riskLevel": r["riskLevel"],
+        "bySymbol": _num_map(r.get("bySymbol") or {}),
+        "byLP": _num_map(r.get("byLP") or {}),
+    }
+    by_book, by_currency = r.get("byBook") or {}, r.get("byCurrency") or {}
+    count = r.get("positionCount", 0)
+    # Extras only when the record carries breakdowns: a record with just the contract's
+    # numbers gives exactly the contract's frame (PROTOCOL.md's example, byte for byte).
+    if by_book or by_currency or count:
+        data["byBook"] = _num_map(by_book)
+        data["byCurrency"] = _num_map(by_currency)
+        data["positionCount"] = count
+    return event_us, data
+
+
+def _routing_summary_data(r: Mapping[str, Any]) -> Data:
+    event_us = r["windowEnd"]
+    data: dict[str, Any] = {"windowStart": format_timestamp(r["windowStart"])}
+    data["windowEnd"] = format_timestamp(r["windowEnd"])
+    for name, value in r.items():
+        if name not in data:
+            data[name] = dict(value) if isinstance(value, Mapping) else _num(value)
+    return event_us, data
+
+
+def _alert_data(r: Mapping[str, Any], seq: int, epoch: str) -> Data:
+    event_us = r["eventTime"]
+    data = {
+        "id": r["id"],
+        "severity": r["severity"],
+        "category": r["category"],
+        "title": r["title"],
+        "message": r["message"],
+        "source": r["source"],
+        "actionItems": list(r.get("actionItems") or ()),
+        "state": r.get("state", "RAISED"),
+        "resolvesId": r.get("resolvesId"),
+        "seq": seq,
+        "epoch": epoch,
+    }
+    return event_us, data
+
+
+_DATA: dict[str, Callable[[Mapping[str, Any]], Data]] = {
+    "RoutingDecision": _routing_decision_data,
+    "LpPerformance": _lp_performance_data,
+    "ExposureChange": _exposure_change_data,
+    "RoutingSummary": _routing_summary_data,
+}
 
 
 # -- extension messages (server time stamps) ----------------------------------------------------
