@@ -23,8 +23,8 @@ import argparse
 import asyncio
 import uuid
 
-from bridge_load import (  # the sibling script: bench/ is sys.path[0] when run
-    ClientFleet,
+from loadclients import ClientFleet  # bench/ is sys.path[0] when run
+from loadkit import (
     bench_env,
     bridges,
     create_topics,

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge_load import MIX, READY_TIMEOUT_S, ROOT, Records, free_port, progress, raise_nofile
+from loadkit import MIX, READY_TIMEOUT_S, ROOT, Records, free_port, progress, raise_nofile
 
 SOURCE = ROOT / "bench" / "fanoutfloor"
 BINARY = ROOT / ".rtx" / "bin" / "fanoutfloor"
@@ -69,7 +69,7 @@ def write_templates(env: dict[str, str], path: Path) -> None:
 
 @dataclass
 class FloorServer:
-    """One fanoutfloor process; the same ``pid``/``url``/``stop`` as bridge_load's ``Bridge``."""
+    """One fanoutfloor process; the same ``pid``/``url``/``stop`` as loadkit's ``Bridge``."""
 
     port: int
     proc: subprocess.Popen[bytes]

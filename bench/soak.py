@@ -42,9 +42,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge_load import (  # the sibling script: bench/ is sys.path[0] when run
+from loadclients import GoFleet  # bench/ is sys.path[0] when run
+from loadkit import (
     ROOT,
-    GoFleet,
     bench_env,
     create_topics,
     delete_topics,
