@@ -24,7 +24,6 @@ Errors: :class:`InvalidPartial` (a malformed partial record, a ``ValueError``) a
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -36,16 +35,14 @@ from streams.exposure.limits import ExposureLimits as ExposureLimits
 from streams.exposure.limits import RiskBands as RiskBands
 from streams.exposure.limits import currency_utilization as currency_utilization
 from streams.exposure.limits import symbol_utilization as symbol_utilization
-from streams.settings import ConfigError
-
-SCALE = 1_000_000
-"""Volumes and quote-currency amounts are kept as exact ints in millionths."""
+from streams.market.exact import SCALE as SCALE
+from streams.market.exact import scaled as _scaled
+from streams.market.positions import HOUR_US as HOUR_US
+from streams.market.positions import MAX_CLOSED as MAX_CLOSED
+from streams.market.positions import ClosedIds
+from streams.market.positions import is_open as _is_open
 
 GroupKey = tuple[str, str, str]  # (symbol, book, lp or "")
-HOUR_US = 3_600 * 1_000_000
-# Closed ids remembered per book by default: at ~250 bytes each (id string, OrderedDict entry,
-# version and time), ~4.9 MB per positions partition at most.
-MAX_CLOSED = 20_000
 _INT_RE = re.compile(r"-?[0-9]{1,80}")
 
 
@@ -55,18 +52,6 @@ class InvalidPartial(StateError):
 
 # --------------------------------------------------------------------------------------------
 # Exact sums
-
-
-def _scaled(a: float, b: float = 1.0) -> int:
-    """round(a * b * SCALE) computed exactly from the doubles' binary values, ties to even.
-    Float multiplication would round a*b first and make the result depend on the order."""
-    na, da = a.as_integer_ratio()
-    nb, db = b.as_integer_ratio()
-    num, den = na * nb * SCALE, da * db
-    q, r = divmod(num, den)
-    if 2 * r > den or (2 * r == den and q & 1):
-        q += 1
-    return q
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +84,6 @@ class Sums:
 
 
 ZERO = Sums()
-
-
-def _is_open(record: Mapping[str, Any]) -> bool:
-    return bool(record["status"] == "OPEN" and record["volume"] > 0)
 
 
 def _group_key(record: Mapping[str, Any]) -> GroupKey:
@@ -247,17 +228,12 @@ class PositionBook:
     ordinary rates, in at most ~4.9 MB per book.
     """
 
-    __slots__ = ("_closed", "_groups", "_last_event_time", "_max_closed", "_open", "_retention")
+    __slots__ = ("_closed", "_groups", "_last_event_time", "_open")
 
     def __init__(self, *, closed_retention_us: int = HOUR_US, max_closed: int = MAX_CLOSED) -> None:
-        if closed_retention_us < 0 or max_closed < 0:
-            raise ConfigError("closed_retention_us and max_closed must be >= 0")
-        self._retention = closed_retention_us
-        self._max_closed = max_closed
+        self._closed = ClosedIds(retention_us=closed_retention_us, max_ids=max_closed)
         # positionId -> (version, group key, contribution)
         self._open: dict[str, tuple[int, GroupKey, Sums]] = {}
-        # positionId -> (closing version, close event time); insertion order ~ close time
-        self._closed: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._groups: dict[GroupKey, Sums] = {}
         self._last_event_time = 0
 
@@ -278,9 +254,7 @@ class PositionBook:
         """The version stored for a position (open or remembered closed), None if unknown."""
         if position_id in self._open:
             return self._open[position_id][0]
-        if position_id in self._closed:
-            return self._closed[position_id][0]
-        return None
+        return self._closed.version(position_id)
 
     def apply(self, record: Mapping[str, Any]) -> bool:
         """Apply one validated PositionState. Returns True if the partial changed; False for a
@@ -295,7 +269,7 @@ class PositionBook:
         if event_time > self._last_event_time:
             self._last_event_time = event_time
         old = self._open.pop(pid, None)
-        self._closed.pop(pid, None)
+        self._closed.forget(pid)
         if _is_open(record):
             key, new = _group_key(record), contribution(record)
             self._open[pid] = (version, key, new)
@@ -306,12 +280,11 @@ class PositionBook:
             self._add(key, new)
             changed = True
         else:
-            if event_time >= self._last_event_time - self._retention:
-                self._closed[pid] = (version, event_time)
+            self._closed.remember(pid, version, event_time, self._last_event_time)
             if old is not None:
                 self._add(old[1], ZERO - old[2])
             changed = old is not None
-        self._prune()
+        self._closed.prune(self._last_event_time)
         return changed
 
     def _add(self, key: GroupKey, delta: Sums) -> None:
@@ -322,15 +295,6 @@ class PositionBook:
             self._groups.pop(key, None)
         else:
             self._groups[key] = total
-
-    def _prune(self) -> None:
-        cutoff = self._last_event_time - self._retention
-        closed = self._closed
-        while closed:
-            pid, (_, closed_at) = next(iter(closed.items()))
-            if closed_at >= cutoff and len(closed) <= self._max_closed:
-                break
-            del closed[pid]
 
     def partial(self) -> Partial:
         """The current sums, O(groups)."""

@@ -16,114 +16,20 @@ exact partials) is :mod:`streams.exposure.book`; formulas: ``docs/exposure.md``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
-from streams.exposure.book import SCALE, Partial, Sums, sum_rows
+from streams.exposure.book import Partial, Sums, sum_rows
 from streams.exposure.limits import ExposureLimits, RiskBands
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
-# --------------------------------------------------------------------------------------------
-# Instruments
-
-
-@dataclass(frozen=True, slots=True)
-class Instrument:
-    symbol: str
-    base: str
-    quote: str
-
-
-def instrument(symbol: str, overrides: Mapping[str, tuple[str, str]] | None = None) -> Instrument:
-    """Base and quote currency of a symbol: ``overrides`` first; else a 6-letter A-Z symbol
-    splits 3+3 (EURUSD, XAUUSD); else a CFD quoted in USD whose base "currency" is the symbol
-    itself (US500 -> base US500, quote USD), so its USD rate is its own price."""
-    if overrides is not None and symbol in overrides:
-        base, quote = overrides[symbol]
-        return Instrument(symbol, base, quote)
-    if len(symbol) == 6 and symbol.isascii() and symbol.isalpha() and symbol.isupper():
-        return Instrument(symbol, symbol[:3], symbol[3:])
-    return Instrument(symbol, symbol, "USD")
-
-
-# --------------------------------------------------------------------------------------------
-# Stage 2: USD conversion
-
-
-def quote_mid(quote: Mapping[str, Any]) -> float:
-    """Mid of a validated Quote record."""
-    return float(quote["bid"]) / 2 + float(quote["ask"]) / 2
-
-
-def _valid_price(x: float | None) -> bool:
-    return x is not None and x > 0 and math.isfinite(x)
-
-
-def usd_rates(
-    mids: Mapping[str, float],
-    instruments: Mapping[str, Instrument],
-    fallback_marks: Mapping[str, float] = _EMPTY,
-) -> dict[str, float]:
-    """USD per unit of each currency reachable from USD through the symbols' mids.
-
-    A symbol's mid is its quote mid, else its fallback mark. Rates spread out from USD=1 in
-    rounds; a round uses only the rates known before it, so a currency gets its rate from the
-    fewest hops: direct USD pairs (round 1) always beat crosses. Within a round, quote mids
-    beat fallback marks, then the first symbol in sorted order wins: deterministic.
-    """
-    candidates: list[tuple[int, str, Instrument, float]] = []
-    for sym in sorted(set(mids) | set(fallback_marks)):
-        mid, rank = mids.get(sym), 0
-        if not _valid_price(mid):
-            mid, rank = fallback_marks.get(sym), 1
-        if mid is not None and _valid_price(mid):
-            inst = instruments.get(sym) or instrument(sym)
-            if inst.base != inst.quote:
-                candidates.append((rank, sym, inst, mid))
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    rates = {"USD": 1.0}
-    while True:
-        found: dict[str, float] = {}
-        for _, _, inst, mid in candidates:
-            base, quote = inst.base, inst.quote
-            if quote in rates and base not in rates:
-                ccy, rate = base, mid * rates[quote]
-            elif base in rates and quote not in rates:
-                ccy, rate = quote, rates[base] / mid
-            else:
-                continue
-            if ccy not in found and _valid_price(rate):
-                found[ccy] = rate
-        if not found:
-            return rates
-        rates.update(found)
-
-
-def _usd(amounts_u: Mapping[str, int], rates: Mapping[str, float]) -> float:
-    """Sum of amount (millionths of a currency) x its USD rate, as a float of whole micro-USD.
-
-    Exact and independent of order: each rate is a double n / 2**k, so the exact sum is an int
-    over 2**K micro-USD; it is rounded once, half to even, to whole micro-USD, and int / int
-    true division gives the nearest double. (Rounding to micro-USD keeps binary noise such as
-    100,000 x 1.1 = 110000.00000000001 out of the output.)"""
-    num, exp = 0, 0
-    for ccy, amount_u in amounts_u.items():
-        n, d = rates[ccy].as_integer_ratio()
-        k = d.bit_length() - 1
-        if k > exp:
-            num <<= k - exp
-            exp = k
-        num += (amount_u * n) << (exp - k)
-    micro_usd, rest = divmod(num, 1 << exp)
-    half = (1 << exp) >> 1
-    if exp and (rest > half or (rest == half and micro_usd & 1)):
-        micro_usd += 1
-    return micro_usd / SCALE
+# Instruments, rates and the exact USD sum are the shared lower layer (streams.market); the
+# names stay importable from here.
+from streams.market.instruments import Instrument as Instrument
+from streams.market.instruments import instrument as instrument
+from streams.market.rates import quote_mid as quote_mid
+from streams.market.rates import usd_rates as usd_rates
+from streams.market.rates import usd_value as _usd
+from streams.market.rates import valid_price as _valid_price
 
 
 def _add_to(acc: dict[str, int], key: str, amount_u: int) -> None:
