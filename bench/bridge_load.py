@@ -276,6 +276,10 @@ async def main(args: argparse.Namespace) -> None:
                 print_step(step, args.rate)
     finally:
         await delete_topics(env)
+    print_summary(rows, args)
+
+
+def print_summary(rows: list[StepResult], args: argparse.Namespace) -> None:
     over = [r.clients for r in rows if not r.passes(args.rate)]
     print(
         "columns: cpu = bridge CPU / wall time (100% = one core; summed over bridges); "

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadkit import CHANNELS, ROOT, progress, raise_nofile
 
@@ -40,6 +40,9 @@ TS_RE = re.compile(
     rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})Z"'
 )
 GAP_RE = re.compile(rb'"type":"gap"')
+
+if TYPE_CHECKING:  # websockets is imported where the connections are opened
+    from websockets.asyncio.client import ClientConnection
 
 
 @dataclass
@@ -84,19 +87,11 @@ class Timestamps:
         return base + int(micros) / 1e6
 
 
-async def _client_main(
-    job: ClientJob,
-    ready: Any,
-    go: MpEvent,
-    stop: MpEvent,
-    measure_from: Any,
-    results: Any,
-) -> None:
-    from websockets.asyncio.client import ClientConnection, connect
+async def _open_all(job: ClientJob, res: ClientResult) -> list[ClientConnection]:
+    """The job's connections, opened ``connect_concurrency`` at a time and subscribed; a failed
+    one is counted (and its error kept, the first five) in ``res``."""
+    from websockets.asyncio.client import connect
 
-    hist = [0] * N_BINS
-    res = ClientResult()
-    stamps = Timestamps()
     sem = asyncio.Semaphore(job.connect_concurrency)
     conns: list[ClientConnection] = []
 
@@ -121,11 +116,21 @@ async def _client_main(
             conns.append(ws)
 
     await asyncio.gather(*(open_one(i) for i in range(job.connections)))
-    res.connected = len(conns)
-    ready.put(len(conns))
-    start = [float("inf")]  # set once the parent says go
+    return conns
 
-    async def probe(ws: ClientConnection) -> None:
+
+class _Readers:
+    """What the connections of one client process receive: timed by probes, counted by the
+    others, into one :class:`ClientResult` and one latency histogram."""
+
+    def __init__(self, res: ClientResult) -> None:
+        self.res = res
+        self.hist = [0] * N_BINS
+        self.stamps = Timestamps()
+        self.start = float("inf")  # set once the parent says go
+
+    async def probe(self, ws: ClientConnection) -> None:
+        res, hist, stamps = self.res, self.hist, self.stamps
         with contextlib.suppress(Exception):
             while True:
                 frame = await ws.recv(decode=False)
@@ -135,7 +140,7 @@ async def _client_main(
                     res.gap_frames += 1
                 for whole, micros in TS_RE.findall(frame):
                     ts = stamps.seconds(whole, micros)
-                    if ts < start[0]:
+                    if ts < self.start:
                         continue  # snapshots and warm-up
                     ms = (now - ts) * 1000.0
                     res.messages += 1
@@ -144,24 +149,40 @@ async def _client_main(
                         res.max_ms = ms
                     hist[min(N_BINS - 1, max(0, int(ms / BIN_MS)))] += 1
 
-    async def count(ws: ClientConnection) -> None:
+    async def count(self, ws: ClientConnection) -> None:
         # Cheaper than timing: counts data messages of frames received after the warm-up.
+        res = self.res
         with contextlib.suppress(Exception):
             while True:
                 frame = await ws.recv(decode=False)
                 res.frames += 1
                 if GAP_RE.search(frame):
                     res.gap_frames += 1
-                if time.time() >= start[0]:
+                if time.time() >= self.start:
                     res.messages += len(TS_RE.findall(frame))
 
+
+async def _client_main(
+    job: ClientJob,
+    ready: Any,
+    go: MpEvent,
+    stop: MpEvent,
+    measure_from: Any,
+    results: Any,
+) -> None:
+    res = ClientResult()
+    conns = await _open_all(job, res)
+    res.connected = len(conns)
+    ready.put(len(conns))
+    readers = _Readers(res)
+
     def reader(i: int, ws: ClientConnection) -> Coroutine[Any, Any, None]:
-        return probe(ws) if i < job.probes else count(ws)
+        return readers.probe(ws) if i < job.probes else readers.count(ws)
 
     tasks = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(conns)]
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, go.wait)
-    start[0] = measure_from.value
+    readers.start = measure_from.value
     cpu0 = time.process_time()
     await loop.run_in_executor(None, stop.wait)
     res.cpu_s = time.process_time() - cpu0
@@ -169,7 +190,7 @@ async def _client_main(
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
-    res.hist = [x for i, c in enumerate(hist) if c for x in (i, c)]
+    res.hist = [x for i, c in enumerate(readers.hist) if c for x in (i, c)]
     results.put(res)
 
 
