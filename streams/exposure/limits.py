@@ -1,6 +1,7 @@
 """Exposure limits and risk bands from the worker's configuration (pure: no I/O).
 
-Limits: a global limit in USD and optional per-symbol (gross) and per-currency (|net|) limits;
+Limits: a global limit in USD and optional per-symbol and per-currency (|net|) limits, measured
+on the record's exposure basis (:mod:`streams.exposure.basis`; gross without one);
 risk bands map utilisation to low/medium/high/critical (80 % is "medium"). Bad values raise
 :class:`streams.settings.ConfigError` naming the key. Formulas: ``docs/exposure.md``.
 """
@@ -106,14 +107,16 @@ class RiskBands:
 
 
 def symbol_utilization(record: Mapping[str, Any], limits: ExposureLimits) -> dict[str, float]:
-    """Gross exposure per symbol as a percentage of its limit, for every symbol with a limit."""
-    by_symbol: Mapping[str, float] = record.get("bySymbol", {})
+    """Exposure per symbol as a percentage of its limit, for every symbol with a limit: on the
+    record's basis (``basisBySymbol``) when it has one, else gross (``bySymbol``)."""
+    by_symbol: Mapping[str, float] = record.get("basisBySymbol", record.get("bySymbol", {}))
     return {s: by_symbol.get(s, 0.0) * 100.0 / lim for s, lim in sorted(limits.by_symbol.items())}
 
 
 def currency_utilization(record: Mapping[str, Any], limits: ExposureLimits) -> dict[str, float]:
-    """|net exposure| per currency as a percentage of its limit, for every limited currency."""
-    by_ccy: Mapping[str, float] = record.get("byCurrency", {})
+    """|net exposure| per currency as a percentage of its limit, for every limited currency: on
+    the record's basis (``basisByCurrency``) when it has one, else ``byCurrency``."""
+    by_ccy: Mapping[str, float] = record.get("basisByCurrency", record.get("byCurrency", {}))
     return {
         c: abs(by_ccy.get(c, 0.0)) * 100.0 / lim for c, lim in sorted(limits.by_currency.items())
     }

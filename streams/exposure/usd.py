@@ -19,8 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from streams.exposure.basis import basis_fields
 from streams.exposure.book import Partial, Sums, sum_rows
 from streams.exposure.limits import ExposureLimits, RiskBands
+from streams.market.basis import Basis
 
 # Instruments, rates and the exact USD sum are the shared lower layer (streams.market); the
 # names stay importable from here.
@@ -30,6 +32,18 @@ from streams.market.rates import quote_mid as quote_mid
 from streams.market.rates import usd_rates as usd_rates
 from streams.market.rates import usd_value as _usd
 from streams.market.rates import valid_price as _valid_price
+
+BASIS_FIELDS = (
+    "basis",
+    "basisExposure",
+    "basisBySymbol",
+    "basisByCurrency",
+    "bbookNetBySymbol",
+    "bbookNetByCurrency",
+    "bbookNetLong",
+    "bbookNetShort",
+)
+"""The fields a record on a basis adds (in this order)."""
 
 
 def _add_to(acc: dict[str, int], key: str, amount_u: int) -> None:
@@ -60,9 +74,11 @@ def _evaluate(
     partials: Mapping[str, Partial],
     mids: Mapping[str, float],
     overrides: Mapping[str, tuple[str, str]] | None,
+    basis: Basis | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Figures of the merged partials in USD, and the symbols left out (no USD rate).
-    Amounts are summed as exact ints per currency first, then converted once per figure."""
+    Amounts are summed as exact ints per currency first, then converted once per figure.
+    With a ``basis``, the basis fields too (:func:`streams.exposure.basis.basis_fields`)."""
     merged, per_symbol = _merge(partials)
     instruments = {s: instrument(s, overrides) for s in sorted(set(mids) | set(per_symbol))}
     fallback = {
@@ -111,6 +127,8 @@ def _evaluate(
         "byCurrency": {c: _usd({c: legs_u[c]}, rates) for c in sorted(legs_u)},
         "positionCount": count,
     }
+    if basis is not None:
+        record.update(basis_fields(basis, merged, instruments, rates, skip, record))
     return record, unconverted
 
 
@@ -122,11 +140,13 @@ def evaluate_exposure(
     *,
     event_time: int,
     overrides: Mapping[str, tuple[str, str]] | None = None,
+    basis: Basis | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """:func:`compute_exposure` and :func:`unconverted_symbols` in one pass."""
-    figures, unconverted = _evaluate(partials, mids, overrides)
+    figures, unconverted = _evaluate(partials, mids, overrides, basis)
     total: float = figures["totalExposure"]
-    utilization = total * 100.0 / limits.global_usd  # exact when the result is representable
+    measured: float = total if basis is None else figures["basisExposure"]
+    utilization = measured * 100.0 / limits.global_usd  # exact when representable
     record = {
         "eventTime": event_time,
         "totalExposure": total,
@@ -140,6 +160,8 @@ def evaluate_exposure(
         "byCurrency": figures["byCurrency"],
         "positionCount": figures["positionCount"],
     }
+    if basis is not None:
+        record.update((k, figures[k]) for k in BASIS_FIELDS)
     return record, unconverted
 
 
@@ -151,10 +173,16 @@ def compute_exposure(
     *,
     event_time: int,
     overrides: Mapping[str, tuple[str, str]] | None = None,
+    basis: Basis | None = None,
 ) -> dict[str, Any]:
-    """An ExposureChange record (every schema field) for the partials of all partitions."""
+    """An ExposureChange record (every schema field) for the partials of all partitions.
+
+    ``basis=None`` gives today's record: the limit measured on the gross figure, no basis
+    fields. With a basis, ``exposureLimit``, ``utilizationPct`` and ``riskLevel`` are measured
+    on ``basisExposure`` and the record carries the fields of :data:`BASIS_FIELDS`
+    (docs/proposals/ExposureChange.avsc until the contract takes them)."""
     record, _ = evaluate_exposure(
-        partials, mids, limits, bands, event_time=event_time, overrides=overrides
+        partials, mids, limits, bands, event_time=event_time, overrides=overrides, basis=basis
     )
     return record
 
