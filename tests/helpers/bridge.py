@@ -174,3 +174,20 @@ def public_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+SUB = '{"action":"subscribe","channels":["routing-metrics"]}'  # a client's subscribe frame
+
+
+def drain(sess: Any, now: float, step: float = 1.0) -> list[dict[str, Any]]:
+    """Every message still queued, taking batches one interval apart."""
+    out: list[dict[str, Any]] = []
+    for _ in range(10_000):
+        batch = sess.next_batch(now)
+        if batch is None and sess.next_send_at(now) is None:
+            return out
+        if batch is not None:
+            out.extend(batch)
+            sess.frame_sent()
+        now += step
+    raise AssertionError("queue never drained")

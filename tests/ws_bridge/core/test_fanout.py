@@ -248,27 +248,9 @@ def test_lagging_queues_stay_within_limits_and_gaps_account_for_every_dropped_me
     produced: list[dict[str, int]] = [dict.fromkeys(CHANNELS, 0) for _ in sessions]
     received: list[list[dict[str, Any]]] = [[] for _ in sessions]
     unsent = [0 for _ in sessions]
-
-    def check_bounds() -> None:
-        for sess in sessions:
-            outbox = sess._outbox
-            assert len(outbox) <= max_messages and outbox.nbytes <= max_bytes
-            assert len(outbox) == sum(1 for _ in outbox)
-            assert outbox.nbytes == sum(item.nbytes for item in outbox)
-
     now, seq = T0, 0
     for kinds, advance_ms, writes in steps:
-        messages: list[Any] = []
-        for kind in kinds:
-            if kind == "alert":
-                messages.append(log.append(seq, alert_record(seq)))
-                seq += 1
-            elif kind == "routing":
-                messages.append(routing_item(len(messages)).message)
-            elif kind == "exposure":
-                messages.append(to_message("ExposureChange", exposure_record()))
-            else:
-                messages.append(to_message("LpPerformance", lp_record()))
+        messages, seq = _tick_messages(kinds, log, seq)
         encoded = fanout.encode_all(messages)
         for index, chans in enumerate(subscriptions):
             for item in encoded:
@@ -278,7 +260,7 @@ def test_lagging_queues_stay_within_limits_and_gaps_account_for_every_dropped_me
             for sess in delivery.sessions:
                 received[sessions.index(sess)].extend(json.loads(delivery.frame))
                 unsent[sessions.index(sess)] += 1
-        check_bounds()
+        _check_bounds(sessions, max_messages, max_bytes)
         for index, sess in enumerate(sessions):
             if writes[index % 4] and unsent[index]:
                 sess.frame_sent()
@@ -289,7 +271,7 @@ def test_lagging_queues_stay_within_limits_and_gaps_account_for_every_dropped_me
                 assert 1 <= len(batch) <= batch_max
                 received[index].extend(batch)
                 unsent[index] += 1
-        check_bounds()
+        _check_bounds(sessions, max_messages, max_bytes)
         now += advance_ms / 1000
     for index, sess in enumerate(sessions):
         for _ in range(unsent[index]):
@@ -299,30 +281,65 @@ def test_lagging_queues_stay_within_limits_and_gaps_account_for_every_dropped_me
             sess.frame_sent()
             now += 1
         assert len(sess._outbox) == 0 and not sess._outbox.in_burst
-        got = dict.fromkeys(CHANNELS, 0)
-        dropped = dict.fromkeys(CHANNELS, 0)
-        alert_seqs: list[int] = []
-        for message in received[index]:
-            if message["type"] == "gap":
-                data = message["data"]
-                dropped[data["channel"]] += data["dropped"]
-                if data["channel"] == "alerts":
-                    assert data["lastSeq"] - data["firstSeq"] + 1 == data["dropped"]
-                    assert all(n < data["firstSeq"] for n in alert_seqs)
-            elif message["type"] == "alert":
-                got["alerts"] += 1
-                alert_seqs.append(message["data"]["seq"])
-            elif message["type"] in ("routing-decision", "exposure-change", "lp-metrics"):
-                chan = {
-                    "routing-decision": "routing-metrics",
-                    "exposure-change": "exposure-updates",
-                    "lp-metrics": "lp-performance",
-                }[message["type"]]
-                got[chan] += 1
+        got, dropped, alert_seqs = _tally(received[index])
         for chan in CHANNELS:
             assert got[chan] + dropped[chan] == produced[index][chan], chan
         assert alert_seqs == sorted(set(alert_seqs))
         assert sess.describe()["dropped"] == {c: n for c, n in dropped.items() if n}
+
+
+def _tick_messages(kinds: list[str], log: AlertLog, seq: int) -> tuple[list[Any], int]:
+    """One tick's messages of these kinds (alerts appended to ``log`` from ``seq``), and the
+    next alert seq."""
+    messages: list[Any] = []
+    for kind in kinds:
+        if kind == "alert":
+            messages.append(log.append(seq, alert_record(seq)))
+            seq += 1
+        elif kind == "routing":
+            messages.append(routing_item(len(messages)).message)
+        elif kind == "exposure":
+            messages.append(to_message("ExposureChange", exposure_record()))
+        else:
+            messages.append(to_message("LpPerformance", lp_record()))
+    return messages, seq
+
+
+def _check_bounds(sessions: list[ClientSession], max_messages: int, max_bytes: int) -> None:
+    for sess in sessions:
+        outbox = sess._outbox
+        assert len(outbox) <= max_messages and outbox.nbytes <= max_bytes
+        assert len(outbox) == sum(1 for _ in outbox)
+        assert outbox.nbytes == sum(item.nbytes for item in outbox)
+
+
+_DATA_CHANNELS = {
+    "routing-decision": "routing-metrics",
+    "exposure-change": "exposure-updates",
+    "lp-metrics": "lp-performance",
+}
+
+
+def _tally(received: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, int], list[int]]:
+    """Per channel, the data messages received and those a gap message reported dropped; the
+    alerts' seqs in order. Each alert gap's seq span is exactly its count, and comes after
+    every alert received before it."""
+    got = dict.fromkeys(CHANNELS, 0)
+    dropped = dict.fromkeys(CHANNELS, 0)
+    alert_seqs: list[int] = []
+    for message in received:
+        if message["type"] == "gap":
+            data = message["data"]
+            dropped[data["channel"]] += data["dropped"]
+            if data["channel"] == "alerts":
+                assert data["lastSeq"] - data["firstSeq"] + 1 == data["dropped"]
+                assert all(n < data["firstSeq"] for n in alert_seqs)
+        elif message["type"] == "alert":
+            got["alerts"] += 1
+            alert_seqs.append(message["data"]["seq"])
+        elif message["type"] in _DATA_CHANNELS:
+            got[_DATA_CHANNELS[message["type"]]] += 1
+    return got, dropped, alert_seqs
 
 
 def test_a_lagging_session_sends_its_queued_group_frames_back_to_back() -> None:

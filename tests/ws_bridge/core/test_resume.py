@@ -209,62 +209,72 @@ def test_resume_seam_has_no_duplicate_and_no_gap(
     reconnects with ``since`` at any point of that (even between append and dispatch, and while a
     small queue paces the replay); Kafka may redeliver. The client gets every alert after
     ``since`` once, in order; only a full queue may drop some, and a gap message names them."""
-    log = AlertLog("e1", capacity=1000)
-    fanout = Fanout()
-    ctx = context(settings(queue_max_messages=queue, batch_max=2), log=log, fanout=fanout)
-    sess = ClientSession(identity(), ctx, now=T0)
-    pending: list[Encoded] = []
-    dispatched: list[Encoded] = []
-    messages: list[dict[str, Any]] = []
-    next_seq = 0
-
-    def append() -> None:
-        nonlocal next_seq
-        item = log.append(next_seq, alert_record(next_seq))
-        assert item is not None
-        pending.append(item)
-        next_seq += 1
-
-    def dispatch(now: float, items: list[Encoded]) -> None:
-        sessions = [sess] if sess.subscriptions else []
-        for delivery in fanout.dispatch(items, sessions, now).deliveries:
-            messages.extend(json.loads(delivery.frame))
-            sess.frame_sent()
-
+    rig = _SeamRig(queue)
     for _ in range(before):
-        append()
-    dispatch(T0, pending)
-    dispatched.extend(pending)
-    pending.clear()
+        rig.append()
+    rig.flush(T0)
     since = max(-1, before - 1 - since_back)
     now = T0
     for step, op in enumerate([*script, "end"]):
         now += 0.02
         if step == min(subscribe_at, len(script)):
-            subscribe(sess, now, since=since, epoch="e1")
+            subscribe(rig.sess, now, since=since, epoch="e1")
         if op == "append":
-            append()
+            rig.append()
         elif op in ("dispatch", "end"):
-            dispatch(now, pending)
-            dispatched.extend(pending)
-            pending.clear()
-        elif op == "redeliver" and dispatched:
-            dispatch(now, [dispatched[-1]])
+            rig.flush(now)
+        elif op == "redeliver" and rig.dispatched:
+            rig.dispatch(now, [rig.dispatched[-1]])
         elif op == "drain":
-            messages.extend(sess.next_batch(now) or [])
-            sess.frame_sent()
-    messages.extend(collect(sess, now + 1))
+            rig.messages.extend(rig.sess.next_batch(now) or [])
+            rig.sess.frame_sent()
+    messages = rig.messages + collect(rig.sess, now + 1)
     received = seqs(messages)
     gaps = [m["data"] for m in messages if m["type"] == "gap"]
     if not gaps:
-        assert received == list(range(since + 1, next_seq))
+        assert received == list(range(since + 1, rig.next_seq))
     else:
         assert received == sorted(set(received))
-        missing = set(range(since + 1, next_seq)) - set(received)
+        missing = set(range(since + 1, rig.next_seq)) - set(received)
         for gap in gaps:
             missing -= set(range(gap["firstSeq"], gap["lastSeq"] + 1))
         assert not missing
-        assert sum(g["dropped"] for g in gaps) == next_seq - since - 1 - len(received)
+        assert sum(g["dropped"] for g in gaps) == rig.next_seq - since - 1 - len(received)
+
+
+class _SeamRig:
+    """One session, an alert log and a fanout: alerts are appended to the log when consumed
+    (``append``) and dispatched at a later tick (``flush``); what the session got is in
+    ``messages``."""
+
+    def __init__(self, queue: int) -> None:
+        self.log = AlertLog("e1", capacity=1000)
+        self.fanout = Fanout()
+        s = settings(queue_max_messages=queue, batch_max=2)
+        ctx = context(s, log=self.log, fanout=self.fanout)
+        self.sess = ClientSession(identity(), ctx, now=T0)
+        self.pending: list[Encoded] = []
+        self.dispatched: list[Encoded] = []
+        self.messages: list[dict[str, Any]] = []
+        self.next_seq = 0
+
+    def append(self) -> None:
+        item = self.log.append(self.next_seq, alert_record(self.next_seq))
+        assert item is not None
+        self.pending.append(item)
+        self.next_seq += 1
+
+    def dispatch(self, now: float, items: list[Encoded]) -> None:
+        sessions = [self.sess] if self.sess.subscriptions else []
+        for delivery in self.fanout.dispatch(items, sessions, now).deliveries:
+            self.messages.extend(json.loads(delivery.frame))
+            self.sess.frame_sent()
+
+    def flush(self, now: float) -> None:
+        """Dispatch what was appended since the last flush."""
+        self.dispatch(now, self.pending)
+        self.dispatched.extend(self.pending)
+        self.pending.clear()
 
 
 @hsettings(max_examples=100, deadline=None)
