@@ -1,0 +1,279 @@
+package rtx
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The rules of the Python SDK's event builders (streams.events), one for one, with the same
+// messages: a service gets the same InvalidEventError from either SDK. Where a message shows
+// a value, it is formatted as Python's repr() formats it ('EURUSD', -5.0, nan), so the two
+// messages are equal byte for byte (schemas/vectors/invalid.json checks that).
+
+const (
+	maxText        = 4096
+	maxName        = 128
+	maxTitle       = 256
+	maxActionItem  = 512
+	maxSymbol      = 32
+	maxActionItems = 32
+	// Largest magnitude of any number (volume, price, spread, time, rate...): the Python SDK's
+	// MAX_MAGNITUDE, far above any real instrument and small enough that exposure sums stay
+	// finite downstream.
+	maxMagnitude = 1e15
+	// 9999-12-31T23:59:59.999999Z in microseconds since the epoch, the last Python datetime.
+	maxMicros = 253_402_300_799_999_999
+)
+
+var (
+	sides            = []string{"BUY", "SELL"}
+	books            = []string{"ABOOK", "BBOOK"}
+	lpStatuses       = []string{"connected", "disconnected"}
+	severities       = []string{"info", "warning", "error", "critical"}
+	categories       = []string{"exposure", "lp", "routing", "system"}
+	positionStatuses = []string{"OPEN", "CLOSED"}
+)
+
+// checker collects field checks for one event type; the first failing check wins, in the
+// order the Python builder runs them.
+type checker struct{ event string }
+
+func (c checker) fail(field, problem string) *InvalidEventError {
+	return &InvalidEventError{Event: c.event, Field: field, Problem: problem}
+}
+
+type bounds struct {
+	min, max       float64
+	hasMin, hasMax bool
+	positive       bool
+}
+
+var (
+	anyNumber   = bounds{}
+	nonNegative = bounds{hasMin: true, min: 0}
+	positive    = bounds{positive: true}
+	unitRange   = bounds{hasMin: true, min: 0, hasMax: true, max: 1}
+	percent     = bounds{hasMin: true, min: 0, hasMax: true, max: 100}
+)
+
+func (c checker) number(field string, v float64, b bounds) error {
+	// NaN fails every comparison, so the fast path lets only good numbers through.
+	if v >= -maxMagnitude && v <= maxMagnitude && (!b.positive || v > 0) &&
+		(!b.hasMin || v >= b.min) && (!b.hasMax || v <= b.max) {
+		return nil
+	}
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return c.fail(field, "must be finite, got "+pyFloat(v))
+	case math.Abs(v) > maxMagnitude:
+		return c.fail(field, "magnitude above "+pyG(maxMagnitude)+", got "+pyFloat(v))
+	case b.positive && v <= 0:
+		return c.fail(field, "must be > 0, got "+pyFloat(v))
+	case b.hasMin && v < b.min:
+		return c.fail(field, "must be >= "+pyG(b.min)+", got "+pyFloat(v))
+	default:
+		return c.fail(field, "must be <= "+pyG(b.max)+", got "+pyFloat(v))
+	}
+}
+
+// optionalNumber: nil is "not given" (Avro null).
+func (c checker) optionalNumber(field string, v *float64, b bounds) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	x := *v // a copy: the record never aliases the caller's variable
+	return &x, c.number(field, x, b)
+}
+
+func (c checker) text(field, v string, maxLen int) error {
+	if len(v) > 0 && len(v) <= maxLen && isASCII(v) && !allSpace(v) {
+		return nil
+	}
+	if strings.TrimFunc(v, pyIsSpace) == "" {
+		return c.fail(field, "must not be empty")
+	}
+	if utf8.RuneCountInString(v) > maxLen {
+		return c.fail(field, fmt.Sprintf("longer than %d characters", maxLen))
+	}
+	if !utf8.ValidString(v) {
+		// Python's message names a lone surrogate, the one way its str can fail to encode.
+		return c.fail(field, "not valid Unicode text (invalid UTF-8)")
+	}
+	return nil
+}
+
+// optionalText: "" is "not given" (Python's None, Avro null). Go has no None for strings; the
+// Python SDK refuses "" here ("must not be empty"), which a Go caller cannot mean.
+func (c checker) optionalText(field, v string) (*string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	return &v, c.text(field, v, maxName)
+}
+
+func (c checker) symbol(field, v string) error {
+	if err := c.text(field, v, maxSymbol); err != nil {
+		return err
+	}
+	if !isSymbol(v) {
+		return c.fail(field, pyRepr(v)+" is not a symbol (letters, digits, . _ # / -)")
+	}
+	return nil
+}
+
+// isSymbol is the Python rule's regular expression [A-Za-z0-9][A-Za-z0-9._#/-]{0,31}.
+func isSymbol(s string) bool {
+	if len(s) == 0 || len(s) > maxSymbol {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		alnum := b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9'
+		if !alnum && (i == 0 || strings.IndexByte("._#/-", b) < 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// choice accepts a symbol in any case and returns its canonical spelling.
+func (c checker) choice(field, v string, choices []string, upper bool) (string, error) {
+	for _, s := range choices {
+		if v == s {
+			return s, nil
+		}
+	}
+	var folded string
+	switch {
+	case upper:
+		folded = strings.ToUpper(v)
+	case strings.ContainsRune(v, '\u0130'):
+		// Python lowercases U+0130 (I with dot) to "i" + U+0307, Go to a plain "i": such a
+		// value is never one of the (ASCII) choices in Python, so it is not in Go either.
+		folded = v
+	default:
+		folded = strings.ToLower(v)
+	}
+	for _, s := range choices {
+		if folded == s {
+			return s, nil
+		}
+	}
+	return "", c.fail(field, "expected one of "+strings.Join(choices, ", ")+", got "+pyRepr(v))
+}
+
+// eventID: "" means "fill one in" (Python's None).
+func (c checker) eventID(v string, next func() string) (string, error) {
+	if v == "" {
+		return next(), nil
+	}
+	return v, c.text("eventId", v, maxName)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func allSpace(s string) bool {
+	for _, r := range s {
+		if !pyIsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// pyIsSpace is Python's str.isspace for one character: Unicode White_Space (Go's
+// unicode.IsSpace) plus the four ASCII separators U+001C..U+001F, which Python counts too.
+func pyIsSpace(r rune) bool {
+	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
+}
+
+// pyFloat formats v as Python's repr(float): shortest round-trip digits, fixed notation for
+// decimal exponents from -4 to 16, else scientific with a signed two-digit exponent.
+func pyFloat(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "nan"
+	case math.IsInf(v, 1):
+		return "inf"
+	case math.IsInf(v, -1):
+		return "-inf"
+	}
+	s := strconv.FormatFloat(v, 'e', -1, 64) // e.g. -1.25e+06
+	sign := ""
+	if s[0] == '-' {
+		sign, s = "-", s[1:]
+	}
+	mant, expText, _ := strings.Cut(s, "e")
+	exp, _ := strconv.Atoi(expText)
+	digits := strings.Replace(mant, ".", "", 1)
+	point := exp + 1 // digits are 0.d1d2... x 10^point
+	switch {
+	case point <= -4 || point > 16:
+		m := digits[:1]
+		if len(digits) > 1 {
+			m += "." + digits[1:]
+		}
+		return fmt.Sprintf("%s%se%+03d", sign, m, point-1)
+	case point <= 0:
+		return sign + "0." + strings.Repeat("0", -point) + digits
+	case point >= len(digits):
+		return sign + digits + strings.Repeat("0", point-len(digits)) + ".0"
+	default:
+		return sign + digits[:point] + "." + digits[point:]
+	}
+}
+
+// pyG formats v as Python's format(v, "g") does: six significant digits (0, 1, 100, 1e+15).
+func pyG(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+
+// pyRepr formats s as Python's repr(str): single quotes unless s has a single quote and no
+// double quote; backslash escapes for the quote, backslash, \t \n \r and characters that are
+// not printable (\xhh, \uhhhh, \Uhhhhhhhh).
+func pyRepr(s string) string {
+	quote := byte('\'')
+	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
+		quote = '"'
+	}
+	var b strings.Builder
+	b.WriteByte(quote)
+	for i := 0; i < len(s); {
+		r, width := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && width == 1: // not UTF-8: show the byte
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == rune(quote) || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r < 0x7f || strconv.IsPrint(r):
+			b.WriteRune(r)
+		case r <= 0xff:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r <= 0xffff:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		}
+		i += width
+	}
+	b.WriteByte(quote)
+	return b.String()
+}

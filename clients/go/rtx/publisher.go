@@ -1,0 +1,245 @@
+package rtx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Publisher sends the five input events to Kafka. It is safe for concurrent use.
+//
+// Each call validates its event (an *InvalidEventError naming the field, before anything is
+// sent), fills in the event id and time, encodes it (Avro single-object encoding), and queues
+// it on franz-go's idempotent producer (acks from all in-sync replicas), keyed and partitioned
+// as the Python SDK does. A call returns once the event is queued; Flush waits until every
+// queued event is acknowledged and reports the ones that were not (*DeliveryError).
+//
+// The context of a call bounds only its wait for room in the send buffer (MaxBufferedRecords
+// events not yet acknowledged, e.g. while the broker is away): a queued event is not failed
+// when that context ends later, so a request-scoped context is fine to pass.
+type Publisher struct {
+	cfg     Config
+	client  *kgo.Client
+	topics  map[*Schema]string // full topic names
+	fill    fill
+	slots   chan struct{} // one token per queued, unacknowledged event
+	done    chan struct{} // closed by Close: wakes calls waiting for a slot
+	closed  atomic.Bool
+	sent    atomic.Int64
+	promise func(*kgo.Record, error)
+
+	mu     sync.Mutex
+	failed int
+	first  error
+
+	deliveryTimeout time.Duration
+	deadline        atomic.Pointer[deadline]
+	rotate          sync.Mutex
+}
+
+// deadline is the context that bounds the delivery of the events queued in one 100 ms slice.
+// franz-go's own RecordDeliveryTimeout counts from a record's Timestamp, which is the event's
+// time here (as in the Python SDK): an event from an hour ago would time out at once. A
+// record's Context also bounds its delivery, and one context per slice costs one timer per
+// 100 ms instead of one per event.
+type deadline struct {
+	ctx    context.Context
+	cancel context.CancelFunc // called by Close only: earlier would fail queued events
+	until  int64              // unix nanoseconds: hand this context out until then
+}
+
+const deadlineSlice = 100 * time.Millisecond
+
+func (p *Publisher) deliveryContext() context.Context {
+	now := time.Now().UnixNano()
+	if d := p.deadline.Load(); d != nil && now < d.until {
+		return d.ctx
+	}
+	p.rotate.Lock()
+	defer p.rotate.Unlock()
+	if d := p.deadline.Load(); d != nil && now < d.until {
+		return d.ctx
+	}
+	until := now + int64(deadlineSlice)
+	// The context's timer frees it when it expires; cancelling it earlier would fail the
+	// events queued with it.
+	ctx, cancel := context.WithDeadline(context.Background(),
+		time.Unix(0, until).Add(p.deliveryTimeout))
+	p.deadline.Store(&deadline{ctx: ctx, cancel: cancel, until: until})
+	return ctx
+}
+
+// recordOverhead bounds what one record adds to an empty record batch besides its key and
+// value: the v2 batch header (61 bytes) and the record's own varints and attributes.
+const recordOverhead = 61 + 21
+
+// NewPublisher connects to Kafka and returns a ready Publisher. It fails with a
+// *BrokerUnavailableError if no broker answers within cfg.ConnectTimeout (or ctx ends first).
+func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	client, err := kgo.NewClient(cfg.kafkaOptions()...)
+	if err != nil {
+		return nil, &ConfigError{"kafka client: " + err.Error()}
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	if err := client.Ping(pingCtx); err != nil {
+		client.Close()
+		return nil, &BrokerUnavailableError{
+			Bootstrap: strings.Join(cfg.BootstrapServers, ","),
+			Timeout:   pyG(cfg.ConnectTimeout.Seconds()) + " s",
+			Err:       err,
+		}
+	}
+	p := &Publisher{
+		cfg:    cfg,
+		client: client,
+		topics: make(map[*Schema]string, 5),
+		slots:  make(chan struct{}, cfg.MaxBufferedRecords),
+		done:   make(chan struct{}),
+	}
+	for _, s := range Schemas() {
+		p.topics[s] = cfg.TopicPrefix + s.Topic
+	}
+	p.fill = fill{id: newEventIDs().next, now: nowMicros}
+	// As aiokafka expires a batch request_timeout_ms after it was created.
+	p.deliveryTimeout = cfg.RequestTimeout + cfg.Linger
+	p.promise = p.acknowledged
+	return p, nil
+}
+
+// RoutingDecision publishes a routing decision (keyed by symbol) and returns its event id.
+func (p *Publisher) RoutingDecision(ctx context.Context, ev RoutingDecision) (string, error) {
+	m, err := ev.message(p.fill)
+	return m.EventID, p.produce(ctx, m, err)
+}
+
+// LPStatus publishes an LP's status and metrics (keyed by LP name) and returns its event id.
+func (p *Publisher) LPStatus(ctx context.Context, ev LPStatus) (string, error) {
+	m, err := ev.message(p.fill)
+	return m.EventID, p.produce(ctx, m, err)
+}
+
+// Position publishes a position's full state (keyed by position id) and returns its event id.
+func (p *Publisher) Position(ctx context.Context, ev Position) (string, error) {
+	m, err := ev.message(p.fill)
+	return m.EventID, p.produce(ctx, m, err)
+}
+
+// Quote publishes a bid/ask quote (keyed by symbol) and returns its event id.
+func (p *Publisher) Quote(ctx context.Context, ev Quote) (string, error) {
+	m, err := ev.message(p.fill)
+	return m.EventID, p.produce(ctx, m, err)
+}
+
+// Alert publishes a service alert (keyed by source) and returns its event id.
+func (p *Publisher) Alert(ctx context.Context, ev Alert) (string, error) {
+	m, err := ev.message(p.fill)
+	return m.EventID, p.produce(ctx, m, err)
+}
+
+// Publish publishes any of the five events and returns its event id.
+func (p *Publisher) Publish(ctx context.Context, ev Event) (string, error) {
+	m, err := ev.message(p.fill)
+	return m.EventID, p.produce(ctx, m, err)
+}
+
+func (p *Publisher) produce(ctx context.Context, m Message, err error) error {
+	if err != nil {
+		return err
+	}
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	s := m.schema
+	if recordOverhead+len(m.Key)+len(m.Value) > p.cfg.MaxBatchBytes {
+		return &InvalidEventError{Event: s.Name, Field: "*", Problem: fmt.Sprintf(
+			"encoded event of %d bytes exceeds RTX_PRODUCER_MAX_BATCH_BYTES", len(m.Value))}
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return &BufferFullError{Err: ctx.Err()}
+		case <-p.done:
+			return ErrClosed
+		}
+	}
+	p.sent.Add(1)
+	record := &kgo.Record{
+		Topic:     p.topics[s],
+		Key:       []byte(m.Key),
+		Value:     m.Value,
+		Timestamp: time.UnixMilli(m.EventTime / 1000), // the event's time, as the Python SDK
+		// Not the caller's context: franz-go fails a buffered batch when its first record's
+		// context ends, and a queued event must outlive the call that queued it.
+		Context: p.deliveryContext(),
+	}
+	p.client.Produce(context.Background(), record, p.promise)
+	return nil
+}
+
+func (p *Publisher) acknowledged(r *kgo.Record, err error) {
+	<-p.slots
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("not acknowledged within %v (RTX_PRODUCER_REQUEST_TIMEOUT_MS "+
+			"+ linger): %w", p.deliveryTimeout, err)
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.failed++
+		if p.first == nil {
+			p.first = err
+		}
+		p.mu.Unlock()
+	}
+	if p.cfg.OnDelivery != nil {
+		p.cfg.OnDelivery(Delivery{Topic: r.Topic, Key: string(r.Key), Partition: r.Partition,
+			Offset: r.Offset}, err)
+	}
+}
+
+// Sent is the number of events queued so far.
+func (p *Publisher) Sent() int64 { return p.sent.Load() }
+
+// Flush waits until every event queued so far is acknowledged or failed. It returns a
+// *DeliveryError counting the events that failed since the last Flush, or a
+// *FlushIncompleteError if ctx ended first (events are still on their way; call it again).
+func (p *Publisher) Flush(ctx context.Context) error {
+	if err := p.client.Flush(ctx); err != nil {
+		return &FlushIncompleteError{Pending: len(p.slots), Err: err}
+	}
+	p.mu.Lock()
+	failed, first := p.failed, p.first
+	p.failed, p.first = 0, nil
+	p.mu.Unlock()
+	if failed > 0 {
+		return &DeliveryError{Failed: failed, First: first}
+	}
+	return nil
+}
+
+// Close flushes (bounded by ctx) and closes the connection; events still queued when ctx
+// ends are failed. Later calls return ErrClosed. Closing twice is harmless.
+func (p *Publisher) Close(ctx context.Context) error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	err := p.Flush(ctx)
+	close(p.done)
+	p.client.Close()
+	if d := p.deadline.Load(); d != nil {
+		d.cancel()
+	}
+	return err
+}

@@ -1,0 +1,207 @@
+package rtx
+
+//go:generate cp ../../../schemas/avro/RoutingDecision.avsc ../../../schemas/avro/LpStatus.avsc ../../../schemas/avro/PositionState.avsc ../../../schemas/avro/Quote.avsc ../../../schemas/avro/ServiceAlert.avsc avro/
+
+import (
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/hamba/avro/v2"
+)
+
+// The input events' schemas, copied from the repository's schemas/avro/ by `go generate`
+// (go:embed cannot reach outside the module, and a module fetched on its own has no
+// schemas/ beside it). TestEmbeddedSchemasEqualTheRepository fails when a copy differs.
+//
+//go:embed avro/*.avsc
+var schemaFiles embed.FS
+
+// Single-object encoding (Avro specification, "Single-object encoding"): the marker C3 01,
+// the writer schema's CRC-64-AVRO fingerprint (of its Parsing Canonical Form) as 8 bytes
+// little-endian, then the Avro binary body.
+var magic = [2]byte{0xC3, 0x01}
+
+// avroAPI writes arrays as the Python SDK (and every other writer of the canonical
+// encoding) does: one block of "count, items" then 0. hamba's default adds the block's byte
+// size (a negative count), which is valid Avro but not canonical, and the stream processor
+// refuses non-canonical bodies (schemas/codec.py decode_body).
+var avroAPI = avro.Config{DisableBlockSizeHeader: true, BlockLength: 1 << 20}.Freeze()
+
+// Schema is one embedded input schema and its identity on the wire.
+type Schema struct {
+	Name          string // short name, e.g. RoutingDecision
+	Topic         string // topic suffix; the topic is the configured prefix + Topic
+	KeyField      string // the field whose value is the Kafka key
+	CanonicalForm string
+	Fingerprint   [8]byte // CRC-64-AVRO, little-endian as on the wire
+	schema        avro.Schema
+	header        [10]byte
+	writers       sync.Pool
+}
+
+// FingerprintHex is the fingerprint as lowercase hex of the wire bytes.
+func (s *Schema) FingerprintHex() string { return hex.EncodeToString(s.Fingerprint[:]) }
+
+var (
+	routingDecisionSchema = mustLoad("RoutingDecision", "routing.decisions", "symbol")
+	lpStatusSchema        = mustLoad("LpStatus", "lp.status", "lpName")
+	positionSchema        = mustLoad("PositionState", "positions", "positionId")
+	quoteSchema           = mustLoad("Quote", "quotes", "symbol")
+	alertSchema           = mustLoad("ServiceAlert", "alerts.inbound", "source")
+)
+
+// Schemas returns the five input schemas, in the order of the README's topic table.
+func Schemas() []*Schema {
+	return []*Schema{routingDecisionSchema, lpStatusSchema, positionSchema, quoteSchema, alertSchema}
+}
+
+func mustLoad(name, topic, key string) *Schema {
+	text, err := schemaFiles.ReadFile("avro/" + name + ".avsc")
+	if err != nil {
+		panic(fmt.Sprintf("rtx: embedded schema %s missing: %v", name, err))
+	}
+	plain, err := withoutLogicalTypes(text)
+	if err != nil {
+		panic(fmt.Sprintf("rtx: embedded schema %s is not JSON: %v", name, err))
+	}
+	parsed, err := avro.ParseBytesWithCache(plain, "", &avro.SchemaCache{})
+	if err != nil {
+		panic(fmt.Sprintf("rtx: embedded schema %s invalid: %v", name, err))
+	}
+	fp, err := parsed.FingerprintUsing(avro.CRC64AvroLE)
+	if err != nil {
+		panic(fmt.Sprintf("rtx: fingerprint of %s: %v", name, err))
+	}
+	s := &Schema{Name: name, Topic: topic, KeyField: key, CanonicalForm: parsed.String(),
+		schema: parsed}
+	copy(s.Fingerprint[:], fp)
+	copy(s.header[:2], magic[:])
+	copy(s.header[2:], fp)
+	s.writers.New = func() any { return avro.NewWriter(nil, 512, avro.WithWriterConfig(avroAPI)) }
+	return s
+}
+
+// withoutLogicalTypes drops logicalType annotations ({"type": "long", "logicalType":
+// "timestamp-micros"} becomes "long"), as schemas/codec.py does. The Parsing Canonical Form,
+// and so the fingerprint, leaves them out (Avro specification, "Parsing Canonical Form":
+// keep only type, name, fields, symbols, items, values, size); hamba/avro keeps them in its
+// canonical form, which would give another fingerprint than every other Avro library. The
+// binary encoding does not change: a timestamp-micros is written as its long.
+func withoutLogicalTypes(text []byte) ([]byte, error) {
+	var doc any
+	if err := json.Unmarshal(text, &doc); err != nil {
+		return nil, err
+	}
+	var strip func(any) any
+	strip = func(v any) any {
+		switch t := v.(type) {
+		case []any:
+			for i := range t {
+				t[i] = strip(t[i])
+			}
+		case map[string]any:
+			if _, ok := t["logicalType"]; ok {
+				if base, ok := t["type"].(string); ok {
+					return base
+				}
+			}
+			for k := range t {
+				t[k] = strip(t[k])
+			}
+		}
+		return v
+	}
+	return json.Marshal(strip(doc))
+}
+
+// encode returns header + body for a wire record (a pointer to one of the *Record types).
+func (s *Schema) encode(record any) ([]byte, error) {
+	w := s.writers.Get().(*avro.Writer)
+	defer s.writers.Put(w)
+	w.Reset(nil)
+	_, _ = w.Write(s.header[:])
+	w.WriteVal(s.schema, record)
+	if w.Error != nil {
+		err := w.Error
+		w.Error = nil
+		return nil, fmt.Errorf("rtx: encode %s: %w", s.Name, err)
+	}
+	buf := w.Buffer()
+	out := make([]byte, len(buf))
+	copy(out, buf)
+	return out, nil
+}
+
+// Message is one encoded event, ready for any Kafka producer.
+type Message struct {
+	Topic     string // topic suffix (prepend the topic prefix, "rtx." by default)
+	Key       string
+	Value     []byte // Avro single-object encoding
+	EventID   string
+	EventTime int64 // microseconds since the epoch (the Kafka timestamp is this / 1000, in ms)
+	schema    *Schema
+}
+
+// Event is one of RoutingDecision, LPStatus, Position, Quote and Alert.
+type Event interface {
+	message(f fill) (Message, error)
+}
+
+// Encode validates ev and returns its message: what the Publisher sends, for services that
+// bring their own Kafka producer (keep the key, and the Java-compatible partitioner: see
+// Partition). A missing event id is a new random UUID; a missing time is now.
+func Encode(ev Event) (Message, error) {
+	return ev.message(fill{id: NewEventID, now: nowMicros})
+}
+
+func (ev RoutingDecision) message(f fill) (Message, error) {
+	r, err := ev.build(f)
+	if err != nil {
+		return Message{}, err
+	}
+	return routingDecisionSchema.message(&r, r.Symbol, r.EventID, r.EventTime)
+}
+
+func (ev LPStatus) message(f fill) (Message, error) {
+	r, err := ev.build(f)
+	if err != nil {
+		return Message{}, err
+	}
+	return lpStatusSchema.message(&r, r.LPName, r.EventID, r.EventTime)
+}
+
+func (ev Position) message(f fill) (Message, error) {
+	r, err := ev.build(f)
+	if err != nil {
+		return Message{}, err
+	}
+	return positionSchema.message(&r, r.PositionID, r.EventID, r.EventTime)
+}
+
+func (ev Quote) message(f fill) (Message, error) {
+	r, err := ev.build(f)
+	if err != nil {
+		return Message{}, err
+	}
+	return quoteSchema.message(&r, r.Symbol, r.EventID, r.EventTime)
+}
+
+func (ev Alert) message(f fill) (Message, error) {
+	r, err := ev.build(f)
+	if err != nil {
+		return Message{}, err
+	}
+	return alertSchema.message(&r, r.Source, r.EventID, r.EventTime)
+}
+
+func (s *Schema) message(record any, key, id string, micros int64) (Message, error) {
+	value, err := s.encode(record)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{Topic: s.Topic, Key: key, Value: value, EventID: id, EventTime: micros,
+		schema: s}, nil
+}
