@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 from loadclients import BIN_MS, MAX_MS, N_BINS, ClientFleet, GoFleet
 from loadkit import (
-    Server,
+    ServerProcess,
     bench_env,
     bridges,
     cpu_seconds,
@@ -119,7 +119,7 @@ class StepResult:
 
 
 async def run_step(
-    args: argparse.Namespace, env: dict[str, str], running: Sequence[Server], clients: int
+    args: argparse.Namespace, env: dict[str, str], running: Sequence[ServerProcess], clients: int
 ) -> StepResult:
     token = dev_token("bench")
     procs = max(args.client_procs, len(running))
@@ -255,7 +255,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         # The bridge accepts permessage-deflate only when told to (RTX_BRIDGE_COMPRESSION).
         server_side = {"RTX_BRIDGE_COMPRESSION": args.compression}
-        servers: contextlib.AbstractContextManager[Sequence[Server]]
+        servers: contextlib.AbstractContextManager[Sequence[ServerProcess]]
         if args.server == "floor":
             from floor import floor_servers  # the sibling script (bench/ is sys.path[0])
 

@@ -17,15 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from loadkit import MIX, READY_TIMEOUT_S, ROOT, Records, free_port, progress, raise_nofile
+from loadkit import MIX, ROOT, Records, ServerProcess, free_port, progress, raise_nofile
 
 SOURCE = ROOT / "bench" / "fanoutfloor"
 BINARY = ROOT / ".rtx" / "bin" / "fanoutfloor"
@@ -67,21 +65,8 @@ def write_templates(env: dict[str, str], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-@dataclass
-class FloorServer:
-    """One fanoutfloor process; the same ``pid``/``url``/``stop`` as loadkit's ``Bridge``."""
-
-    port: int
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/analytics"
+class FloorServer(ServerProcess):
+    """One fanoutfloor process."""
 
     @classmethod
     def start(cls, env: dict[str, str], rate: int, threads: int) -> FloorServer:
@@ -107,32 +92,13 @@ class FloorServer:
                 preexec_fn=raise_nofile,  # noqa: PLW1509 - before exec, no threads yet
             )
         server = cls(port, proc, log_path)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"fanoutfloor exited ({proc.returncode}); see {log_path}")
-            with contextlib.suppress(OSError):
-                url = f"http://127.0.0.1:{port}/readyz"
-                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - local http
-                    if resp.status == 200:
-                        return server
-            time.sleep(0.1)
-        server.stop()
-        raise RuntimeError(f"fanoutfloor on {port} not ready in {READY_TIMEOUT_S:g}s")
+        server.wait_ready("fanoutfloor", every_s=0.1)
+        return server
 
     def stats(self) -> dict[str, int]:
         url = f"http://127.0.0.1:{self.port}/stats"
         with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - local http
             return dict(json.loads(resp.read()))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @contextlib.contextmanager

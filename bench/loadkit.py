@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 CHANNELS = ["routing-metrics", "lp-performance", "exposure-updates", "alerts"]
 MIX = (("routing", 0.70), ("lp", 0.15), ("exposure", 0.10), ("alert", 0.05))
@@ -119,19 +119,10 @@ def dev_token(sub: str) -> str:
     return mint_token(DEV_SECRET, sub, ["admin"], 6 * 3600)
 
 
-class Server(Protocol):
-    """What a step needs of a server: a bridge, or the fan-out floor (bench/floor.py)."""
-
-    @property
-    def pid(self) -> int: ...
-
-    @property
-    def url(self) -> str: ...
-
-
 @dataclass
-class Bridge:
-    """One ``rtx-analytics bridge`` subprocess."""
+class ServerProcess:
+    """A server subprocess on ``port`` serving ``/ws/analytics`` and ``/readyz``, its output in
+    ``log_path``: a bridge (:class:`Bridge`), or the fan-out floor (bench/floor.py)."""
 
     port: int
     proc: subprocess.Popen[bytes]
@@ -144,6 +135,35 @@ class Bridge:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/analytics"
+
+    def wait_ready(self, name: str, every_s: float) -> None:
+        """Until ``/readyz`` answers 200; RuntimeError (the process stopped) if it exits or
+        is not ready within READY_TIMEOUT_S."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        url = f"http://127.0.0.1:{self.port}/readyz"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited ({self.proc.returncode}); see {self.log_path}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - local http
+                    if resp.status == 200:
+                        return
+            time.sleep(every_s)
+        self.stop()
+        raise RuntimeError(f"{name} on {self.port} not ready in {READY_TIMEOUT_S:g}s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Bridge(ServerProcess):
+    """One ``rtx-analytics bridge`` subprocess."""
 
     @classmethod
     def start(cls, env: dict[str, str], max_connections: int, extra: dict[str, str]) -> Bridge:
@@ -168,30 +188,8 @@ class Bridge:
                 preexec_fn=raise_nofile,  # noqa: PLW1509 - before exec, no threads yet
             )
         bridge = cls(port, proc, log_path)
-        bridge.wait_ready()
+        bridge.wait_ready("bridge", every_s=0.2)
         return bridge
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        url = f"http://127.0.0.1:{self.port}/readyz"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"bridge exited ({self.proc.returncode}); see {self.log_path}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - local http
-                    if resp.status == 200:
-                        return
-            time.sleep(0.2)
-        raise RuntimeError(f"bridge on {self.port} not ready in {READY_TIMEOUT_S:g}s")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @contextlib.contextmanager
