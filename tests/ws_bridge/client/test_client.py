@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+from tests.helpers.bridge_server import until
 from ws_bridge.client import (
     AlertCursor,
     AnalyticsClient,
@@ -183,14 +184,6 @@ async def scripted(script: Script) -> AsyncIterator[Scripted]:
 def alert(seq: int, epoch: str = "E") -> dict[str, Any]:
     return {"type": "alert", "timestamp": "2026-01-19T10:30:45.123456Z",
             "data": {"id": f"a{seq}", "seq": seq, "epoch": epoch}}  # fmt: skip
-
-
-async def until(check: Callable[[], bool]) -> None:
-    for _ in range(1000):  # 10 s
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 async def test_messages_go_to_type_callbacks_catch_all_and_streams_duplicates_dropped() -> None:

@@ -4,11 +4,10 @@ token refresh over the header transport; the time-range alert replay (``replay_a
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from tests.helpers.bridge import (
     summary_record,
 )
 from tests.helpers.bridge_kafka import producer, send
+from tests.helpers.bridge_server import until
 from ws_bridge.client import AnalyticsClient, Backoff, ClientError, ServerError
 from ws_bridge.core.auth import mint_token
 from ws_bridge.server.kafka_source import KafkaSource
@@ -58,34 +58,26 @@ def token(sub: str = "alice", ttl: int = 3600, roles: tuple[str, ...] = ("admin"
     return mint_token(SECRET, sub, list(roles), ttl, account="acc-1")
 
 
-async def until(check: Callable[[], bool], wait_s: float = 30) -> None:
-    for _ in range(int(wait_s / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_every_message_type_reaches_its_callback(topics: KafkaSettings) -> None:
     port = free_port()
     url = f"ws://127.0.0.1:{port}/ws/analytics"
     got: dict[str, list[dict[str, Any]]] = {}
     channels = ["routing-metrics", "lp-performance", "exposure-updates", "alerts"]
     async with producer(topics) as p, bridge(topics, port) as server:
-        await until(lambda: server.source.ready)
+        await until(lambda: server.source.ready, wait_s=30)
         client = AnalyticsClient(url, token(), channels=channels)
         for kind in ("routing-decision", "routing-summary", "lp-metrics", "exposure-change",
                      "alert", "subscribed"):  # fmt: skip
             client.on(kind, lambda m, k=kind: got.setdefault(k, []).append(m))
         async with client:
             await client.wait_open(10)
-            await until(lambda: "subscribed" in got)
+            await until(lambda: "subscribed" in got, wait_s=30)
             await send(p, topics, "routing_metrics", "RoutingDecision", routing_record())
             await send(p, topics, "routing_metrics", "RoutingSummary", summary_record())
             await send(p, topics, "lp_performance", "LpPerformance", lp_record("LMAX"))
             await send(p, topics, "exposure", "ExposureChange", exposure_record())
             await send(p, topics, "alerts", "Alert", alert_record(0))
-            await until(lambda: len(got) == 6)
+            await until(lambda: len(got) == 6, wait_s=30)
     assert got["routing-decision"][0]["data"]["lpSelected"] == "OANDA"
     assert got["routing-summary"][0]["data"]["count"] == 10
     assert got["lp-metrics"][0]["data"]["lpName"] == "LMAX"
@@ -116,14 +108,14 @@ async def test_alerts_exactly_once_in_order_across_a_bridge_restart(
             await send(p, topics, "alerts", "Alert", alert_record(n))
         async with bridge(topics, port):
             await client.connect()
-            await until(lambda: seqs == [0, 1, 2])
-        await until(lambda: client.state == "reconnecting")
+            await until(lambda: seqs == [0, 1, 2], wait_s=30)
+        await until(lambda: client.state == "reconnecting", wait_s=30)
         for n in range(3, 7):
             await send(p, topics, "alerts", "Alert", alert_record(n))
         async with bridge(topics, port) as server:
-            await until(lambda: seqs[-1:] == [6])
+            await until(lambda: seqs[-1:] == [6], wait_s=30)
             await send(p, topics, "alerts", "Alert", alert_record(7))
-            await until(lambda: seqs[-1:] == [7])
+            await until(lambda: seqs[-1:] == [7], wait_s=30)
             assert server.hub.alert_log is not None
         await client.close()
     assert seqs == list(range(8))
@@ -171,7 +163,7 @@ async def test_replay_alerts_of_a_time_range(topics: KafkaSettings) -> None:
                 log = server.hub.alert_log
                 return -1 if log is None else log.last_seq
 
-            await until(lambda: server.source.ready and held() == 9)
+            await until(lambda: server.source.ready and held() == 9, wait_s=30)
             client = AnalyticsClient(url, token(), channels=["alerts"])
             client.on("alert", lambda m: live.append(m["data"]["seq"]))
             async with client:
@@ -183,7 +175,7 @@ async def test_replay_alerts_of_a_time_range(topics: KafkaSettings) -> None:
                 exact, whole = await client.replay_alerts(at(0), at(10), limit=10)
                 assert live == [] and client.cursor.seq is None
                 await send(p, topics, "alerts", "Alert", alert_record(100))
-                await until(lambda: live == [10])
+                await until(lambda: live == [10], wait_s=30)
                 later, _ = await client.replay_alerts(at(9))
     assert [m["data"]["seq"] for m in alerts] == [2, 3, 4, 5, 6]
     assert [m["timestamp"] for m in alerts] == [at(n) for n in range(2, 7)]
@@ -209,7 +201,7 @@ async def test_replay_alerts_refused_by_the_bridge(topics: KafkaSettings) -> Non
         bridge(topics, ports[0], channel_roles=roles) as guarded,
         bridge(topics, ports[1], alert_history=0) as no_history,
     ):
-        await until(lambda: guarded.source.ready and no_history.source.ready)
+        await until(lambda: guarded.source.ready and no_history.source.ready, wait_s=30)
         viewer = token("victor", roles=("viewer",))
         async with AnalyticsClient(f"ws://127.0.0.1:{ports[0]}/ws/analytics", viewer) as v:
             await v.wait_open(10)

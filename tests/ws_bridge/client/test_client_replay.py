@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
+from tests.helpers.bridge_server import until
 from ws_bridge.client import (
     AnalyticsClient,
     Backoff,
@@ -75,14 +76,6 @@ def done(request_id: Any, count: int, **extra: Any) -> Frame:
 
 async def send(ws: ServerConnection, *messages: Frame) -> None:
     await ws.send(json.dumps(list(messages)))
-
-
-async def until(check: Callable[[], bool]) -> None:
-    for _ in range(1000):  # 10 s
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 async def test_returns_the_replayed_alerts_and_keeps_them_out_of_cursor_callbacks_and_streams() -> (

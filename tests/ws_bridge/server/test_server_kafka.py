@@ -11,7 +11,6 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from tests.helpers.bridge import (
     routing_record,
 )
 from tests.helpers.bridge_kafka import bridge, nothing_more, producer, send, url
+from tests.helpers.bridge_server import until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
@@ -46,15 +46,6 @@ async def recv_messages(ws: ClientConnection, count: int, wait_s: float = 15) ->
     return out
 
 
-async def until(check: Callable[[], bool], wait_s: float = 20) -> None:
-    """Poll ``check`` until it holds (fails the test after ``wait_s``)."""
-    for _ in range(int(wait_s / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_derived_records_reach_clients_and_exposure_snapshot_comes_on_subscribe(
     topics: KafkaSettings,
 ) -> None:
@@ -67,7 +58,7 @@ async def test_derived_records_reach_clients_and_exposure_snapshot_comes_on_subs
         await send(p, topics, "exposure", "ExposureChange", latest)
         await send(p, topics, "lp_performance", "LpPerformance", lp_record("LMAX"))
         async with bridge(topics) as server:
-            await until(lambda: server.source.ready)
+            await until(lambda: server.source.ready, wait_s=20)
             async with connect(url(server)) as ws:
                 await ws.send(
                     json.dumps(
@@ -120,7 +111,7 @@ async def test_alert_resume_after_reconnect_gets_exactly_the_missed_alerts(
                 await send(p, topics, "alerts", "Alert", alert_record(n))
             alert_log = server.hub.alert_log
             assert alert_log is not None
-            await until(lambda: alert_log.last_seq >= 6)
+            await until(lambda: alert_log.last_seq >= 6, wait_s=20)
             async with connect(url(server)) as ws:
                 sub = {"action": "subscribe", "channels": ["alerts"], "since": last_seq}
                 await ws.send(json.dumps({**sub, "epoch": epoch}))
