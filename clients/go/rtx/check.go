@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -38,13 +39,22 @@ var (
 	positionStatuses = []string{"OPEN", "CLOSED"}
 )
 
-// checker collects field checks for one event type; the first failing check wins, in the
-// order the Python builder runs them.
-type checker struct{ event string }
-
-func (c checker) fail(field, problem string) *InvalidEventError {
-	return &InvalidEventError{Event: c.event, Field: field, Problem: problem}
+// checker runs the field checks of one event type and keeps the first failure: each check
+// does nothing once one failed, so a builder lists its checks in the order of the Python
+// builder and the first bad field reported is the same in both SDKs.
+type checker struct {
+	event string
+	err   error
 }
+
+func (c *checker) fail(field, problem string) {
+	if c.err == nil {
+		c.err = &InvalidEventError{Event: c.event, Field: field, Problem: problem}
+	}
+}
+
+// ok reports whether every check so far passed.
+func (c *checker) ok() bool { return c.err == nil }
 
 type bounds struct {
 	min, max       float64
@@ -60,69 +70,68 @@ var (
 	percent     = bounds{hasMin: true, min: 0, hasMax: true, max: 100}
 )
 
-func (c checker) number(field string, v float64, b bounds) error {
+func (c *checker) number(field string, v float64, b bounds) float64 {
 	// NaN fails every comparison, so the fast path lets only good numbers through.
-	if v >= -maxMagnitude && v <= maxMagnitude && (!b.positive || v > 0) &&
+	if c.err != nil || v >= -maxMagnitude && v <= maxMagnitude && (!b.positive || v > 0) &&
 		(!b.hasMin || v >= b.min) && (!b.hasMax || v <= b.max) {
-		return nil
+		return v
 	}
 	switch {
 	case math.IsNaN(v) || math.IsInf(v, 0):
-		return c.fail(field, "must be finite, got "+pyFloat(v))
+		c.fail(field, "must be finite, got "+pyFloat(v))
 	case math.Abs(v) > maxMagnitude:
-		return c.fail(field, "magnitude above "+pyG(maxMagnitude)+", got "+pyFloat(v))
+		c.fail(field, "magnitude above "+pyG(maxMagnitude)+", got "+pyFloat(v))
 	case b.positive && v <= 0:
-		return c.fail(field, "must be > 0, got "+pyFloat(v))
+		c.fail(field, "must be > 0, got "+pyFloat(v))
 	case b.hasMin && v < b.min:
-		return c.fail(field, "must be >= "+pyG(b.min)+", got "+pyFloat(v))
+		c.fail(field, "must be >= "+pyG(b.min)+", got "+pyFloat(v))
 	default:
-		return c.fail(field, "must be <= "+pyG(b.max)+", got "+pyFloat(v))
+		c.fail(field, "must be <= "+pyG(b.max)+", got "+pyFloat(v))
 	}
+	return v
 }
 
 // optionalNumber: nil is "not given" (Avro null).
-func (c checker) optionalNumber(field string, v *float64, b bounds) (*float64, error) {
+func (c *checker) optionalNumber(field string, v *float64, b bounds) *float64 {
 	if v == nil {
-		return nil, nil
-	}
-	x := *v // a copy: the record never aliases the caller's variable
-	return &x, c.number(field, x, b)
-}
-
-func (c checker) text(field, v string, maxLen int) error {
-	if len(v) > 0 && len(v) <= maxLen && isASCII(v) && !allSpace(v) {
 		return nil
 	}
-	if strings.TrimFunc(v, pyIsSpace) == "" {
-		return c.fail(field, "must not be empty")
+	x := c.number(field, *v, b) // a copy: the record never aliases the caller's variable
+	return &x
+}
+
+func (c *checker) text(field, v string, maxLen int) string {
+	if c.err != nil || len(v) > 0 && len(v) <= maxLen && isASCII(v) && !allSpace(v) {
+		return v
 	}
-	if utf8.RuneCountInString(v) > maxLen {
-		return c.fail(field, fmt.Sprintf("longer than %d characters", maxLen))
-	}
-	if !utf8.ValidString(v) {
+	switch {
+	case strings.TrimFunc(v, pyIsSpace) == "":
+		c.fail(field, "must not be empty")
+	case utf8.RuneCountInString(v) > maxLen:
+		c.fail(field, fmt.Sprintf("longer than %d characters", maxLen))
+	case !utf8.ValidString(v):
 		// Python's message names a lone surrogate, the one way its str can fail to encode.
-		return c.fail(field, "not valid Unicode text (invalid UTF-8)")
+		c.fail(field, "not valid Unicode text (invalid UTF-8)")
 	}
-	return nil
+	return v
 }
 
 // optionalText: "" is "not given" (Python's None, Avro null). Go has no None for strings; the
 // Python SDK refuses "" here ("must not be empty"), which a Go caller cannot mean.
-func (c checker) optionalText(field, v string) (*string, error) {
+func (c *checker) optionalText(field, v string) *string {
 	if v == "" {
-		return nil, nil
+		return nil
 	}
-	return &v, c.text(field, v, maxName)
+	c.text(field, v, maxName)
+	return &v
 }
 
-func (c checker) symbol(field, v string) error {
-	if err := c.text(field, v, maxSymbol); err != nil {
-		return err
+func (c *checker) symbol(field, v string) string {
+	c.text(field, v, maxSymbol)
+	if c.err == nil && !isSymbol(v) {
+		c.fail(field, pyRepr(v)+" is not a symbol (letters, digits, . _ # / -)")
 	}
-	if !isSymbol(v) {
-		return c.fail(field, pyRepr(v)+" is not a symbol (letters, digits, . _ # / -)")
-	}
-	return nil
+	return v
 }
 
 // isSymbol is the Python rule's regular expression [A-Za-z0-9][A-Za-z0-9._#/-]{0,31}.
@@ -141,10 +150,10 @@ func isSymbol(s string) bool {
 }
 
 // choice accepts a symbol in any case and returns its canonical spelling.
-func (c checker) choice(field, v string, choices []string, upper bool) (string, error) {
+func (c *checker) choice(field, v string, choices []string, upper bool) string {
 	for _, s := range choices {
 		if v == s {
-			return s, nil
+			return s
 		}
 	}
 	var folded string
@@ -160,18 +169,43 @@ func (c checker) choice(field, v string, choices []string, upper bool) (string, 
 	}
 	for _, s := range choices {
 		if folded == s {
-			return s, nil
+			return s
 		}
 	}
-	return "", c.fail(field, "expected one of "+strings.Join(choices, ", ")+", got "+pyRepr(v))
+	c.fail(field, "expected one of "+strings.Join(choices, ", ")+", got "+pyRepr(v))
+	return v
 }
 
-// eventID: "" means "fill one in" (Python's None).
-func (c checker) eventID(v string, next func() string) (string, error) {
-	if v == "" {
-		return next(), nil
+// book checks a book and its LP: an ABOOK one names the LP, a BBOOK one has none. what is
+// "decision" or "position", abookNeeds the rest of the message.
+func (c *checker) book(field, v, lpField, lp, what, abookNeeds string) (string, *string) {
+	book := c.choice(field, v, books, true)
+	name := c.optionalText(lpField, lp)
+	switch {
+	case book == "ABOOK" && name == nil:
+		c.fail(lpField, "an ABOOK "+what+" needs "+abookNeeds)
+	case book == "BBOOK" && name != nil:
+		c.fail(lpField, "a BBOOK "+what+" has no LP, got "+pyRepr(lp))
 	}
-	return v, c.text("eventId", v, maxName)
+	return book, name
+}
+
+// identity: the event id ("" = fill one in, as Python's None) and time (zero = now).
+func (c *checker) identity(id string, t time.Time, f fill) (string, int64) {
+	if id == "" {
+		id = f.id()
+	} else {
+		c.text("eventId", id, maxName)
+	}
+	if t.IsZero() {
+		return id, f.now()
+	}
+	micros := t.UnixMicro() // floor, as the Python SDK's (t - epoch) // 1 us
+	if micros < 0 || micros > maxMicros {
+		c.fail("eventTime",
+			strconv.FormatInt(micros, 10)+" is outside 1970-01-01 .. 9999-12-31 (microseconds)")
+	}
+	return id, micros
 }
 
 func isASCII(s string) bool {

@@ -164,229 +164,103 @@ type fill struct {
 	now func() int64 // microseconds since the epoch
 }
 
-func (c checker) micros(t time.Time, f fill) (int64, error) {
-	if t.IsZero() {
-		return f.now(), nil
-	}
-	v := t.UnixMicro() // floor, as the Python SDK's (t - epoch) // 1 us
-	if v < 0 || v > maxMicros {
-		return 0, c.fail("eventTime",
-			strconv.FormatInt(v, 10)+" is outside 1970-01-01 .. 9999-12-31 (microseconds)")
-	}
-	return v, nil
-}
+// Each build function lists its checks in the order of the Python builder of the same event
+// (the checker keeps the first failure), so the first bad field reported is the same in both.
 
-// Each build function runs the checks in the order of the Python builder of the same event,
-// so the first bad field reported is the same in both SDKs.
-
-func (ev *RoutingDecision) build(f fill) (r routingDecisionRecord, err error) {
-	c := checker{"RoutingDecision"}
-	if r.RoutingDecision, err = c.choice("routingDecision", ev.Decision, books, true); err != nil {
-		return r, err
-	}
-	if r.LPSelected, err = c.optionalText("lpSelected", ev.LP); err != nil {
-		return r, err
-	}
-	if r.RoutingDecision == "ABOOK" && r.LPSelected == nil {
-		return r, c.fail("lpSelected", "an ABOOK decision needs the LP it was routed to")
-	}
-	if r.RoutingDecision == "BBOOK" && r.LPSelected != nil {
-		return r, c.fail("lpSelected", "a BBOOK decision has no LP, got "+pyRepr(ev.LP))
-	}
-	if r.EventID, err = c.eventID(ev.EventID, f.id); err != nil {
-		return r, err
-	}
-	if r.EventTime, err = c.micros(ev.EventTime, f); err != nil {
-		return r, err
-	}
-	if err = c.symbol("symbol", ev.Symbol); err != nil {
-		return r, err
-	}
-	r.Symbol = ev.Symbol
-	if r.Side, err = c.choice("side", ev.Side, sides, true); err != nil {
-		return r, err
-	}
-	r.Volume, r.ExecutionTimeMs, r.Spread, r.Slippage =
-		ev.Volume, ev.ExecutionTimeMs, ev.Spread, ev.Slippage
-	if err = c.number("volume", r.Volume, positive); err != nil {
-		return r, err
-	}
-	if err = c.number("executionTimeMs", r.ExecutionTimeMs, nonNegative); err != nil {
-		return r, err
-	}
-	if err = c.number("spread", r.Spread, nonNegative); err != nil {
-		return r, err
-	}
-	if err = c.number("slippage", r.Slippage, anyNumber); err != nil {
-		return r, err
-	}
-	if r.Price, err = c.optionalNumber("price", ev.Price, positive); err != nil {
-		return r, err
-	}
-	if r.OrderID, err = c.optionalText("orderId", ev.OrderID); err != nil {
-		return r, err
-	}
-	if r.AccountID, err = c.optionalText("accountId", ev.AccountID); err != nil {
-		return r, err
-	}
+func (ev *RoutingDecision) build(f fill) (routingDecisionRecord, error) {
+	c := checker{event: "RoutingDecision"}
+	var r routingDecisionRecord
+	r.RoutingDecision, r.LPSelected = c.book("routingDecision", ev.Decision, "lpSelected", ev.LP,
+		"decision", "the LP it was routed to")
+	r.EventID, r.EventTime = c.identity(ev.EventID, ev.EventTime, f)
+	r.Symbol = c.symbol("symbol", ev.Symbol)
+	r.Side = c.choice("side", ev.Side, sides, true)
+	r.Volume = c.number("volume", ev.Volume, positive)
+	r.ExecutionTimeMs = c.number("executionTimeMs", ev.ExecutionTimeMs, nonNegative)
+	r.Spread = c.number("spread", ev.Spread, nonNegative)
+	r.Slippage = c.number("slippage", ev.Slippage, anyNumber)
+	r.Price = c.optionalNumber("price", ev.Price, positive)
+	r.OrderID = c.optionalText("orderId", ev.OrderID)
+	r.AccountID = c.optionalText("accountId", ev.AccountID)
 	r.LPRejected = ev.LPRejected
-	return r, nil
+	return r, c.err
 }
 
-func (ev *LPStatus) build(f fill) (r lpStatusRecord, err error) {
-	c := checker{"LpStatus"}
-	if r.EventID, err = c.eventID(ev.EventID, f.id); err != nil {
-		return r, err
-	}
-	if r.EventTime, err = c.micros(ev.EventTime, f); err != nil {
-		return r, err
-	}
-	if err = c.text("lpName", ev.LPName, maxName); err != nil {
-		return r, err
-	}
-	r.LPName = ev.LPName
-	if r.Status, err = c.choice("status", ev.Status, lpStatuses, false); err != nil {
-		return r, err
-	}
-	r.AvgSpread, r.ExecutionQuality, r.LatencyMs = ev.AvgSpread, ev.ExecutionQuality, ev.LatencyMs
-	r.QuotesPerSecond, r.RejectRate, r.Uptime = ev.QuotesPerSecond, ev.RejectRate, ev.Uptime
-	for _, n := range []struct {
-		field string
-		v     float64
-		b     bounds
-	}{
-		{"avgSpread", r.AvgSpread, nonNegative},
-		{"executionQuality", r.ExecutionQuality, unitRange},
-		{"latencyMs", r.LatencyMs, nonNegative},
-		{"quotesPerSecond", r.QuotesPerSecond, nonNegative},
-		{"rejectRate", r.RejectRate, unitRange},
-		{"uptime", r.Uptime, percent},
-	} {
-		if err = c.number(n.field, n.v, n.b); err != nil {
-			return r, err
-		}
-	}
-	return r, nil
+func (ev *LPStatus) build(f fill) (lpStatusRecord, error) {
+	c := checker{event: "LpStatus"}
+	var r lpStatusRecord
+	r.EventID, r.EventTime = c.identity(ev.EventID, ev.EventTime, f)
+	r.LPName = c.text("lpName", ev.LPName, maxName)
+	r.Status = c.choice("status", ev.Status, lpStatuses, false)
+	r.AvgSpread = c.number("avgSpread", ev.AvgSpread, nonNegative)
+	r.ExecutionQuality = c.number("executionQuality", ev.ExecutionQuality, unitRange)
+	r.LatencyMs = c.number("latencyMs", ev.LatencyMs, nonNegative)
+	r.QuotesPerSecond = c.number("quotesPerSecond", ev.QuotesPerSecond, nonNegative)
+	r.RejectRate = c.number("rejectRate", ev.RejectRate, unitRange)
+	r.Uptime = c.number("uptime", ev.Uptime, percent)
+	return r, c.err
 }
 
-func (ev *Position) build(f fill) (r positionRecord, err error) {
-	c := checker{"PositionState"}
-	if r.Book, err = c.choice("book", ev.Book, books, true); err != nil {
-		return r, err
-	}
-	if r.LP, err = c.optionalText("lp", ev.LP); err != nil {
-		return r, err
-	}
-	if r.Book == "ABOOK" && r.LP == nil {
-		return r, c.fail("lp", "an ABOOK position needs the LP covering it")
-	}
-	if r.Book == "BBOOK" && r.LP != nil {
-		return r, c.fail("lp", "a BBOOK position has no LP, got "+pyRepr(ev.LP))
-	}
+func (ev *Position) build(f fill) (positionRecord, error) {
+	c := checker{event: "PositionState"}
+	var r positionRecord
+	r.Book, r.LP = c.book("book", ev.Book, "lp", ev.LP, "position", "the LP covering it")
 	status := ev.Status
 	if status == "" {
 		status = "OPEN"
 	}
-	if r.Status, err = c.choice("status", status, positionStatuses, true); err != nil {
-		return r, err
-	}
-	if ev.Version < 1 {
-		return r, c.fail("version",
+	r.Status = c.choice("status", status, positionStatuses, true)
+	if c.ok() && ev.Version < 1 {
+		c.fail("version",
 			"expected an integer from 1 to 2^63-1, got "+strconv.FormatInt(ev.Version, 10))
 	}
-	r.Version, r.Volume, r.OpenPrice = ev.Version, ev.Volume, ev.OpenPrice
-	if err = c.number("volume", r.Volume, nonNegative); err != nil {
-		return r, err
+	r.Version = ev.Version
+	r.Volume = c.number("volume", ev.Volume, nonNegative)
+	if c.ok() && r.Status == "OPEN" && r.Volume == 0 {
+		c.fail("volume", "an OPEN position needs volume > 0 (send status CLOSED to close)")
 	}
-	if r.Status == "OPEN" && r.Volume == 0 {
-		return r, c.fail("volume",
-			"an OPEN position needs volume > 0 (send status CLOSED to close)")
-	}
-	if r.EventID, err = c.eventID(ev.EventID, f.id); err != nil {
-		return r, err
-	}
-	if r.EventTime, err = c.micros(ev.EventTime, f); err != nil {
-		return r, err
-	}
-	if err = c.text("positionId", ev.PositionID, maxName); err != nil {
-		return r, err
-	}
-	if err = c.text("accountId", ev.AccountID, maxName); err != nil {
-		return r, err
-	}
-	if err = c.symbol("symbol", ev.Symbol); err != nil {
-		return r, err
-	}
-	r.PositionID, r.AccountID, r.Symbol = ev.PositionID, ev.AccountID, ev.Symbol
-	if r.Side, err = c.choice("side", ev.Side, sides, true); err != nil {
-		return r, err
-	}
-	if err = c.number("openPrice", r.OpenPrice, positive); err != nil {
-		return r, err
-	}
-	r.CurrentPrice, err = c.optionalNumber("currentPrice", ev.CurrentPrice, positive)
-	return r, err
+	r.EventID, r.EventTime = c.identity(ev.EventID, ev.EventTime, f)
+	r.PositionID = c.text("positionId", ev.PositionID, maxName)
+	r.AccountID = c.text("accountId", ev.AccountID, maxName)
+	r.Symbol = c.symbol("symbol", ev.Symbol)
+	r.Side = c.choice("side", ev.Side, sides, true)
+	r.OpenPrice = c.number("openPrice", ev.OpenPrice, positive)
+	r.CurrentPrice = c.optionalNumber("currentPrice", ev.CurrentPrice, positive)
+	return r, c.err
 }
 
-func (ev *Quote) build(f fill) (r quoteRecord, err error) {
-	c := checker{"Quote"}
-	r.Bid, r.Ask = ev.Bid, ev.Ask
-	if err = c.number("bid", r.Bid, positive); err != nil {
-		return r, err
+func (ev *Quote) build(f fill) (quoteRecord, error) {
+	c := checker{event: "Quote"}
+	var r quoteRecord
+	r.Bid = c.number("bid", ev.Bid, positive)
+	r.Ask = c.number("ask", ev.Ask, positive)
+	if c.ok() && r.Ask < r.Bid {
+		c.fail("ask", "ask "+pyFloat(r.Ask)+" is below bid "+pyFloat(r.Bid))
 	}
-	if err = c.number("ask", r.Ask, positive); err != nil {
-		return r, err
-	}
-	if r.Ask < r.Bid {
-		return r, c.fail("ask", "ask "+pyFloat(r.Ask)+" is below bid "+pyFloat(r.Bid))
-	}
-	if r.EventID, err = c.eventID(ev.EventID, f.id); err != nil {
-		return r, err
-	}
-	if r.EventTime, err = c.micros(ev.EventTime, f); err != nil {
-		return r, err
-	}
-	if err = c.symbol("symbol", ev.Symbol); err != nil {
-		return r, err
-	}
-	r.Symbol = ev.Symbol
-	r.LP, err = c.optionalText("lp", ev.LP)
-	return r, err
+	r.EventID, r.EventTime = c.identity(ev.EventID, ev.EventTime, f)
+	r.Symbol = c.symbol("symbol", ev.Symbol)
+	r.LP = c.optionalText("lp", ev.LP)
+	return r, c.err
 }
 
-func (ev *Alert) build(f fill) (r alertRecord, err error) {
-	c := checker{"ServiceAlert"}
+func (ev *Alert) build(f fill) (alertRecord, error) {
+	c := checker{event: "ServiceAlert"}
+	var r alertRecord
 	if len(ev.ActionItems) > maxActionItems {
-		return r, c.fail("actionItems", "more than "+strconv.Itoa(maxActionItems)+" items")
+		c.fail("actionItems", "more than "+strconv.Itoa(maxActionItems)+" items")
 	}
-	if r.EventID, err = c.eventID(ev.EventID, f.id); err != nil {
-		return r, err
-	}
-	if r.EventTime, err = c.micros(ev.EventTime, f); err != nil {
-		return r, err
-	}
-	if r.Severity, err = c.choice("severity", ev.Severity, severities, false); err != nil {
-		return r, err
-	}
-	if r.Category, err = c.choice("category", ev.Category, categories, false); err != nil {
-		return r, err
-	}
-	if err = c.text("title", ev.Title, maxTitle); err != nil {
-		return r, err
-	}
-	if err = c.text("message", ev.Message, maxText); err != nil {
-		return r, err
-	}
-	if err = c.text("source", ev.Source, maxName); err != nil {
-		return r, err
-	}
-	r.Title, r.Message, r.Source = ev.Title, ev.Message, ev.Source
+	r.EventID, r.EventTime = c.identity(ev.EventID, ev.EventTime, f)
+	r.Severity = c.choice("severity", ev.Severity, severities, false)
+	r.Category = c.choice("category", ev.Category, categories, false)
+	r.Title = c.text("title", ev.Title, maxTitle)
+	r.Message = c.text("message", ev.Message, maxText)
+	r.Source = c.text("source", ev.Source, maxName)
 	for i, item := range ev.ActionItems {
-		if err = c.text("actionItems["+strconv.Itoa(i)+"]", item, maxActionItem); err != nil {
-			return r, err
+		if c.ok() {
+			c.text("actionItems["+strconv.Itoa(i)+"]", item, maxActionItem)
 		}
 	}
 	// A copy, so a caller reusing its slice cannot change an event waiting to be encoded.
 	r.ActionItems = append([]string(nil), ev.ActionItems...)
-	return r, nil
+	return r, c.err
 }
