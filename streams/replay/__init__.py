@@ -37,18 +37,20 @@ Exceptions::
      +-- BadRequest        bad time, empty range, unknown kind, filter not available
      +-- TopicMissing      the topic does not exist (prefix? topics apply?)
      +-- BrokerUnreachable no broker answered (names KAFKA_BOOTSTRAP_SERVERS)
-    MissingExtra           (ImportError) pandas/pyarrow missing: install the analyst extra
+     +-- OutputError       the output file cannot be created or written (names it)
+     +-- MissingExtra      (also an ImportError) pandas/pyarrow missing: install the analyst extra
+
+Modules: ``request`` (kinds, times, filters), ``consumer`` (the Kafka consumer), ``reader``
+(the offset plan and the rows), ``batches`` and ``decode`` (the fast paths), ``formats`` (rows as
+JSON lines, CSV, Parquet), ``export`` (``rtx-analytics replay``), ``tail`` (``rtx-analytics
+tail``) and ``cli`` (both commands' options).
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any
 
 from streams.replay.errors import (
     BadRequest,
@@ -58,21 +60,10 @@ from streams.replay.errors import (
     ReplayError,
     TopicMissing,
 )
-from streams.replay.formats import (
-    FORMATS,
-    Progress,
-    Row,
-    need_extra,
-    open_writer,
-    to_datetime,
-)
-from streams.replay.reader import (
-    KINDS,
-    PartitionRange,
-    Replay,
-    ReplayStats,
-    parse_time,
-)
+from streams.replay.export import output_format, run_cli
+from streams.replay.formats import Row, need_extra, to_datetime
+from streams.replay.reader import PartitionRange, Replay, ReplayStats
+from streams.replay.request import KINDS, parse_time
 from streams.settings import KafkaSettings
 
 # --- notebook API ------------------------------------------------------------------------------
@@ -127,101 +118,6 @@ def dataframe(
     return frame
 
 
-# --- command line ----------------------------------------------------------------------------
-
-
-def output_format(fmt: str | None, out: str | None) -> str:
-    """The format asked for, else the --out file's suffix (.jsonl/.csv/.parquet), else jsonl."""
-    if fmt is None:
-        suffix = (out or "").rsplit(".", 1)[-1].lower() if out and "." in out else ""
-        fmt = {"json": "jsonl", "jsonl": "jsonl", "ndjson": "jsonl"}.get(suffix, suffix)
-        fmt = fmt if fmt in FORMATS else "jsonl"
-    if fmt not in FORMATS:
-        raise BadRequest(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    if fmt == "parquet":
-        if out is None:
-            raise BadRequest("parquet is a binary file format: give --out FILE.parquet")
-        need_extra("pyarrow")
-    return fmt
-
-
-def run_cli(
-    kind: str,
-    start: str,
-    end: str | None,
-    *,
-    symbol: str | None = None,
-    lp: str | None = None,
-    fmt: str | None = None,
-    out: str | None = None,
-    settings: KafkaSettings | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """``rtx-analytics replay``: rows to ``out`` (stdout when None), messages and progress to
-    ``err``. The file appears only when complete (written as FILE.part, then renamed)."""
-    err = err or sys.stderr
-    fmt = output_format(fmt, out)
-
-    def say(line: str) -> None:
-        print(line, file=err, flush=True)
-
-    def on_bad(partition: int, offset: int, reason: str) -> None:
-        if replay.stats.bad <= 20:
-            say(f"bad record: partition {partition} offset {offset}: {reason[:300]}")
-
-    text = fmt in ("jsonl", "csv")  # rows with ISO timestamps, made as they are decoded
-    replay = Replay(
-        kind, start, end, symbol=symbol, lp=lp, settings=settings, on_bad=on_bad, text_times=text
-    )
-    until = replay.end.isoformat() if replay.end else "the end of the topic now"
-    filters = ", ".join(f"{n} {v}" for n, v in (("symbol", symbol), ("lp", lp)) if v)
-    say(
-        f"replay {kind}: topic {replay.topic} at {replay.settings.bootstrap_servers}, "
-        f"Kafka time from {replay.start.isoformat()} (inclusive) to {until} (exclusive)"
-        + (f", only {filters}" if filters else "")
-    )
-    started = time.monotonic()
-
-    async def run() -> Progress:
-        await replay.aopen()
-        say(
-            f"{len(replay.plan)} partitions, {replay.stats.planned:,} records in the offset "
-            f"range; writing {fmt} to {out or 'stdout'}"
-        )
-        progress = Progress(replay.stats.planned, err)
-        writer = open_writer(fmt, replay.columns, part or out)
-        write = writer.write_text if text else writer.write
-        try:
-            async for rows in replay.abatches():
-                write(rows)
-                progress.update(replay.stats.read)
-        finally:
-            writer.close()
-        return progress
-
-    # A regular file appears only when complete; /dev/null, a pipe or a terminal is written as is.
-    part = f"{out}.part" if out and (not os.path.exists(out) or os.path.isfile(out)) else None
-    try:
-        progress = asyncio.run(run())
-        if out and part:
-            os.replace(part, out)
-    finally:
-        if part and os.path.exists(part):
-            os.unlink(part)
-    s = replay.stats
-    progress.finish(s.read)
-    elapsed = time.monotonic() - started
-    say(
-        f"wrote {s.rows:,} records to {out or 'stdout'} ({fmt}) in {elapsed:.2f} s "
-        f"({s.rows / max(elapsed, 1e-9):,.0f} records/s); read {s.read:,}: "
-        f"{s.outside:,} outside the time range, {s.filtered:,} filtered out, "
-        f"{s.skipped:,} of other schemas, {s.bad:,} bad"
-    )
-    if s.bad > 20:
-        say(f"({s.bad - 20:,} more bad records not shown)")
-    return 0
-
-
 __all__ = [
     "KINDS",
     "BadRequest",
@@ -234,6 +130,7 @@ __all__ = [
     "ReplayStats",
     "TopicMissing",
     "dataframe",
+    "output_format",
     "parse_time",
     "records",
     "run_cli",

@@ -330,9 +330,11 @@ class _Owned(Writer):
         self.inner.write_text(rows)
 
     def close(self) -> None:
-        self.inner.close()
-        if self.owned is not None:
-            self.owned.close()
+        try:
+            self.inner.close()
+        finally:  # a failed flush (a full disk) must not leave the file open
+            if self.owned is not None:
+                self.owned.close()
 
 
 # --- progress --------------------------------------------------------------------------------

@@ -1,65 +1,36 @@
-"""The reading side of analyst replay (``streams.replay`` is the API and the command): the
-replay kinds, argument checks, the offset plan per partition, the Kafka reader thread and the
-decoding of records into rows. The semantics (time range, filters) are described in
-``streams.replay`` and docs/replay.md. Its errors are in :mod:`streams.replay.errors`.
+"""The reading side of analyst replay (``streams.replay`` is the API): the offset plan per
+partition, the Kafka reader thread (or the caller's loop) and the decoding of records into rows.
+The request (kind, time range, filters) is :mod:`streams.replay.request`; the semantics are
+described in ``streams.replay`` and docs/replay.md. Its errors are in
+:mod:`streams.replay.errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import queue
-import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from schemas.codec import HEADER_LEN, DecodeError, default_codec
 from streams.replay.batches import raw_fetch_supported, record_chunks, take_fetched
+from streams.replay.consumer import connect, topic_partitions
 from streams.replay.decode import FastDecoder
-from streams.replay.errors import BadRequest, BrokerUnreachable, TopicMissing
+from streams.replay.errors import BadRequest
 from streams.replay.formats import Column, Row, columns_for, text_rows
+from streams.replay.request import KINDS, build_filter, ceil_ms, parse_time
 from streams.settings import KafkaSettings
 from streams.topics import topic_name
 
-KINDS: dict[str, tuple[str, str]] = {  # kind -> (logical topic, schema)
-    "alerts": ("alerts", "Alert"),
-    "routing": ("routing_decisions", "RoutingDecision"),
-    "routing-summaries": ("routing_metrics", "RoutingSummary"),
-}
 FETCH_MAX_RECORDS = 20_000  # per getmany (the reference path)
 CHUNK_RECORDS = 200  # records per list handed on: short-lived memory stays small (see
 # JsonLinesWriter: larger lists of rows go back to the OS and are faulted in again)
 _NO_END = 1 << 63  # above every Kafka timestamp
-MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
-CONNECT_TIMEOUT_S = 10.0
-
-
-def parse_time(value: str | datetime, what: str) -> datetime:
-    """An aware datetime from an ISO-8601 string or a datetime; no offset means UTC."""
-    if isinstance(value, datetime):
-        t = value
-    elif isinstance(value, str):
-        try:
-            t = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise BadRequest(
-                f"{what} {value!r} is not an ISO-8601 time "
-                "(e.g. 2026-01-19T10:30:00Z, 2026-01-19T10:30:00+01:00 or 2026-01-19)"
-            ) from None
-    else:
-        raise BadRequest(f"{what}: expected an ISO-8601 string or a datetime, got {value!r}")
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
-
-
-def _ceil_ms(t: datetime) -> int:
-    """The first whole millisecond at or after ``t`` (Kafka timestamps are milliseconds)."""
-    us = (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    return -(-us // 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,44 +52,6 @@ class ReplayStats:
     bad: int = 0  # could not be decoded
     rows: int = 0  # returned
     bad_examples: list[str] = field(default_factory=list)
-
-
-def _word_matcher(values: str, fields: tuple[str, ...]) -> Callable[[Row], bool]:
-    words = [re.escape(v.strip()) for v in values.split(",") if v.strip()]
-    pattern = re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(words) + r")(?![A-Za-z0-9])", re.I)
-    search = pattern.search
-    return lambda r: any(search(r[f]) for f in fields)
-
-
-def _field_matcher(values: str, name: str) -> Callable[[Row], bool]:
-    wanted = frozenset(v.strip().casefold() for v in values.split(",") if v.strip())
-    return lambda r: r[name] is not None and r[name].casefold() in wanted
-
-
-def build_filter(kind: str, symbol: str | None, lp: str | None) -> Callable[[Row], bool] | None:
-    """The row predicate for the filters, or None when there is none."""
-    tests: list[Callable[[Row], bool]] = []
-    for name, value in (("symbol", symbol), ("lp", lp)):
-        if value is None:
-            continue
-        if not value.strip(" ,"):
-            raise BadRequest(f"--{name} is empty")
-        if kind == "routing-summaries":
-            raise BadRequest(
-                f"routing summaries are windows over all symbols and LPs: --{name} does not "
-                "apply (replay the routing decisions instead)"
-            )
-        if kind == "routing":
-            tests.append(_field_matcher(value, "symbol" if name == "symbol" else "lpSelected"))
-        else:
-            where = ("title", "message") if name == "symbol" else ("title", "message", "source")
-            tests.append(_word_matcher(value, where))
-    if not tests:
-        return None
-    if len(tests) == 1:
-        return tests[0]
-    first, second = tests
-    return lambda r: first(r) and second(r)
 
 
 _END = object()
@@ -154,8 +87,8 @@ class Replay:
                 f"the range is empty: end {self.end.isoformat()} is not after "
                 f"start {self.start.isoformat()} (start is inclusive, end exclusive)"
             )
-        self.start_ms = _ceil_ms(self.start)
-        self.end_ms = None if self.end is None else _ceil_ms(self.end)
+        self.start_ms = ceil_ms(self.start)
+        self.end_ms = None if self.end is None else ceil_ms(self.end)
         self.predicate = build_filter(kind, symbol, lp)
         self.settings = settings or KafkaSettings.from_env()
         logical, self.schema = KINDS[kind]
@@ -206,7 +139,7 @@ class Replay:
 
     async def _read(self) -> None:
         try:
-            consumer = await self._connect()
+            consumer = await connect(self.settings)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             self._put(exc)
             return
@@ -222,39 +155,8 @@ class Replay:
         finally:
             await consumer.stop()
 
-    async def _connect(self) -> AIOKafkaConsumer:
-        s = self.settings
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.bootstrap_servers,
-            client_id=f"{s.client_id}-replay",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
-            fetch_max_bytes=8 * MAX_PARTITION_FETCH_BYTES,
-        )
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                await consumer.start()
-                # Metadata of all topics: naming a missing one could make the broker create it.
-                await consumer._client.force_metadata_update()  # noqa: SLF001
-        except (TimeoutError, KafkaError, OSError) as exc:
-            await consumer.stop()
-            raise BrokerUnreachable(
-                f"no Kafka broker answered at {s.bootstrap_servers} within "
-                f"{CONNECT_TIMEOUT_S:g} s (set KAFKA_BOOTSTRAP_SERVERS, or run "
-                f"'rtx-analytics kafka start'): {exc!r}"
-            ) from exc
-        return consumer
-
     async def _plan(self, consumer: AIOKafkaConsumer) -> list[PartitionRange]:
-        parts = consumer.partitions_for_topic(self.topic)
-        if not parts:
-            raise TopicMissing(
-                f"topic {self.topic} does not exist at {self.settings.bootstrap_servers} "
-                f"(RTX_TOPIC_PREFIX is {self.settings.topic_prefix!r}; "
-                "create topics with 'rtx-analytics topics apply')"
-            )
-        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        tps = topic_partitions(consumer, self.topic, self.settings)
         ends = await consumer.end_offsets(tps)
         starts = await consumer.offsets_for_times({tp: self.start_ms for tp in tps})
         stops = (
@@ -316,7 +218,7 @@ class Replay:
         thread hands batches over (on a busy machine each hand-over of the GIL waits for the
         scheduler; the command reads ~2x faster without it)."""
         if self._consumer is None:
-            consumer = await self._connect()
+            consumer = await connect(self.settings)
             try:
                 self.plan = await self._plan(consumer)
             except BaseException:
@@ -338,7 +240,13 @@ class Replay:
                 if rows:
                     yield rows
         finally:
-            self._consumer = None
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the consumer ``aopen()`` started (idempotent; ``abatches()`` does it when it
+        ends, but a caller that fails between the two must call this)."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
             await consumer.stop()
 
     def close(self) -> None:

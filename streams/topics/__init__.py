@@ -4,6 +4,8 @@
   (:func:`topic_name`, ``RTX_TOPIC_PREFIX``); documented in README.md ("Topics");
 - :mod:`.admin`: :func:`apply_topics` creates what is missing, reports drift and, when asked,
   fixes it; never deletes a topic or a record;
+- :mod:`.broker`: reaching the broker (a client started within a deadline, or a message that
+  names the bootstrap servers);
 - :mod:`.cli`: ``rtx-analytics topics apply|list``.
 """
 

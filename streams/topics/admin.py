@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, for_code
+from aiokafka.errors import for_code
 
 from streams.errors import StreamsError
 from streams.settings import KafkaSettings
+from streams.topics.broker import start_within
 from streams.topics.table import TOPICS, TopicSpec
 
 Out = Callable[[str], None]
@@ -41,15 +42,7 @@ async def open_admin(settings: KafkaSettings, timeout_s: float = 15.0) -> AIOKaf
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id
     )
-    try:
-        async with asyncio.timeout(timeout_s):
-            await admin.start()
-    except (TimeoutError, KafkaError, OSError) as exc:
-        await admin.close()
-        raise BrokerUnreachable(
-            f"no Kafka broker answered at {settings.bootstrap_servers} within {timeout_s:g} s "
-            f"(set KAFKA_BOOTSTRAP_SERVERS, or run 'rtx-analytics kafka start'): {exc!r}"
-        ) from exc
+    await start_within(admin.start, admin.close, settings, timeout_s, BrokerUnreachable)
     return admin
 
 
