@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from streams.cli import main
+from ws_bridge.server.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["bridge", *sys.argv[1:]]))
+    sys.exit(main())

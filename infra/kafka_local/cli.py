@@ -1,7 +1,8 @@
 """The command line: ``rtx-analytics kafka start|stop|status``, ``python -m infra.kafka_local``.
 
-:func:`register_cli` adds the ``kafka`` subcommands to a parser (``streams/cli.py`` uses it);
-launcher errors become ``error: ...`` on stderr and exit status 2, with no traceback.
+:func:`register_cli` adds the ``kafka`` subcommands to a parser (``rtx-analytics`` finds it
+through the ``rtx_analytics.commands`` entry point ``kafka``, pyproject.toml); launcher errors
+become ``error: ...`` on stderr and exit status 2, with no traceback.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``rtx-analytics simulate``: the generator's events through the producer SDK (the I/O shell).
+"""The simulation's I/O shell: the generator's events through the producer SDK (the command line
+is :mod:`streams.simulator.cli`).
 
 Paces :class:`~streams.simulator.generator.Simulator` at ``--rate`` events per second (or as fast
 as the SDK goes with ``--rate max``), until ``--duration``/``--events`` or SIGINT/SIGTERM, prints
@@ -13,17 +14,16 @@ A run that falls behind (the broker is slow) catches up as fast as the SDK allow
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from streams.errors import StreamsError
-from streams.settings import ConfigError, KafkaSettings
+from streams.sdk import Publisher
+from streams.settings import KafkaSettings
 from streams.simulator.generator import EVENT_TYPES, SimConfig, Simulator
 
 CHUNK = 500
@@ -36,6 +36,18 @@ INPUT_TOPICS = ("routing_decisions", "lp_status", "positions", "quotes", "alerts
 
 class SimulateError(StreamsError):
     """The simulation could not start or its events were not all delivered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How fast and how long to send: ``rate`` events per second (None: as fast as the SDK
+    goes) until ``duration_s`` or ``max_events`` (None: no such limit), a progress line every
+    ``report_every_s``."""
+
+    rate: float | None = 200.0
+    duration_s: float | None = None
+    max_events: int | None = None
+    report_every_s: float = 5.0
 
 
 @dataclass(slots=True)
@@ -116,74 +128,6 @@ async def run(
     return RunReport(sent, clock() - start, dict(sim.stats.by_type), stopped_by)
 
 
-# -- command line ------------------------------------------------------------------------------
-
-
-def _positive(kind: type[float] | type[int]) -> Callable[[str], Any]:
-    def parse(raw: str) -> Any:
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {raw!r}") from None
-        if not value > 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"must be > 0, got {raw}")
-        return value
-
-    return parse
-
-
-def _rate(raw: str) -> float | None:
-    if raw.strip().lower() == "max":
-        return None
-    parsed: float = _positive(float)(raw)
-    return parsed
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``simulate`` subcommand's options."""
-    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    p.add_argument(
-        "--rate",
-        type=_rate,
-        default=200.0,
-        metavar="EVENTS_PER_S",
-        help="events per second (default 200); 'max' = as fast as the SDK goes",
-    )
-    p.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S seconds")
-    p.add_argument("--events", type=_positive(int), metavar="N", help="stop after N events")
-    p.add_argument(
-        "--limit-usd",
-        type=_positive(float),
-        help="exposure limit the breaches aim at (default: the worker's, from "
-        "RTX_EXPOSURE_LIMIT_USD / RTX_CONFIG_FILE, else 100000)",
-    )
-    p.add_argument("--accounts", type=_positive(int), default=200, help="client accounts")
-    p.add_argument(
-        "--breach-every",
-        type=_positive(float),
-        default=120.0,
-        metavar="S",
-        help="mean simulated seconds between exposure-limit breaches (default 120)",
-    )
-    p.add_argument(
-        "--run-id",
-        default=None,
-        help="id namespace of orders and positions (default: random, so runs never collide; "
-        "give one to repeat a run id for id)",
-    )
-    p.add_argument(
-        "--report-every", type=_positive(float), default=5.0, metavar="S", help="progress period"
-    )
-
-
-def _default_limit() -> float:
-    from streams.worker.run import load_document, pipeline_config
-    from streams.worker.settings import WorkerSettings
-
-    settings = WorkerSettings.from_env()
-    return pipeline_config(settings, load_document(settings.config_file)).limits.global_usd
-
-
 async def _check_topics(settings: KafkaSettings) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
@@ -211,83 +155,40 @@ async def _check_topics(settings: KafkaSettings) -> None:
         )
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run ``rtx-analytics simulate``; exit 0 after a clean stop, 2 on an error."""
-    from streams.sdk import Publisher, SdkError
+async def simulate(
+    settings: KafkaSettings, config: SimConfig, pacing: Pacing, out: Callable[[str], None] = print
+) -> RunReport:
+    """Check the input topics, then :func:`run` a :class:`Simulator` of ``config`` through a
+    :class:`streams.sdk.Publisher` at ``pacing`` until a limit or SIGINT/SIGTERM (then flush
+    what is queued: ``stopped_by`` names the signal). Raises SimulateError or SdkError."""
+    await _check_topics(settings)
+    stop = asyncio.Event()
+    caught: list[str] = []
+    loop = asyncio.get_running_loop()
 
-    settings = KafkaSettings.from_env()
-    limit = args.limit_usd if args.limit_usd is not None else _default_limit()
-    run_id = args.run_id or f"r{time.time_ns() % 0xFFFFFF:06x}"
+    def on_signal(sig: signal.Signals) -> None:
+        if not caught:
+            out(f"{sig.name}: stopping, then flushing what is queued")
+        caught.append(sig.name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
-        config = SimConfig(
-            seed=args.seed,
-            rate=args.rate or NOMINAL_MAX_RATE,
-            limit_usd=limit,
-            accounts=args.accounts,
-            run_id=run_id,
-            breach_every_s=args.breach_every,
-            first_breach_s=min(30.0, args.breach_every),
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    pace = "as fast as possible" if args.rate is None else f"{args.rate:g} events/s"
-    ends = (
-        f"{args.duration:g} s" if args.duration else None,
-        f"{args.events} events" if args.events else None,
-    )
-    limits = " or ".join(e for e in ends if e) or "Ctrl-C"
-    print(
-        f"simulating broker traffic to {settings.bootstrap_servers} (prefix "
-        f"{settings.topic_prefix!r}): seed {args.seed}, run id {run_id}, {pace}, until {limits}; "
-        f"{args.accounts} accounts, exposure limit {limit:,.0f} USD, a breach every "
-        f"~{args.breach_every:g} s",
-        flush=True,
-    )
-
-    def out(line: str) -> None:
-        print(line, flush=True)
-
-    async def go() -> RunReport:
-        await _check_topics(settings)
-        stop = asyncio.Event()
-        caught: list[str] = []
-        loop = asyncio.get_running_loop()
-
-        def on_signal(sig: signal.Signals) -> None:
-            if not caught:
-                out(f"{sig.name}: stopping, then flushing what is queued")
-            caught.append(sig.name)
-            stop.set()
-
+        async with Publisher(settings) as pub:
+            report = await run(
+                Simulator(config),
+                pub,
+                rate=pacing.rate,
+                duration_s=pacing.duration_s,
+                max_events=pacing.max_events,
+                stop=stop,
+                report_every_s=pacing.report_every_s,
+                out=out,
+            )
+    finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal, sig)
-        try:
-            async with Publisher(settings) as pub:
-                report = await run(
-                    Simulator(config),
-                    pub,
-                    rate=args.rate,
-                    duration_s=args.duration,
-                    max_events=args.events,
-                    stop=stop,
-                    report_every_s=args.report_every,
-                    out=out,
-                )
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-        if caught:
-            report.stopped_by = caught[0]
-        return report
-
-    try:
-        report = asyncio.run(go())
-    except (SdkError, SimulateError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"stopped ({report.stopped_by}): sent and acknowledged {report.sent} events in "
-        f"{report.elapsed_s:.1f} s ({report.rate:,.0f}/s): {describe_counts(report.by_type)}",
-        flush=True,
-    )
-    return 0
+            loop.remove_signal_handler(sig)
+    if caught:
+        report.stopped_by = caught[0]
+    return report
