@@ -81,22 +81,13 @@ def start(
     Returns at once, printing "Kafka already running at ...", if every node is up.
     """
     began = time.monotonic()
-    if nodes < 1 or not 1024 <= port <= 65534 - NODE_PORT_STRIDE * (nodes - 1):
-        raise KafkaLauncherError(f"bad cluster shape: nodes={nodes} port={port}")
-    if not re.fullmatch(r"[1-9]\d*[kKmMgG]?", heap):
-        raise KafkaLauncherError(f"bad heap size {heap!r}; use e.g. 512M or 1G")
+    _check_shape(nodes, port, heap)
     sd = resolve_state_dir(state_dir)
     with locked(sd):
         state = load_state(sd)
         planned = plan_nodes(sd, nodes, port)
         if state is not None:
-            shape = [(n.node_id, n.port) for n in state.nodes]
-            if shape != [(n.node_id, n.port) for n in planned]:
-                raise ConfigMismatch(
-                    f"{sd} holds a {len(state.nodes)}-node cluster on port "
-                    f"{state.nodes[0].port}; start it with --nodes {len(state.nodes)} --port "
-                    f"{state.nodes[0].port}, or use another --state-dir (or delete {sd})"
-                )
+            _check_same_shape(sd, state, planned)
             if all(n.pid is not None for n in state.nodes):
                 out(f"Kafka already running at {state.bootstrap_servers}")
                 describe(state, out)
@@ -123,24 +114,7 @@ def start(
         if unformatted:
             format_storage(java, libs, unformatted, cluster_id, nodes == 1, out)
         state = ClusterState(kafka_version, cluster_id, heap, nodes_now)
-        spawned: list[KafkaNode] = []
-        try:
-            # All nodes first: with a static quorum none finishes starting without a majority.
-            for n in to_start:
-                spawned.append(spawn(java, libs, n, heap, kafka_version))
-                out(f"Started Kafka {kafka_version} node {n.node_id} (pid {spawned[-1].pid})")
-                state = with_node(state, spawned[-1])
-                save_state(sd, state)
-            expected = {n.node_id for n in nodes_now}
-            wait_ready(spawned, expected, began + timeout_s, timeout_s)
-        except BaseException:
-            if spawned:
-                out("Start failed; stopping the nodes it started")
-                terminate(spawned, 10.0, out)
-                for n in spawned:
-                    state = with_node(state, replace(n, pid=None))
-                save_state(sd, state)
-            raise
+        state = _spawn_all(sd, state, java, libs, to_start, began + timeout_s, timeout_s, out)
         out(
             f"Kafka {kafka_version} running at {state.bootstrap_servers} "
             f"({len(nodes_now)} node{'s' if len(nodes_now) > 1 else ''}, "
@@ -148,6 +122,56 @@ def start(
         )
         describe(state, out)
         return _status_of(sd, state)
+
+
+def _check_shape(nodes: int, port: int, heap: str) -> None:
+    if nodes < 1 or not 1024 <= port <= 65534 - NODE_PORT_STRIDE * (nodes - 1):
+        raise KafkaLauncherError(f"bad cluster shape: nodes={nodes} port={port}")
+    if not re.fullmatch(r"[1-9]\d*[kKmMgG]?", heap):
+        raise KafkaLauncherError(f"bad heap size {heap!r}; use e.g. 512M or 1G")
+
+
+def _check_same_shape(sd: Path, state: ClusterState, planned: tuple[KafkaNode, ...]) -> None:
+    """The state dir's cluster has the node ids and ports asked for, or ConfigMismatch."""
+    shape = [(n.node_id, n.port) for n in state.nodes]
+    if shape != [(n.node_id, n.port) for n in planned]:
+        raise ConfigMismatch(
+            f"{sd} holds a {len(state.nodes)}-node cluster on port "
+            f"{state.nodes[0].port}; start it with --nodes {len(state.nodes)} --port "
+            f"{state.nodes[0].port}, or use another --state-dir (or delete {sd})"
+        )
+
+
+def _spawn_all(
+    sd: Path,
+    state: ClusterState,
+    java: str,
+    libs: Path,
+    to_start: list[KafkaNode],
+    deadline: float,
+    timeout_s: float,
+    out: Out,
+) -> ClusterState:
+    """Spawn ``to_start`` recording each pid, and wait until the whole cluster is ready; on any
+    failure stop the nodes spawned here and record them as stopped."""
+    spawned: list[KafkaNode] = []
+    try:
+        # All nodes first: with a static quorum none finishes starting without a majority.
+        for n in to_start:
+            spawned.append(spawn(java, libs, n, state.heap, state.kafka_version))
+            out(f"Started Kafka {state.kafka_version} node {n.node_id} (pid {spawned[-1].pid})")
+            state = with_node(state, spawned[-1])
+            save_state(sd, state)
+        wait_ready(spawned, {n.node_id for n in state.nodes}, deadline, timeout_s)
+    except BaseException:
+        if spawned:
+            out("Start failed; stopping the nodes it started")
+            terminate(spawned, 10.0, out)
+            for n in spawned:
+                state = with_node(state, replace(n, pid=None))
+            save_state(sd, state)
+        raise
+    return state
 
 
 def stop(*, state_dir: Path | None = None, timeout_s: float = 30.0, out: Out = print) -> bool:
