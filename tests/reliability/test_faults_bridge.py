@@ -181,6 +181,72 @@ asyncio.run(main())
 """
 
 
+class _Readers:
+    """What the normal client and the client on a slow link receive."""
+
+    def __init__(self) -> None:
+        self.normal: list[float] = []
+        self.normal_gaps = 0
+        self.slow: list[tuple[str, float]] = []  # ("gap", dropped) or ("msg", volume), in order
+        self.slow_closed: list[BaseException] = []
+        self.producing = True
+
+    async def read_normal(self, ws: Any) -> None:
+        async for frame in ws:
+            for m in json.loads(frame):
+                if m["type"] == "gap":
+                    self.normal_gaps += 1
+                elif m["type"] == "routing-decision":
+                    self.normal.append(m["data"]["volume"])
+
+    async def read_slow(self, ws: Any) -> None:
+        try:
+            async for frame in ws:  # a slow link: 10 frames a second while the burst lasts
+                for m in json.loads(frame):
+                    if m["type"] == "gap":
+                        self.slow.append(("gap", m["data"]["dropped"]))
+                    elif m["type"] == "routing-decision":
+                        self.slow.append(("msg", m["data"]["volume"]))
+                if self.producing:
+                    await asyncio.sleep(0.1)
+        except Exception as exc:  # noqa: BLE001 - a disconnect is one of the allowed outcomes
+            self.slow_closed.append(exc)
+
+    def slow_done(self) -> bool:
+        return bool(self.slow_closed) or any(kind == "gap" for kind, _ in self.slow)
+
+
+async def _produce_burst(
+    producer: AIOKafkaProducer, topic: str, total: int, rate: int, bridge_pid: int
+) -> tuple[int, int]:
+    """``total`` routing decisions of ~1 KB at ``rate``/s; the bridge's RSS before and at most."""
+    pad = "x" * 900
+    rss_before = rss_kib(bridge_pid)
+    rss_max = rss_before
+    start = time.monotonic()
+    for n in range(total):
+        record = routing_record(volume=float(n), lpSelected=pad)
+        await producer.send(topic, CODEC.encode("RoutingDecision", record), key=b"k")
+        if n % 100 == 99:
+            await asyncio.sleep(max(0.0, start + (n + 1) / rate - time.monotonic()))
+            rss_max = max(rss_max, rss_kib(bridge_pid))
+    await producer.flush()
+    log(f"{total} messages of ~1 KB produced in {time.monotonic() - start:.1f} s")
+    return rss_before, rss_max
+
+
+async def _start_stalled(url: str, port: int) -> subprocess.Popen[str]:
+    """The STALLED client process, once it is connected and subscribed."""
+    stalled = subprocess.Popen(  # noqa: S603, ASYNC220 - our script; read on a thread
+        [sys.executable, "-c", STALLED, url, str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert stalled.stdout is not None
+    assert (await asyncio.to_thread(stalled.stdout.readline)).strip() == "ready"
+    return stalled
+
+
 async def test_a_stalled_and_a_slow_client_do_not_hurt_a_normal_one(
     topics: KafkaSettings, tmp_path: Path
 ) -> None:
@@ -188,48 +254,9 @@ async def test_a_stalled_and_a_slow_client_do_not_hurt_a_normal_one(
     bridge.env["RTX_BRIDGE_WRITE_TIMEOUT_S"] = "5"
     url = await bridge.start()
     assert bridge.proc is not None
-    stalled = subprocess.Popen(  # noqa: S603, ASYNC220 - our script; read on a thread
-        [sys.executable, "-c", STALLED, url, str(bridge.port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert stalled.stdout is not None
-    assert (await asyncio.to_thread(stalled.stdout.readline)).strip() == "ready"
-
-    normal: list[float] = []
-    normal_gaps = 0
-    slow: list[tuple[str, float]] = []  # ("gap", dropped) or ("msg", volume), in order
-    slow_closed: list[BaseException] = []
-
-    async def read_normal(ws: Any) -> None:
-        nonlocal normal_gaps
-        async for frame in ws:
-            for m in json.loads(frame):
-                if m["type"] == "gap":
-                    normal_gaps += 1
-                elif m["type"] == "routing-decision":
-                    normal.append(m["data"]["volume"])
-
-    producing = True
-
-    async def read_slow(ws: Any) -> None:
-        try:
-            async for frame in ws:  # a slow link: 10 frames a second while the burst lasts
-                for m in json.loads(frame):
-                    if m["type"] == "gap":
-                        slow.append(("gap", m["data"]["dropped"]))
-                    elif m["type"] == "routing-decision":
-                        slow.append(("msg", m["data"]["volume"]))
-                if producing:
-                    await asyncio.sleep(0.1)
-        except Exception as exc:  # noqa: BLE001 - a disconnect is one of the allowed outcomes
-            slow_closed.append(exc)
-
-    def slow_done() -> bool:
-        return bool(slow_closed) or any(kind == "gap" for kind, _ in slow)
-
+    stalled = await _start_stalled(url, bridge.port)
+    got = _Readers()
     total, rate = 24_000, 2000
-    pad = "x" * 900
     producer = AIOKafkaProducer(bootstrap_servers=topics.bootstrap_servers, linger_ms=5)
     await producer.start()
     try:
@@ -237,28 +264,22 @@ async def test_a_stalled_and_a_slow_client_do_not_hurt_a_normal_one(
             for ws in (fast_ws, slow_ws):
                 await ws.send(json.dumps({"action": "subscribe", "channels": ["routing-metrics"]}))
             readers = [
-                asyncio.create_task(read_normal(fast_ws)),
-                asyncio.create_task(read_slow(slow_ws)),
+                asyncio.create_task(got.read_normal(fast_ws)),
+                asyncio.create_task(got.read_slow(slow_ws)),
             ]
             await asyncio.sleep(0.5)
             os.kill(stalled.pid, signal.SIGSTOP)
-            rss_before = rss_kib(bridge.proc.pid)
-            rss_max = rss_before
             topic = topic_name("routing_metrics", topics)
-            start = time.monotonic()
-            for n in range(total):
-                record = routing_record(volume=float(n), lpSelected=pad)
-                await producer.send(topic, CODEC.encode("RoutingDecision", record), key=b"k")
-                if n % 100 == 99:
-                    await asyncio.sleep(max(0.0, start + (n + 1) / rate - time.monotonic()))
-                    rss_max = max(rss_max, rss_kib(bridge.proc.pid))
-            await producer.flush()
-            log(f"{total} messages of ~1 KB produced in {time.monotonic() - start:.1f} s")
+            rss_before, rss_max = await _produce_burst(
+                producer, topic, total, rate, bridge.proc.pid
+            )
+            normal = got.normal
             await until(
                 lambda: len(normal) >= total, 60, lambda: f"normal client: {len(normal)}/{total}"
             )
-            producing = False  # the slow client drains what the kernel buffered, then its gap
-            await until(slow_done, 60, lambda: f"slow client: {len(slow)} events, {slow[-3:]}")
+            got.producing = False  # the slow client drains what the kernel buffered, then its gap
+            slow = got.slow
+            await until(got.slow_done, 60, lambda: f"slow client: {len(slow)} events, {slow[-3:]}")
             os.kill(stalled.pid, signal.SIGCONT)
             for task in readers:
                 task.cancel()
@@ -271,14 +292,25 @@ async def test_a_stalled_and_a_slow_client_do_not_hurt_a_normal_one(
         bridge.stop()
     stalled_result = json.loads(out.strip().splitlines()[-1])
     log(
-        f"normal {len(normal)} messages, {normal_gaps} gaps; slow {len(slow)} events, "
-        f"{sum(k == 'gap' for k, _ in slow)} gaps, closed {slow_closed!r}; stalled "
+        f"normal {len(got.normal)} messages, {got.normal_gaps} gaps; slow {len(got.slow)} events, "
+        f"{sum(k == 'gap' for k, _ in got.slow)} gaps, closed {got.slow_closed!r}; stalled "
         f"{stalled_result}; bridge RSS {rss_before} KiB before, {rss_max} KiB at most"
     )
-    assert normal == [float(n) for n in range(total)], "the normal client lost or reordered"
-    assert normal_gaps == 0
-    # The slow link never loses data silently: every jump in the sequence comes right after a
-    # gap message (or is the end of a connection the bridge dropped).
+    assert got.normal == [float(n) for n in range(total)], "the normal client lost or reordered"
+    assert got.normal_gaps == 0
+    _assert_no_silent_loss(got.slow)
+    gaps = sum(1 for kind, _ in got.slow if kind == "gap")
+    assert gaps > 0 or got.slow_closed, "the slow client was told it lagged, or disconnected"
+    assert stalled_result["closed"] is not None, "the stalled client was disconnected"
+    assert stalled_result["messages"] < total
+    # Bounded: every lagging client holds at most queue_max_bytes (1 MiB) of frames; 24 MB went
+    # through. The margin covers the interpreter's own growth under load.
+    assert rss_max - rss_before < 40 * 1024, f"bridge RSS grew {rss_max - rss_before} KiB"
+
+
+def _assert_no_silent_loss(slow: list[tuple[str, float]]) -> None:
+    """The slow link never loses data silently: every jump in the sequence comes right after a
+    gap message (or is the end of a connection the bridge dropped)."""
     last, told = -1.0, False
     for kind, value in slow:
         if kind == "gap":
@@ -286,10 +318,3 @@ async def test_a_stalled_and_a_slow_client_do_not_hurt_a_normal_one(
             continue
         assert value == last + 1 or told, f"silent loss before {value} (last {last})"
         last, told = value, False
-    gaps = sum(1 for kind, _ in slow if kind == "gap")
-    assert gaps > 0 or slow_closed, "the slow client was told it lagged, or disconnected"
-    assert stalled_result["closed"] is not None, "the stalled client was disconnected"
-    assert stalled_result["messages"] < total
-    # Bounded: every lagging client holds at most queue_max_bytes (1 MiB) of frames; 24 MB went
-    # through. The margin covers the interpreter's own growth under load.
-    assert rss_max - rss_before < 40 * 1024, f"bridge RSS grew {rss_max - rss_before} KiB"
