@@ -4,6 +4,8 @@
 - :mod:`ws_bridge.server`: the I/O shell (``rtx-analytics bridge``);
 - :mod:`ws_bridge.client`: the Python client.
 
-Imports go server -> core, client -> core's nothing (the client stands alone); from ``streams``
-the bridge imports only ``settings``, ``topics`` and ``events`` (docs/architecture.md).
+Imports go server -> core; the client imports neither (it stands alone). From ``streams`` the
+bridge imports only ``settings``, ``topics``, ``events``, ``logs`` and ``errors``
+(docs/architecture.md). Errors: ``BridgeError`` (:mod:`ws_bridge.core.errors`) for the core and
+server, ``ClientError`` (:mod:`ws_bridge.client.errors`) for the client.
 """

@@ -1,12 +1,10 @@
 """The bridge's I/O shell: a websockets server on ``/ws/analytics`` driving the sans-I/O core.
 
-:class:`BridgeServer` owns the source (:class:`ws_bridge.server.kafka_source.KafkaSource`), the hub
-and
-its connections (:mod:`ws_bridge.server.hub`), the policies and the metrics.
+:class:`BridgeServer` owns the source (:class:`ws_bridge.server.kafka_source.KafkaSource`), the
+hub and its connections (:mod:`ws_bridge.server.hub`), the policies and the metrics.
 
 The **handshake** (``process_request``) answers the HTTP endpoints (:mod:`ws_bridge.server.http`,
-the
-dashboard's files), then for ``/ws/analytics`` checks, in the order of docs/bridge.md section 6:
+the dashboard's files), then for ``/ws/analytics`` checks, in the order of docs/bridge.md section 6:
 IP (403), Origin (403), token (401, reason logged, never the token), connection limits (503
 server full, 429 per user). Every log line passes through :func:`ws_bridge.core.auth.redact`
 (:mod:`ws_bridge.server.logs`).
@@ -49,9 +47,7 @@ from ws_bridge.core.session import ClientSession, SessionContext
 from ws_bridge.server import dashboard
 from ws_bridge.server.http import HEALTH_PATH, METRICS_PATH, READY_PATH, BridgeMetrics
 from ws_bridge.server.hub import Connection, Hub, close_code
-from ws_bridge.server.logs import (
-    log_line,
-)
+from ws_bridge.server.logs import log_line
 from ws_bridge.server.memory import malloc_trim, trim_every
 
 HANDLED_REQUEST = Request(WS_PATH, Headers())  # stands in for each handled handshake's request
