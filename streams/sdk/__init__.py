@@ -2,18 +2,22 @@
 
 ``from streams.sdk import Publisher`` (async) or ``SyncPublisher`` (blocking); errors derive from
 :class:`SdkError`.
+
+Modules: ``publisher`` (the async Publisher), ``sync`` (SyncPublisher), ``methods`` (their typed
+calls, generated from ``streams/events/spec.py``), ``batching`` (batches per partition),
+``errors``.
 """
 
-from streams.sdk.publisher import (
+from streams.sdk.batching import Delivery
+from streams.sdk.errors import (
     BrokerUnavailable,
-    Delivery,
     DeliveryError,
     InvalidEvent,
-    Publisher,
     PublisherClosed,
     SdkError,
-    SyncPublisher,
 )
+from streams.sdk.publisher import Publisher
+from streams.sdk.sync import SyncPublisher
 
 __all__ = [
     "BrokerUnavailable",
