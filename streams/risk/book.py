@@ -1,0 +1,222 @@
+"""Risk stage 1: one positions partition's positions, summed per account (pure: no I/O).
+
+:class:`RiskBook` applies ``PositionState`` events (as ``streams.events.validate`` returns
+them) with the version rule of the exposure book (a version no higher than the stored one
+changes nothing; closed ids are remembered for a while, so a stale OPEN after its CLOSED is
+ignored) and marks the accounts whose sums changed. :meth:`RiskBook.drain` returns their
+:class:`streams.risk.partial.AccountPartial`: the global stage's input.
+
+Realised P&L (docs/pnl.md, "Realised P&L"): a position carries ``realizedPnl``, its cumulative
+realised P&L in quote currency, and ``realizedPnlDelta``, the part this change realised. An
+accepted version realises ``realizedPnl`` minus the stored one; the first version seen of a
+position (a rebuild from the compacted topic starts anywhere) realises ``realizedPnlDelta``,
+or the whole ``realizedPnl`` when the writer does not say. The amount goes to the trading day
+of the event's time, per (account, symbol, book); an older day's amounts are dropped once the
+partition's events reach a later day.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from streams.market.exact import scaled
+from streams.market.positions import HOUR_US, MAX_CLOSED, ClosedIds, is_open
+from streams.risk.day import TradingCalendar
+from streams.risk.partial import AccountPartial, Group, Largest, Realized, larger
+
+
+class _Position(NamedTuple):
+    version: int
+    account: str
+    symbol: str
+    book: str
+    side: str
+    volume_u: int
+    value_u: int
+    mark_u: int
+    realized_u: int  # cumulative realised P&L known for the position, quote-currency millionths
+
+
+def _realized_u(record: Mapping[str, Any], name: str) -> int | None:
+    value: float | None = record.get(name)
+    return None if value is None else scaled(value)
+
+
+class RiskBook:
+    """Open positions of one positions partition, by account, and each account's realised P&L
+    of the current trading day. Memory: one tuple per open position, one list of position ids
+    per account, one small dict per account that realised today; closed ids as
+    :class:`streams.market.ClosedIds` bounds them."""
+
+    __slots__ = ("_calendar", "_closed", "_day", "_dirty", "_last", "_open", "_pids", "_realized")
+
+    def __init__(
+        self,
+        calendar: TradingCalendar,
+        *,
+        closed_retention_us: int = HOUR_US,
+        max_closed: int = MAX_CLOSED,
+    ) -> None:
+        self._calendar = calendar
+        self._closed = ClosedIds(retention_us=closed_retention_us, max_ids=max_closed)
+        self._open: dict[str, _Position] = {}
+        self._pids: dict[str, list[str]] = {}  # account -> its open position ids here
+        # account -> (symbol, book) -> [trading day, realised amount in quote millionths]
+        self._realized: dict[str, dict[tuple[str, str], list[int]]] = {}
+        self._dirty: set[str] = set()
+        self._last = 0
+        self._day = 0
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    @property
+    def last_event_time(self) -> int:
+        """Highest eventTime (micros) of the events applied, 0 before the first."""
+        return self._last
+
+    def version(self, position_id: str) -> int | None:
+        pos = self._open.get(position_id)
+        return pos.version if pos is not None else self._closed.version(position_id)
+
+    def apply(self, record: Mapping[str, Any]) -> bool:
+        """Apply one validated PositionState; True if an account's sums changed (it is then
+        marked for :meth:`drain`), False for a stale or duplicate event or no change."""
+        pid: str = record["positionId"]
+        version: int = record["version"]
+        stored = self.version(pid)
+        if stored is not None and version <= stored:
+            return False
+        event_time: int = record["eventTime"]
+        if event_time > self._last:
+            self._last = event_time
+            self._day = self._calendar.day_of(event_time)
+        old = self._open.pop(pid, None)
+        self._closed.forget(pid)
+        account = sys.intern(record["accountId"])
+        symbol, book = sys.intern(record["symbol"]), sys.intern(record["book"])
+        realized = self._realize(record, old, account, symbol, book)
+        changed = realized != 0
+        if is_open(record):
+            new = self._position(record, account, symbol, book, old, realized)
+            self._open[pid] = new
+            changed |= old is None or old[1:8] != new[1:8]
+        else:
+            self._closed.remember(pid, version, event_time, self._last)
+            changed |= old is not None
+        if old is None or old.account != account or pid not in self._open:
+            self._move(pid, old.account if old is not None else None, account)
+        if changed:
+            self._dirty.add(account)
+            if old is not None:
+                self._dirty.add(old.account)
+        self._closed.prune(self._last)
+        return changed
+
+    def _realize(
+        self,
+        record: Mapping[str, Any],
+        old: _Position | None,
+        account: str,
+        symbol: str,
+        book: str,
+    ) -> int:
+        """The realised amount (quote millionths) this version adds, booked to its day."""
+        total = _realized_u(record, "realizedPnl")
+        if total is None:
+            return 0  # a writer that does not report realised P&L
+        if old is not None:
+            amount = total - old.realized_u
+        else:
+            delta = _realized_u(record, "realizedPnlDelta")
+            amount = total if delta is None else delta
+        if amount:
+            day = self._calendar.day_of(record["eventTime"])
+            entries = self._realized.setdefault(account, {})
+            entry = entries.get((symbol, book))
+            if entry is None or entry[0] < day:
+                entries[(symbol, book)] = [day, amount]
+            elif entry[0] == day:
+                entry[1] += amount
+            # else: a late event of a day already over for this account: not today's
+        return amount
+
+    @staticmethod
+    def _position(
+        record: Mapping[str, Any],
+        account: str,
+        symbol: str,
+        book: str,
+        old: _Position | None,
+        realized: int,
+    ) -> _Position:
+        volume: float = record["volume"]
+        open_price: float = record["openPrice"]
+        mark: float | None = record.get("currentPrice")
+        total = _realized_u(record, "realizedPnl")
+        if total is None:
+            total = old.realized_u if old is not None else 0
+        return _Position(
+            record["version"],
+            account,
+            symbol,
+            book,
+            sys.intern(record["side"]),
+            scaled(volume),
+            scaled(volume, open_price),
+            scaled(volume, open_price if mark is None else mark),
+            total,
+        )
+
+    def _move(self, pid: str, before: str | None, after: str) -> None:
+        """Keeps the per-account id lists in step with the open positions."""
+        if before is not None:
+            pids = self._pids.get(before)
+            if pids is not None and pid in pids:
+                pids.remove(pid)
+                if not pids:
+                    del self._pids[before]
+        if pid in self._open:
+            self._pids.setdefault(after, []).append(pid)
+
+    def partial(self, account: str) -> AccountPartial:
+        """The account's sums in this partition (empty when it has nothing here). Realised
+        amounts of a day before the partition's current day are dropped."""
+        sums: dict[tuple[str, str, str], list[int]] = {}
+        largest: dict[str, Largest] = {}
+        for pid in self._pids.get(account, ()):
+            p = self._open[pid]
+            key = (p.symbol, p.book, p.side)
+            acc = sums.get(key)
+            if acc is None:
+                sums[key] = [1, p.volume_u, p.value_u, p.mark_u]
+            else:
+                acc[0] += 1
+                acc[1] += p.volume_u
+                acc[2] += p.value_u
+                acc[3] += p.mark_u
+            candidate = Largest(p.symbol, p.volume_u, pid, p.side, p.book)
+            largest[p.symbol] = larger(largest.get(p.symbol), candidate)
+        entries = self._realized.get(account, {})
+        for stale in [k for k, (day, _) in entries.items() if day < self._day]:
+            del entries[stale]
+        if not entries:
+            self._realized.pop(account, None)
+        return AccountPartial.of(
+            (Group(*k, *v) for k, v in sums.items()),
+            (Realized(s, b, day, amount) for (s, b), (day, amount) in entries.items() if amount),
+            largest.values(),
+        )
+
+    def drain(self) -> list[tuple[str, AccountPartial]]:
+        """The partials of the accounts changed since the last drain, sorted by account (an
+        empty partial: the account has nothing left in this partition)."""
+        out = [(account, self.partial(account)) for account in sorted(self._dirty)]
+        self._dirty.clear()
+        return out
+
+    def accounts(self) -> list[str]:
+        """Accounts with open positions or realised P&L today in this partition (sorted)."""
+        return sorted(set(self._pids) | set(self._realized))

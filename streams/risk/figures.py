@@ -1,0 +1,179 @@
+"""Exact figures from group sums at the current prices and rates (pure; docs/pnl.md).
+
+Both the broker's P&L (from the sums of every account) and one account's risk (from its own
+sums) are computed here, the same way: every amount an exact sum rounded once to micro-USD, so
+no figure depends on the order or the split of the sums. Sums are keyed by (symbol, book,
+side) and hold [positions, Σ⟦v⟧, Σ⟦v·o⟧, Σ⟦v·mark⟧] (millionths).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from streams.market.basis import Basis, net_open_position
+from streams.market.exact import SCALE, ExactSum
+from streams.market.instruments import Instrument, instrument
+from streams.risk.marks import Price, add_floating
+from streams.risk.partial import Largest
+from streams.risk.records import LargestPosition, PnlChange, PnlFigures, figures
+
+GroupKey = tuple[str, str, str]  # (symbol, book, side)
+GroupSums = Mapping[GroupKey, Sequence[int]]  # [positions, volume_u, value_u, mark_u]
+BBOOK = "BBOOK"
+
+
+@dataclass
+class Market:
+    """Prices and USD rates at one moment, and the instruments (with configured overrides)."""
+
+    prices: Mapping[str, Price]
+    rates: Mapping[str, float]
+    overrides: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    _instruments: dict[str, Instrument] = field(default_factory=dict)
+
+    def instrument(self, symbol: str) -> Instrument:
+        inst = self._instruments.get(symbol)
+        if inst is None:
+            inst = self._instruments[symbol] = instrument(symbol, self.overrides)
+        return inst
+
+    def quote_rate(self, symbol: str) -> float | None:
+        return self.rates.get(self.instrument(symbol).quote)
+
+    def base_rate(self, symbol: str) -> float | None:
+        return self.rates.get(self.instrument(symbol).base)
+
+
+class AccountFigures(NamedTuple):
+    positions: int
+    exposure: float
+    floating: ExactSum
+    marked_at_mid: bool
+    unconverted: list[str]
+
+
+def account_figures(groups: GroupSums, market: Market, basis: Basis) -> AccountFigures:
+    """An account's open positions, exposure on ``basis`` and floating P&L (its own: client
+    side). Symbols without a USD rate for their base or quote are left out of the amounts."""
+    floating, gross = ExactSum(), ExactSum()
+    legs: dict[str, int] = {}  # the broker's B-book currency legs against this account
+    positions, at_mid, unconverted = 0, False, set()
+    for (symbol, book, side), (n, volume_u, value_u, mark_u) in groups.items():
+        positions += n
+        inst = market.instrument(symbol)
+        base_rate, quote_rate = market.rates.get(inst.base), market.rates.get(inst.quote)
+        if base_rate is None or quote_rate is None:
+            unconverted.add(symbol)
+            continue
+        price = market.prices.get(symbol)
+        at_mid |= price is not None and price.one_sided
+        add_floating(floating, side, volume_u, value_u, mark_u, price, quote_rate)
+        if basis == "gross" or (basis == "bbook-gross" and book == BBOOK):
+            gross.add(volume_u, base_rate)
+        elif basis == "bbook-net" and book == BBOOK:
+            sign = 1 if side == "BUY" else -1
+            legs[inst.base] = legs.get(inst.base, 0) - sign * volume_u
+            legs[inst.quote] = legs.get(inst.quote, 0) + sign * value_u
+    exposure = net_open_position(legs, market.rates).nop if basis == "bbook-net" else gross.value()
+    return AccountFigures(positions, exposure, floating, at_mid, sorted(unconverted))
+
+
+def largest_position(candidates: Iterable[Largest], market: Market) -> LargestPosition | None:
+    """The largest of the per-symbol largest positions by USD notional (volume x rate(base));
+    ties go to the smaller positionId; symbols without a rate are left out."""
+    best: tuple[int, str, Largest] | None = None
+    for x in candidates:
+        rate = market.base_rate(x.symbol)
+        if rate is None:
+            continue
+        micro = ExactSum().add(x.volume_u, rate).rounded()
+        if best is None or (micro, best[1]) > (best[0], x.position_id):
+            best = (micro, x.position_id, x)
+    if best is None:
+        return None
+    micro, _, x = best
+    return {
+        "positionId": x.position_id,
+        "symbol": x.symbol,
+        "side": x.side,
+        "book": x.book,
+        "volume": x.volume_u / SCALE,
+        "notionalUsd": micro / SCALE,
+    }
+
+
+def _figures(floating: ExactSum, realized_micro: int) -> PnlFigures:
+    total = ExactSum().add_sum(floating).add(realized_micro)
+    return figures(floating.value(), realized_micro / SCALE, total.value())
+
+
+class _Totals:
+    """Floating (exact) and realised (micro-USD) of one line of the P&L record."""
+
+    __slots__ = ("floating", "realized")
+
+    def __init__(self) -> None:
+        self.floating = ExactSum()
+        self.realized = 0
+
+    def figures(self, sign: int = 1) -> PnlFigures:
+        floating = self.floating if sign > 0 else self.floating.negated()
+        return _figures(floating, sign * self.realized)
+
+
+def pnl_change(
+    groups: GroupSums,
+    realized_micro: Mapping[tuple[str, str], int],
+    market: Market,
+    *,
+    event_time: int,
+    trading_day: str,
+) -> PnlChange:
+    """The ``PnlChange`` record from the sums of all accounts and the realised P&L of the day
+    per (symbol, book) in micro-USD (already converted at the rate when realised)."""
+    clients: dict[tuple[str, str], _Totals] = {}  # (symbol, book), clients' side
+    at_mid, unmarked, unconverted = set(), set(), set()
+    count = 0
+    for (symbol, book, side), (n, volume_u, value_u, mark_u) in groups.items():
+        rate = market.quote_rate(symbol)
+        if rate is None:
+            unconverted.add(symbol)
+            continue
+        price = market.prices.get(symbol)
+        if price is None:
+            unmarked.add(symbol)
+        elif price.one_sided:
+            at_mid.add(symbol)
+        totals = clients.setdefault((symbol, book), _Totals())
+        add_floating(totals.floating, side, volume_u, value_u, mark_u, price, rate)
+        count += n if book == BBOOK else 0
+    for key, micro in realized_micro.items():
+        clients.setdefault(key, _Totals()).realized += micro
+    by_book: dict[str, _Totals] = {}
+    by_symbol: dict[str, _Totals] = {}
+    by_currency: dict[str, _Totals] = {}
+    for (symbol, book), t in sorted(clients.items()):
+        lines = [by_book.setdefault(book, _Totals())]
+        if book == BBOOK:
+            lines.append(by_symbol.setdefault(symbol, _Totals()))
+            lines.append(by_currency.setdefault(market.instrument(symbol).quote, _Totals()))
+        for line in lines:
+            line.floating.add_sum(t.floating)
+            line.realized += t.realized
+    broker = by_book.get(BBOOK, _Totals()).figures(-1)
+    return {
+        "eventTime": event_time,
+        "tradingDay": trading_day,
+        "floating": broker["floating"],
+        "realizedToday": broker["realizedToday"],
+        "total": broker["total"],
+        "bySymbol": {s: t.figures(-1) for s, t in sorted(by_symbol.items())},
+        "byCurrency": {c: t.figures(-1) for c, t in sorted(by_currency.items())},
+        "clientsByBook": {b: t.figures() for b, t in sorted(by_book.items())},
+        "positionCount": count,
+        "markedAtMid": sorted(at_mid),
+        "unmarked": sorted(unmarked),
+        "unconverted": sorted(unconverted),
+    }

@@ -1,0 +1,382 @@
+"""Risk, global stage: every account's partials merged, the broker's P&L, per-account risk and
+the top accounts (pure: no I/O, no clock; time is the event time of the inputs).
+
+Inputs: :meth:`RiskView.put` (the latest :class:`AccountPartial` of a (partition, account),
+from :meth:`streams.risk.book.RiskBook.drain`) and :meth:`RiskView.on_quote` (a symbol's bid
+and ask). Outputs: :meth:`pnl_change`, :meth:`account_risk`, :meth:`top`; the accounts changed
+since the last call come from :meth:`changed_accounts`. Formulas: docs/pnl.md.
+
+Realised P&L is converted to USD at the rate when the view learns of it: each change of an
+account's realised amount today (quote currency, exact) is converted at the current rate and
+rounded once to micro-USD; an amount whose currency has no rate yet waits for one. Partials
+are compared by value and replaced whole, so a redelivered partial changes nothing and the
+order in which partitions report does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from streams.market.exact import SCALE, ExactSum
+from streams.market.instruments import instrument
+from streams.market.rates import usd_rates
+from streams.risk.config import RiskConfig
+from streams.risk.figures import GroupKey, Market, account_figures, largest_position, pnl_change
+from streams.risk.marks import Price, mid_price, quote_price
+from streams.risk.partial import AccountPartial, Group, Largest, RiskStateError, larger
+from streams.risk.records import AccountRisk, AccountRiskTop, PnlChange
+from streams.risk.table import AccountTable, Bools, Floats, rank
+
+RealizedKey = tuple[str, str]  # (symbol, book)
+# An account's realised entry: [trading day, quote millionths counted, micro-USD, of which
+# quote millionths still waiting for a rate]
+_DAY, _QUOTE, _USD, _PENDING = range(4)
+
+
+class RiskView:
+    """The merged state of every account; see the module docstring."""
+
+    def __init__(self, config: RiskConfig | None = None) -> None:
+        self.config = config or RiskConfig()
+        self._calendar = self.config.calendar()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._partials: dict[str, dict[str, AccountPartial]] = {}  # account -> source -> partial
+        self._groups: dict[GroupKey, list[int]] = {}  # all accounts: [positions, V, S, M]
+        self._realized: dict[str, dict[RealizedKey, list[int]]] = {}
+        self._by_symbol: dict[RealizedKey, list[int]] = {}  # [day, micro-USD] of all accounts
+        self._pending: set[tuple[str, RealizedKey]] = set()
+        self._prices: dict[str, Price] = {}
+        self._market: Market | None = None
+        self._table = AccountTable()
+        self._changed: set[str] = set()
+        self._holding = False
+        self.event_time = 0
+        self.day = 0
+
+    # --- clock ---------------------------------------------------------------------------------
+
+    def advance(self, event_time: int) -> None:
+        """The latest event time of any input; a new trading day resets realised P&L."""
+        if event_time > self.event_time:
+            self.event_time = event_time
+            self._roll(self._calendar.day_of(event_time))
+
+    def _roll(self, day: int) -> None:
+        if day <= self.day:
+            return
+        self.day = day
+        self._table.reset_realized()
+        self._pending = {p for p in self._pending if self._entry(*p) is not None}
+        self._changed.update(self._realized)
+
+    def trading_day(self) -> str:
+        return self._calendar.label(self.day) if self.day else ""
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    def put(
+        self, source: str, account: str, partial: AccountPartial | None, event_time: int = 0
+    ) -> bool:
+        """The latest partial of ``account`` from ``source`` (e.g. ``"pos:3"``); None or an
+        empty partial: the account has nothing there any more. True if anything changed."""
+        self.advance(event_time)
+        partial = partial or None
+        if partial is not None:
+            self._roll(max((r.day for r in partial.realized), default=0))
+        sources = self._partials.get(account, {})
+        old = sources.get(source)
+        if old == partial:
+            return False
+        if old is not None:
+            self._add_groups(old.groups, -1)
+        if partial is not None:
+            self._partials.setdefault(account, sources)[source] = partial
+            self._add_groups(partial.groups, 1)
+        else:
+            del sources[source]
+            if not sources:
+                del self._partials[account]
+        self._table.set_groups(account, self.groups_of(account))
+        if not self._holding:
+            self._book_realized(account)
+        self._changed.add(account)
+        return True
+
+    def _add_groups(self, groups: Iterable[Group], sign: int) -> None:
+        for g in groups:
+            key = (g.symbol, g.book, g.side)
+            acc = self._groups.setdefault(key, [0, 0, 0, 0])
+            acc[0] += sign * g.positions
+            acc[1] += sign * g.volume_u
+            acc[2] += sign * g.value_u
+            acc[3] += sign * g.mark_u
+            if acc[0] == 0:
+                assert acc == [0, 0, 0, 0], acc  # noqa: S101 - exact ints: an invariant
+                del self._groups[key]
+            if g.symbol not in self._prices:
+                self._market = None  # its fallback mark moved
+
+    def on_quote(self, symbol: str, bid: float | None, ask: float | None, event_time: int) -> bool:
+        """A quote; a side that is missing or not a price is marked at the mid. True if the
+        symbol's price changed."""
+        self.advance(event_time)
+        return self._set_price(symbol, quote_price(bid, ask))
+
+    def on_mid(self, symbol: str, mid: float | None, event_time: int) -> bool:
+        """A mid-only price (both sides marked at the mid)."""
+        self.advance(event_time)
+        return self._set_price(symbol, mid_price(mid))
+
+    def _set_price(self, symbol: str, price: Price | None) -> bool:
+        if self._prices.get(symbol) == price:
+            return False
+        if price is None:
+            del self._prices[symbol]
+        else:
+            self._prices[symbol] = price
+        self._market = None
+        return True
+
+    # --- realised P&L --------------------------------------------------------------------------
+
+    def _entry(self, account: str, key: RealizedKey) -> list[int] | None:
+        entry = self._realized.get(account, {}).get(key)
+        return entry if entry is not None and entry[_DAY] == self.day else None
+
+    def _merged_realized(self, account: str) -> dict[RealizedKey, int]:
+        out: dict[RealizedKey, int] = {}
+        for partial in self._partials.get(account, {}).values():
+            for r in partial.realized:
+                if r.day == self.day:
+                    out[(r.symbol, r.book)] = out.get((r.symbol, r.book), 0) + r.amount_u
+        return out
+
+    def _book_realized(self, account: str) -> None:
+        """Books the change of the account's realised amounts today since it last counted."""
+        merged = self._merged_realized(account)
+        entries = self._realized.setdefault(account, {})
+        for key in [k for k, e in entries.items() if e[_DAY] < self.day]:
+            del entries[key]
+        changed = False
+        for key in sorted(set(merged) | set(entries)):
+            entry = entries.setdefault(key, [self.day, 0, 0, 0])
+            delta = merged.get(key, 0) - entry[_QUOTE]
+            if delta:
+                entry[_QUOTE] += delta
+                entry[_PENDING] += delta
+                self._pending.add((account, key))
+                changed = True
+        if not entries:
+            del self._realized[account]
+        if changed:
+            self._settle(self.market())
+
+    def _settle(self, market: Market) -> None:
+        """Converts the amounts waiting for a rate, at the current rate, rounded once."""
+        for account, key in sorted(self._pending):
+            entry = self._entry(account, key)
+            rate = market.quote_rate(key[0])
+            if entry is None or rate is None:
+                continue
+            micro = ExactSum().add(entry[_PENDING], rate).rounded()
+            entry[_USD] += micro
+            entry[_PENDING] = 0
+            line = self._by_symbol.get(key)
+            if line is None or line[0] < self.day:
+                line = self._by_symbol[key] = [self.day, 0]
+            line[1] += micro
+            self._pending.discard((account, key))
+            self._table.set_realized(account, self.realized_today(account) / SCALE)
+            self._changed.add(account)
+        self._pending = {p for p in self._pending if self._entry(*p) is not None}
+
+    def realized_today(self, account: str) -> int:
+        """The account's realised P&L today in micro-USD (converted amounts only)."""
+        entries = self._realized.get(account, {})
+        return sum(e[_USD] for e in entries.values() if e[_DAY] == self.day)
+
+    # --- market --------------------------------------------------------------------------------
+
+    def market(self) -> Market:
+        """Prices and USD rates now: mids of the quotes, else each symbol's fallback mark (the
+        positions' Σ⟦v·mark⟧ / Σ⟦v⟧), as the exposure stage converts."""
+        if self._market is not None:
+            return self._market
+        totals: dict[str, list[int]] = {}
+        for (symbol, _, _), (_, volume_u, _, mark_u) in self._groups.items():
+            t = totals.setdefault(symbol, [0, 0])
+            t[0] += volume_u
+            t[1] += mark_u
+        fallback = {s: m / v for s, (v, m) in totals.items() if v > 0 and s not in self._prices}
+        overrides = self.config.symbol_overrides
+        instruments = {s: instrument(s, overrides) for s in sorted({*self._prices, *totals})}
+        mids = {s: p.mid for s, p in self._prices.items()}
+        rates = usd_rates(mids, instruments, fallback)
+        self._market = Market(dict(self._prices), rates, overrides, instruments)
+        if self._pending:
+            self._settle(self._market)
+        return self._market
+
+    # --- outputs -------------------------------------------------------------------------------
+
+    def groups_of(self, account: str) -> dict[GroupKey, list[int]]:
+        """The account's sums over every source: [positions, V, S, M] per (symbol, book, side)."""
+        out: dict[GroupKey, list[int]] = {}
+        for partial in self._partials.get(account, {}).values():
+            for g in partial.groups:
+                acc = out.setdefault((g.symbol, g.book, g.side), [0, 0, 0, 0])
+                acc[0] += g.positions
+                acc[1] += g.volume_u
+                acc[2] += g.value_u
+                acc[3] += g.mark_u
+        return out
+
+    def pnl_change(self) -> PnlChange:
+        """The broker's B-book P&L and the clients' P&L by book, now."""
+        market = self.market()
+        realized = {k: v for k, (day, v) in self._by_symbol.items() if day == self.day and v}
+        return pnl_change(
+            self._groups,
+            realized,
+            market,
+            event_time=self.event_time,
+            trading_day=self.trading_day(),
+        )
+
+    def account_risk(self, account: str) -> AccountRisk | None:
+        """The account's risk now, or None when it has neither positions nor realised P&L."""
+        sources = self._partials.get(account, {})
+        realized = self.realized_today(account)
+        pending = sorted({k[0] for a, k in self._pending if a == account})
+        if not sources and not realized and not pending:
+            return None
+        market = self.market()
+        fig = account_figures(self.groups_of(account), market, self.config.basis)
+        best: dict[str, Largest] = {}
+        for partial in sources.values():
+            for x in partial.largest:
+                best[x.symbol] = larger(best.get(x.symbol), x)
+        return {
+            "eventTime": self.event_time,
+            "tradingDay": self.trading_day(),
+            "accountId": account,
+            "basis": self.config.basis,
+            "openPositions": fig.positions,
+            "exposure": fig.exposure,
+            "floatingPnl": fig.floating.value(),
+            "realizedToday": realized / SCALE,
+            "pnlToday": ExactSum().add_sum(fig.floating).add(realized).value(),
+            "largestPosition": largest_position(best.values(), market),
+            "markedAtMid": fig.marked_at_mid,
+            "unconverted": sorted({*fig.unconverted, *pending}),
+        }
+
+    def top(self, n: int | None = None) -> AccountRiskTop:
+        """The n (default ``config.top_n``) accounts with the largest exposure, floating P&L and
+        realised P&L today; candidates from the float scores, ranked on exact figures."""
+        n = n or self.config.top_n
+        scores = self._table.scores(self.market(), self.config.basis)
+        has_positions = scores.positions > 0
+        memo: dict[str, AccountRisk | None] = {}
+
+        def ranked(field: str, score: Floats, mask: Bools) -> list[AccountRisk]:
+            found = self._table.candidates(score, mask, n)
+            for account in found:
+                if account not in memo:
+                    memo[account] = self.account_risk(account)
+            return rank((memo[a] for a in found), field, n)
+
+        return {
+            "eventTime": self.event_time,
+            "tradingDay": self.trading_day(),
+            "basis": self.config.basis,
+            "n": n,
+            "accounts": len(self._table),
+            "byExposure": ranked("exposure", scores.exposure, has_positions),
+            "byFloatingPnl": ranked("floatingPnl", scores.floating, has_positions),
+            "byRealizedToday": ranked("realizedToday", scores.realized, scores.realized != 0),
+        }
+
+    def changed_accounts(self) -> list[str]:
+        """Accounts whose positions or realised P&L changed since the last call (sorted)."""
+        out = sorted(self._changed)
+        self._changed.clear()
+        return out
+
+    def accounts(self) -> list[str]:
+        return sorted(set(self._partials) | set(self._realized))
+
+    # --- recovery ------------------------------------------------------------------------------
+
+    def begin_replay(self) -> None:
+        """Partials put from now on (a replay of the internal topic after :meth:`restore`
+        without partials) update the sums but book no realised P&L until :meth:`end_replay`."""
+        self._holding = True
+
+    def end_replay(self) -> None:
+        """Books, per account, the realised amounts the replayed partials hold beyond what the
+        restored state had counted (converted at the current rates)."""
+        self._holding = False
+        for account in self.accounts():
+            self._book_realized(account)
+
+    def state(self, *, partials: bool = True) -> dict[str, Any]:
+        """JSON-able state. Without ``partials`` it holds the clock, the prices and the
+        realised amounts only: the worker recovers the partials from its compacted internal
+        topic (one key per partition and account) between begin_replay and end_replay."""
+        out: dict[str, Any] = {
+            "format": 1,
+            "t": self.event_time,
+            "prices": {s: list(p) for s, p in sorted(self._prices.items())},
+            "realized": {
+                account: [[*key, *(str(x) for x in e)] for key, e in sorted(entries.items())]
+                for account, entries in sorted(self._realized.items())
+            },
+        }
+        if partials:
+            out["partials"] = {
+                account: {src: p.to_record() for src, p in sorted(sources.items())}
+                for account, sources in sorted(self._partials.items())
+            }
+        return out
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Replaces this view's state by ``state`` (from :meth:`state`)."""
+        if not isinstance(state, Mapping) or state.get("format") != 1:
+            raise RiskStateError(f"expected a format-1 risk state, got {state!r:.200}")
+        self._reset()
+        try:
+            self.advance(int(state["t"]))
+            for symbol, (bid, ask, mid) in state["prices"].items():
+                self._prices[symbol] = Price(bid, ask, float(mid))
+            for account, rows in state["realized"].items():
+                for symbol, book, *numbers in rows:
+                    entry = [int(x) for x in numbers]
+                    self._realized.setdefault(account, {})[(symbol, book)] = entry
+            partials = state.get("partials", {})
+            self._holding = True
+            for account, sources in partials.items():
+                for source, rec in sources.items():
+                    self.put(source, account, AccountPartial.from_record(rec))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RiskStateError(f"malformed risk state: {exc!r:.200}") from exc
+        self._restore_totals()
+        if partials:
+            self.end_replay()
+        self._changed.clear()
+
+    def _restore_totals(self) -> None:
+        """The per-symbol realised totals, pending amounts and realised scores from the
+        restored per-account entries."""
+        for account, entries in self._realized.items():
+            for key, entry in entries.items():
+                if entry[_DAY] != self.day:
+                    continue
+                line = self._by_symbol.setdefault(key, [self.day, 0])
+                line[1] += entry[_USD]
+                if entry[_PENDING]:
+                    self._pending.add((account, key))
+            self._table.set_realized(account, self.realized_today(account) / SCALE)
