@@ -5,79 +5,21 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import tomllib
 from pathlib import Path
-from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams import exposure as ex
-from streams.alerts.engine import RulesConfig
-from streams.lp.tracker import LpConfig
-from streams.routing.windows import RoutingConfig
 from streams.settings import ConfigError, KafkaSettings
 from streams.topics import TOPICS
-from streams.worker.pipeline import PipelineConfig
+
+# load_document and pipeline_config are the pure configuration (streams.worker.pipeline.config);
+# imported here for the command, and for callers that take the worker's configuration from it.
+from streams.worker.pipeline.config import load_document, pipeline_config
 from streams.worker.settings import WorkerSettings
 
+__all__ = ["load_document", "missing_topics", "pipeline_config", "run"]
+
 log = logging.getLogger("rtx.worker")
-
-
-def load_document(path: str | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"RTX_CONFIG_FILE={path!r}: cannot read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"RTX_CONFIG_FILE={path!r}: not valid TOML: {exc}") from exc
-
-
-def _table(doc: dict[str, Any], *path: str) -> dict[str, Any]:
-    node: Any = doc
-    for part in path:
-        node = node.get(part, {}) if isinstance(node, dict) else {}
-    if not isinstance(node, dict):
-        raise ConfigError(f"{'.'.join(path)}: expected a table")
-    return node
-
-
-def pipeline_config(settings: WorkerSettings, doc: dict[str, Any]) -> PipelineConfig:
-    """The stream processing configuration: the TOML document, then the variables on top."""
-    limits = ex.ExposureLimits.from_mapping(_table(doc, "exposure", "limits"))
-    if settings.exposure_limit_usd is not None:
-        limits = ex.ExposureLimits(
-            global_usd=settings.exposure_limit_usd,
-            by_symbol=limits.by_symbol,
-            by_currency=limits.by_currency,
-        )
-    overrides_raw = _table(doc, "exposure", "symbols")
-    overrides: dict[str, tuple[str, str]] = {}
-    for symbol, pair in overrides_raw.items():
-        if (
-            not isinstance(pair, dict)
-            or not isinstance(pair.get("base"), str)
-            or not isinstance(pair.get("quote"), str)
-        ):
-            raise ConfigError(f"exposure.symbols.{symbol}: expected {{base = ..., quote = ...}}")
-        overrides[symbol] = (pair["base"], pair["quote"])
-    routing = RoutingConfig.from_mapping(_table(doc, "routing"))
-    if settings.routing_window_s is not None:
-        routing = RoutingConfig(
-            window_s=settings.routing_window_s, allowed_lateness_s=routing.allowed_lateness_s
-        )
-    return PipelineConfig(
-        limits=limits,
-        bands=ex.RiskBands.from_mapping(_table(doc, "exposure", "risk_bands")),
-        symbol_overrides=overrides,
-        rules=RulesConfig.from_mapping(doc),
-        routing=routing,
-        lp=LpConfig.from_mapping(_table(doc, "lp")),
-        coalesce_s=settings.exposure_coalesce_ms / 1000,
-        heartbeat_s=settings.exposure_heartbeat_s,
-    )
 
 
 async def missing_topics(kafka: KafkaSettings) -> list[str]:

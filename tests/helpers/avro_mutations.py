@@ -43,25 +43,18 @@ from hypothesis import strategies as st
 from schemas.codec import SCHEMA_DIR, DecodeError, default_codec, encode_with
 from streams import events
 from streams.worker.pipeline import (
+    INPUTS,
     GlobalStage,
-    Internal,
+    InputStage,
     PipelineConfig,
-    PositionsStage,
-    QuotesStage,
-    RoutingStage,
     decode_internal,
+    parse_input,
+    service_alert,
 )
 
 T = TypeVar("T")
 
-# logical topic -> schema, as streams.worker.app.INPUTS
-INPUTS = {
-    "positions": "PositionState",
-    "quotes": "Quote",
-    "routing_decisions": "RoutingDecision",
-    "lp_status": "LpStatus",
-    "alerts_inbound": "ServiceAlert",
-}
+# INPUTS (logical topic -> schema) is the worker's own table; tests import it from here too.
 CLASSES = (
     "random-bytes",
     "random-body",
@@ -525,15 +518,13 @@ class Hang(Exception):  # noqa: N818 - raised by the watchdog's signal handler
 
 class WorkerPath:
     """decode -> validate -> stage 1 -> internal JSON -> global stage -> encoded outputs: what
-    ``streams.worker.app`` does with each input record. Only DecodeError and InvalidEvent may stop
-    an
-    input (they send it to the dead-letter topic); anything else would be a worker crash."""
+    the worker (``streams.worker.inputs_loop``, ``streams.worker.global_loop``) does with each
+    input record, with its pipeline. Only DecodeError and InvalidEvent may stop an input (they
+    send it to the dead-letter topic); anything else would be a worker crash."""
 
     def __init__(self) -> None:
         self.config = PipelineConfig()
-        self.positions = PositionsStage()
-        self.quotes = QuotesStage()
-        self.routing = RoutingStage(self.config.routing)
+        self.stage = InputStage(self.config.routing)
         self.global_stage = GlobalStage(self.config)
         self.now = time.monotonic()
 
@@ -541,7 +532,7 @@ class WorkerPath:
         """The outcome: ``decode:<reason>``, ``invalid`` or ``accepted``; raises Crash."""
         schema = INPUTS[logical]
         try:
-            record = events.validate(schema, CODEC.decode(data, expect=(schema,)).record)
+            record = parse_input(CODEC, schema, data)
         except DecodeError as exc:
             return f"decode:{exc.reason}"
         except events.InvalidEvent:
@@ -560,22 +551,13 @@ class WorkerPath:
 
     def _process(self, logical: str, record: dict[str, Any]) -> None:
         self.now += 0.01
-        internal: list[Internal] = []
-        if logical == "positions":
-            if self.positions.apply(0, record):
-                internal.append(self.positions.message(0))
-        elif logical == "quotes":
-            if self.quotes.apply(0, record):
-                internal.append(self.quotes.message(0))
-        elif logical == "routing_decisions":
-            internal += self.routing.apply(0, record, self.now)
-            internal += self.routing.drain_due(self.now, force=True)
-        elif logical == "lp_status":
-            internal.append(Internal(f"lps:{record['lpName']}", {"k": "lps", "r": record}))
+        if logical == "alerts_inbound":  # stage 1 writes service alerts to the log itself
+            outputs = [service_alert(record)]
         else:
-            internal.append(Internal(f"svc:{record['eventId']}", {"k": "svc", "r": record}))
-        messages = [decode_internal(m.encode()) for m in internal]
-        outputs = self.global_stage.on_batch(messages, self.now)
+            self.stage.applier(logical)(0, record, self.now)
+            # As the global loop reads them, but raising what its apply_encoded would log.
+            messages = [decode_internal(m.encode()) for m in self.stage.take(self.now)]
+            outputs = self.global_stage.on_batch(messages, self.now)
         outputs += self.global_stage.due(self.now + 10)
         for out in outputs:
             encode_with(CODEC.schema(out.schema), out.record, validate=False)

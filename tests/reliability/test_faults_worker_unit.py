@@ -18,13 +18,18 @@ import asyncio
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
 from streams.settings import KafkaSettings
 from streams.worker.app import FAUST_SESSION_TIMEOUT_S, Worker
-from streams.worker.kafka_io import BatchSender
-from streams.worker.pipeline import PipelineConfig
+from streams.worker.batch_sender import BatchSender
+from streams.worker.context import WorkerContext
+from streams.worker.global_loop import GlobalLoop
+from streams.worker.pipeline import GlobalStage, PipelineConfig
+from streams.worker.producers import Producers
 from streams.worker.settings import WorkerSettings
+from streams.worker.topic_names import worker_topics
 
 
 class _Batch:
@@ -59,6 +64,9 @@ class _Producer:
         done.set_result(f"{topic}:{partition}")
         return done
 
+    async def stop(self) -> None:
+        return None
+
 
 async def test_a_send_that_times_out_is_a_failed_batch_not_an_exception() -> None:
     producer = _Producer("exposure")
@@ -86,52 +94,68 @@ def test_faust_group_session_is_as_short_as_the_workers_own_consumers() -> None:
     assert FAUST_SESSION_TIMEOUT_S <= 10.0
 
 
+def producers_of(*producers: Any) -> Producers:
+    """Producers that start the given producers, one per (re)start, in order."""
+    queue = list(producers)
+
+    async def start() -> Any:
+        producer = queue.pop(0)
+        if isinstance(producer, AIOKafkaProducer):
+            await producer.start()
+        return producer
+
+    return Producers(start)
+
+
 @pytest.mark.kafka
 async def test_a_failed_tick_rebuilds_the_global_stage_from_kafka(topics: KafkaSettings) -> None:
     """A tick's outputs not acknowledged (an alert of a time-based rule may be missing from the
     log while the engine takes it as written): the next tick drops the stage and its alert ids
     and rebuilds both from Kafka, as a restart would, up to the global consumer's position."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
-    from streams.topics import topic_name
-    from streams.worker.pipeline import GlobalStage
-
-    worker = Worker(topics, WorkerSettings(), PipelineConfig())
+    names = worker_topics(topics)
+    # Every tick writes a state snapshot to the internal topic, and that send times out.
+    loop = GlobalLoop(
+        WorkerContext.create(
+            topics,
+            WorkerSettings(state_snapshot_s=1e-9),
+            PipelineConfig(),
+            producers=producers_of(_Producer(names["internal"])),
+        )
+    )
     producer = AIOKafkaProducer(bootstrap_servers=topics.bootstrap_servers)
     await producer.start()
-    internal = TopicPartition(topic_name("internal", topics), 0)
+    internal = TopicPartition(names["internal"], 0)
     consumer = AIOKafkaConsumer(bootstrap_servers=topics.bootstrap_servers)
     await consumer.start()
     try:
         # The alert log holds one alert; the worker believes it also wrote "lost-in-a-tick".
-        await producer.send_and_wait(
-            topic_name("alerts", topics), b"x", key=b"20260119-103045-00000a"
-        )
+        await producer.send_and_wait(names["alerts"], b"x", key=b"20260119-103045-00000a")
         consumer.assign([internal])
         await consumer.seek_to_end(internal)
-        worker.consumers.append(consumer)
-        stale = GlobalStage(worker.config)
-        worker.global_stage = stale
-        worker.written_alerts = {"lost-in-a-tick": None}
-        worker._tick_failure = KafkaTimeoutError()
-        await worker._tick()
-        assert worker._tick_failure is None
-        assert worker.global_stage is not None and worker.global_stage is not stale
-        assert "lost-in-a-tick" not in worker.written_alerts, "taken as written: rebuilt"
-        assert "20260119-103045-00000a" in worker.written_alerts, "ids read from the log"
+        loop.consumers.append(consumer)  # the global consumer, at its position
+        stale = loop.stage = GlobalStage(loop.config)
+        loop.alert_ids.add("lost-in-a-tick")
+        await tick_that_fails(loop)
+        await tick_that_fails(loop)  # rebuilds first (then its own snapshot fails too)
+        assert loop.stage is not None and loop.stage is not stale
+        assert "lost-in-a-tick" not in loop.alert_ids, "taken as written: rebuilt"
+        assert "20260119-103045-00000a" in loop.alert_ids, "ids read from the log"
         # Without a global consumer (a rebalance under way) the stage is dropped for the
-        # global loop to rebuild on its next batch.
-        worker.consumers.clear()
-        worker._tick_failure = KafkaTimeoutError()
-        await worker._tick()
-        assert worker.global_stage is None and not worker.written_alerts
+        # consume loop to rebuild on its next batch.
+        loop.consumers.clear()
+        assert await loop.tick() == []
+        assert loop.stage is None and not len(loop.alert_ids)
     finally:
-        for sender in worker._senders.values():  # their tasks must not outlive the test
-            await sender.close()
+        await loop.producers.close()  # the senders' tasks must not outlive the test
         await consumer.stop()
         await producer.stop()
-        if worker.producer is not None:
-            await worker.producer.stop()
+
+
+async def tick_that_fails(loop: GlobalLoop) -> None:
+    """Run one tick and wait until its outputs failed (the timer itself never waits)."""
+    (round_,) = await loop.tick()
+    with pytest.raises(KafkaTimeoutError):
+        await round_
 
 
 @pytest.mark.kafka
@@ -153,21 +177,19 @@ async def test_a_broken_idempotent_producer_is_replaced(topics: KafkaSettings) -
         async def stop(self) -> None:
             self.stopped = True
 
-    worker = Worker(topics, WorkerSettings(), PipelineConfig())
     old = Numbered("none")
-    worker.producer = old  # type: ignore[assignment]
-    sender = await worker._sender("inputs")
+    producers = producers_of(old, AIOKafkaProducer(bootstrap_servers=topics.bootstrap_servers))
+    sender = await producers.sender("inputs")
     await sender.add("t", b"k", b"v")
     (round_,) = await sender.submit()
     with pytest.raises(OutOfOrderSequenceNumber):
         await round_
     await asyncio.sleep(0)
     assert isinstance(sender.broken, OutOfOrderSequenceNumber)
-    fresh = await worker._sender("inputs")
+    fresh = await producers.sender("inputs")
     try:
         assert fresh is not sender and old.stopped
-        assert worker.producer is not None and worker.producer is not old
-        assert fresh.producer is worker.producer and fresh.broken is None
+        assert producers.producer is not None and producers.producer is not old
+        assert fresh.producer is producers.producer and fresh.broken is None
     finally:
-        await fresh.close()
-        await worker.producer.stop()
+        await producers.close()

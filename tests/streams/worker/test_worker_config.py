@@ -9,8 +9,7 @@ import pytest
 
 from streams import exposure as ex
 from streams.settings import ConfigError
-from streams.worker.pipeline import PositionsStage
-from streams.worker.run import load_document, pipeline_config
+from streams.worker.pipeline import PositionsStage, load_document, pipeline_config
 from streams.worker.settings import WorkerSettings
 from tests.helpers.exposure import pos
 
@@ -101,4 +100,4 @@ def test_closed_id_bounds_reach_every_book() -> None:
 
 def test_closed_id_defaults_bound_memory() -> None:
     settings = WorkerSettings.from_env({})
-    assert settings.max_closed == ex.MAX_CLOSED == PositionsStage().book(0)._max_closed
+    assert settings.max_closed == ex.MAX_CLOSED == PositionsStage().max_closed
