@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 
 import faust
+from faust.app.base import BootStrategy
 
 from streams.settings import KafkaSettings
 from streams.worker import metrics as m
@@ -75,11 +76,18 @@ class Worker:
             topic_allow_declare=False,
             web_enabled=False,
             datadir=self.settings.data_dir,
-            # Faust's own (topic-less) consumer group must rejoin before the tasks start; with
-            # its default 60 s session a worker restarted after kill -9 sat idle for a minute
-            # waiting for its dead predecessor to expire. 10 s, like the tasks' own consumers.
+            # Should Faust's own consumer ever run again (it is off, below): its group had to
+            # rejoin before the tasks started, and with the default 60 s session a worker
+            # restarted after kill -9 sat idle for a minute waiting for its dead predecessor to
+            # expire. 10 s, like the tasks' own consumers.
             broker_session_timeout=FAUST_SESSION_TIMEOUT_S,
         )
+        # Faust's own consumer stays off: the loops read with consumers of their own, and no
+        # agent, table or leader election needs it. Started, it joined a consumer group of its
+        # own and subscribed to "<app id>-__assignor-__leader", which `topics apply` does not
+        # create (an ERROR from aiokafka at every start), and the tasks waited for its group's
+        # first assignment before they started.
+        app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False)
         # RTX_WORKER_ROLE: "inputs" workers scale out stage 1; a "global" worker runs only the
         # global stage, on a core of its own; "all" (default) does both in one process.
         if self.settings.role in ("all", "inputs"):
@@ -88,6 +96,10 @@ class Worker:
             app.task(self.global_loop.run)
         app.timer(TICK_S)(self.global_loop.tick)
         app.timer(GAUGES_S)(self.update_gauges)
+        # On stop, Faust cancels the tasks and timers and waits for them (the loops commit
+        # what was acknowledged and leave their groups), then closes the app's exit stack:
+        # the producer is closed last, when nothing sends any more.
+        app.async_exit_stack.push_async_callback(self.producers.close)
         return app
 
     async def update_gauges(self) -> None:

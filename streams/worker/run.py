@@ -59,6 +59,7 @@ def run(loglevel: str = "info") -> int:
 
     import faust
 
+    from streams.worker import log_levels
     from streams.worker.app import Worker
 
     data_dir = Path(settings.data_dir)
@@ -70,6 +71,7 @@ def run(loglevel: str = "info") -> int:
     # less often, the older ones as usual after it (a soak showed that collecting the oldest
     # generation rarely lets cyclic garbage from asyncio pile up for many minutes).
     gc.set_threshold(50_000, 10, 10)
+    log_levels.install()  # expected start-up states are not errors
     faust_worker = faust.Worker(worker.app, loglevel=loglevel, quiet=True)
     faust_worker.execute_from_commandline()  # returns only via SystemExit
     return 0

@@ -3,13 +3,26 @@ skips alerts already in the log, the Faust wiring, and the log level of expected
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import pytest
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    GroupCoordinatorNotAvailableError,
+    GroupLoadInProgressError,
+    NotCoordinatorForGroupError,
+)
 
 from schemas.codec import default_codec
 from streams import events
+from streams.settings import KafkaSettings
+from streams.worker import log_levels
 from streams.worker.alert_ids import AlertIdLog
+from streams.worker.app import Worker
 from streams.worker.outputs import OutputWriter
-from streams.worker.pipeline import Output, service_alert
+from streams.worker.pipeline import Output, PipelineConfig, service_alert
+from streams.worker.settings import WorkerSettings
 
 CODEC = default_codec()
 
@@ -59,3 +72,47 @@ async def test_an_alert_whose_id_is_in_the_log_is_not_written_again() -> None:
     assert [(t, k) for t, k, _ in sender.added] == [("p.alerts", alert.key.encode())]
     assert CODEC.decode(sender.added[0][2] or b"").record == alert.record
     assert alert.key in ids
+
+
+def test_the_faust_app_runs_no_consumer_of_its_own() -> None:
+    """The loops read with consumers of their own; Faust's consumer (a group of its own, and
+    the "<app id>-__assignor-__leader" topic no one creates) is not among the app's services,
+    nor is its topic conductor."""
+    worker = Worker(
+        KafkaSettings(bootstrap_servers="127.0.0.1:1"), WorkerSettings(), PipelineConfig()
+    )
+    boot = worker.app.boot_strategy
+    assert list(boot.kafka_consumer()) == [] and list(boot.kafka_conductor()) == []
+    assert worker.app.conf.topic_allow_declare is False
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        GroupCoordinatorNotAvailableError(),
+        GroupLoadInProgressError(),
+        NotCoordinatorForGroupError(),
+    ],
+)
+def test_a_coordinator_not_available_yet_is_a_warning(
+    error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiokafka logs a retried coordinator lookup at ERROR; in a normal start (offsets topic
+    not created yet, coordinator loading or moving) it is a WARNING."""
+    log_levels.install()
+    log_levels.install()  # once is enough: no second filter
+    logger = logging.getLogger(log_levels.COORDINATOR_LOGGER)
+    assert sum(isinstance(f, log_levels.CoordinatorNotYetAvailable) for f in logger.filters) == 1
+    with caplog.at_level(logging.INFO, logger=log_levels.COORDINATOR_LOGGER):
+        logger.error(log_levels.LOOKUP_FAILED, error)
+    (record,) = caplog.records
+    assert (record.levelno, record.levelname) == (logging.WARNING, "WARNING")
+
+
+def test_other_coordinator_errors_stay_errors(caplog: pytest.LogCaptureFixture) -> None:
+    log_levels.install()
+    logger = logging.getLogger(log_levels.COORDINATOR_LOGGER)
+    with caplog.at_level(logging.INFO, logger=log_levels.COORDINATOR_LOGGER):
+        logger.error(log_levels.LOOKUP_FAILED, GroupAuthorizationFailedError())
+        logger.error("Heartbeat failed: %r", GroupCoordinatorNotAvailableError())
+    assert [r.levelno for r in caplog.records] == [logging.ERROR, logging.ERROR]

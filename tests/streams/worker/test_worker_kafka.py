@@ -23,6 +23,7 @@ from streams.sdk import Publisher
 from streams.settings import KafkaSettings
 from streams.topics import topic_name
 from streams.worker.pipeline import PositionsStage
+from tests.helpers.faults import wait_logged
 from tests.helpers.worker import (
     CODEC,
     EURUSD_MID,
@@ -88,6 +89,29 @@ async def test_guide_scenario_raises_exactly_one_critical_alert(
     assert len(critical) == 1, [c["title"] for c in critical]
     assert critical[0]["category"] == "exposure"
     assert critical[0]["id"] == alerts.records[0].key.decode()
+
+
+async def test_a_normal_start_and_stop_logs_no_error(
+    topics: KafkaSettings, start_worker: Any
+) -> None:
+    """A healthy worker that starts, works and is stopped with SIGTERM logs no ERROR line:
+    expected start-up states (a coordinator not available yet, no leader topic) are at most
+    WARNINGs, and it closes every producer it opened (no "Unclosed AIOKafkaProducer")."""
+    worker = start_worker()
+    await wait_logged(worker, "consuming")
+    async with Publisher(topics) as pub:
+        await pub.quote("EURUSD", EURUSD_MID - 0.0001, EURUSD_MID + 0.0001)
+        await pub.position("calm-1", "acc-1", "EURUSD", "BUY", 10_000, 1.0850, "BBOOK", 1)
+    async with TopicReader(topics, "exposure") as exposure:
+        await exposure.until(lambda r: decoded(r)["positionCount"] == 1, 60, "exposure", worker)
+    await wait_logged(worker, "global stage started")
+    worker.kill(signal.SIGTERM)
+    assert worker.proc is not None and worker.proc.returncode is not None, "stopped"
+    lines = worker.log_path.read_text(errors="replace").splitlines()
+    assert any("Stopping" in line for line in lines), "a clean stop, not a kill"
+    errors = [line for line in lines if "[ERROR]" in line or "[CRITICAL]" in line]
+    assert errors == [], "\n".join(lines[-60:])
+    assert not any("Unclosed" in line for line in lines), "\n".join(lines[-60:])
 
 
 async def test_exposure_equals_ground_truth_with_updates_closes_and_duplicates(
