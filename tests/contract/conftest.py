@@ -25,13 +25,10 @@ def go_binary() -> str:
     return go
 
 
-@pytest.fixture(scope="session")
-def rtx_publish(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``rtx-publish`` (clients/go/cmd/rtx-publish): publishes JSON-lines events with the Go
-    SDK, or prints the schemas it embeds (``-schemas``)."""
-    out = tmp_path_factory.mktemp("go") / "rtx-publish"
+def go_build(package: str, out: Path) -> Path:
+    """Build one package of the Go module (e.g. ``./cmd/rtx-publish``) into ``out``."""
     result = subprocess.run(  # noqa: S603 - our own module, built with the go tool
-        [go_binary(), "build", "-o", str(out), "./cmd/rtx-publish"],
+        [go_binary(), "build", "-o", str(out), package],
         cwd=GO_MODULE,
         capture_output=True,
         text=True,
@@ -39,5 +36,18 @@ def rtx_publish(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"go build ./cmd/rtx-publish failed:\n{result.stderr}", pytrace=False)
+        pytest.fail(f"go build {package} failed:\n{result.stderr}", pytrace=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def rtx_publish(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``rtx-publish`` (clients/go/cmd/rtx-publish): publishes JSON-lines events with the Go
+    SDK, or prints the schemas it embeds (``-schemas``)."""
+    return go_build("./cmd/rtx-publish", tmp_path_factory.mktemp("go") / "rtx-publish")
+
+
+@pytest.fixture(scope="session")
+def notify_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The README's example program (clients/go/examples/notify)."""
+    return go_build("./examples/notify", tmp_path_factory.mktemp("go") / "notify")

@@ -55,19 +55,22 @@ SDK_METHODS = {
 }
 
 
-def go_publish(binary: Path, settings: KafkaSettings, lines: list[dict[str, Any]]) -> None:
-    """Publish ``{"event", "input"}`` lines with the Go SDK (rtx-publish), settings from the
-    same environment variables as every service."""
-    env = {
+def go_env(settings: KafkaSettings) -> dict[str, str]:
+    """The environment of a Go service: the same variables as the Python SDK reads."""
+    return {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "RTX_TOPIC_PREFIX": settings.topic_prefix,
     }
+
+
+def go_publish(binary: Path, settings: KafkaSettings, lines: list[dict[str, Any]]) -> None:
+    """Publish ``{"event", "input"}`` lines with the Go SDK (rtx-publish)."""
     stdin = "".join(json.dumps(line) + "\n" for line in lines)
     result = subprocess.run(  # noqa: S603 - the command built by the rtx_publish fixture
         [str(binary), "-timeout", "120s"],
         input=stdin,
-        env=env,
+        env=go_env(settings),
         capture_output=True,
         text=True,
         timeout=180,
@@ -265,3 +268,22 @@ async def test_go_sdk_scenario_gives_the_ground_truth_exposure_and_no_dead_lette
         assert await consumer.end_offsets(parts) == {p: 0 for p in parts}, proc.log()
     finally:
         await consumer.stop()
+
+
+async def test_the_readme_example_publishes_one_event_of_each_kind(
+    topics: KafkaSettings, notify_example: Path
+) -> None:
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [str(notify_example)],
+        env=go_env(topics),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 events acknowledged by the broker" in result.stdout
+    records = await read_inputs(topics, 5)
+    kinds = sorted(default_codec().decode(r.value).schema for r in records)
+    assert kinds == sorted(golden.EVENTS)

@@ -197,8 +197,11 @@ func (c *Config) check() error {
 	return nil
 }
 
-// kafkaOptions: the Python SDK's producer settings in franz-go terms.
-func (c *Config) kafkaOptions() []kgo.Opt {
+// KafkaOptions are the Publisher's franz-go options: the Python SDK's producer settings
+// (idempotent, acks from all in-sync replicas, linger, batch size, compression, timeouts)
+// and the Java-compatible key partitioner. For a service that sends with its own franz-go
+// client what Encode returns.
+func (c *Config) KafkaOptions() []kgo.Opt {
 	compression := kgo.NoCompression() // franz-go's default is snappy; the Python SDK's is none
 	if c.Compression == "gzip" {
 		compression = kgo.GzipCompression()

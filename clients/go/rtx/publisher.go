@@ -40,39 +40,37 @@ type Publisher struct {
 
 	deliveryTimeout time.Duration
 	deadline        atomic.Pointer[deadline]
-	rotate          sync.Mutex
 }
 
 // deadline is the context that bounds the delivery of the events queued in one 100 ms slice.
 // franz-go's own RecordDeliveryTimeout counts from a record's Timestamp, which is the event's
 // time here (as in the Python SDK): an event from an hour ago would time out at once. A
-// record's Context also bounds its delivery, and one context per slice costs one timer per
-// 100 ms instead of one per event.
+// record's Context also bounds its delivery; a goroutine makes one context per slice, so a
+// call costs an atomic load instead of a timer (and a clock read, ~0.2 us on some machines).
 type deadline struct {
 	ctx    context.Context
 	cancel context.CancelFunc // called by Close only: earlier would fail queued events
-	until  int64              // unix nanoseconds: hand this context out until then
 }
 
 const deadlineSlice = 100 * time.Millisecond
 
-func (p *Publisher) deliveryContext() context.Context {
-	now := time.Now().UnixNano()
-	if d := p.deadline.Load(); d != nil && now < d.until {
-		return d.ctx
+func (p *Publisher) nextDeadline() {
+	// The context's timer frees it when it expires.
+	ctx, cancel := context.WithTimeout(context.Background(), deadlineSlice+p.deliveryTimeout)
+	p.deadline.Store(&deadline{ctx: ctx, cancel: cancel})
+}
+
+func (p *Publisher) rotateDeadlines() {
+	tick := time.NewTicker(deadlineSlice)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			p.nextDeadline()
+		case <-p.done:
+			return
+		}
 	}
-	p.rotate.Lock()
-	defer p.rotate.Unlock()
-	if d := p.deadline.Load(); d != nil && now < d.until {
-		return d.ctx
-	}
-	until := now + int64(deadlineSlice)
-	// The context's timer frees it when it expires; cancelling it earlier would fail the
-	// events queued with it.
-	ctx, cancel := context.WithDeadline(context.Background(),
-		time.Unix(0, until).Add(p.deliveryTimeout))
-	p.deadline.Store(&deadline{ctx: ctx, cancel: cancel, until: until})
-	return ctx
 }
 
 // recordOverhead bounds what one record adds to an empty record batch besides its key and
@@ -85,7 +83,7 @@ func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	client, err := kgo.NewClient(cfg.kafkaOptions()...)
+	client, err := kgo.NewClient(cfg.KafkaOptions()...)
 	if err != nil {
 		return nil, &ConfigError{"kafka client: " + err.Error()}
 	}
@@ -112,6 +110,8 @@ func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
 	p.fill = fill{id: newEventIDs().next, now: nowMicros}
 	// As aiokafka expires a batch request_timeout_ms after it was created.
 	p.deliveryTimeout = cfg.RequestTimeout + cfg.Linger
+	p.nextDeadline()
+	go p.rotateDeadlines()
 	p.promise = p.acknowledged
 	return p, nil
 }
@@ -183,7 +183,7 @@ func (p *Publisher) produce(ctx context.Context, m Message, err error) error {
 		Timestamp: time.UnixMilli(m.EventTime / 1000), // the event's time, as the Python SDK
 		// Not the caller's context: franz-go fails a buffered batch when its first record's
 		// context ends, and a queued event must outlive the call that queued it.
-		Context: p.deliveryContext(),
+		Context: p.deadline.Load().ctx,
 	}
 	p.client.Produce(context.Background(), record, p.promise)
 	return nil

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/hamba/avro/v2"
 )
@@ -24,22 +23,15 @@ var schemaFiles embed.FS
 // little-endian, then the Avro binary body.
 var magic = [2]byte{0xC3, 0x01}
 
-// avroAPI writes arrays as the Python SDK (and every other writer of the canonical
-// encoding) does: one block of "count, items" then 0. hamba's default adds the block's byte
-// size (a negative count), which is valid Avro but not canonical, and the stream processor
-// refuses non-canonical bodies (schemas/codec.py decode_body).
-var avroAPI = avro.Config{DisableBlockSizeHeader: true, BlockLength: 1 << 20}.Freeze()
-
 // Schema is one embedded input schema and its identity on the wire.
 type Schema struct {
 	Name          string // short name, e.g. RoutingDecision
 	Topic         string // topic suffix; the topic is the configured prefix + Topic
 	KeyField      string // the field whose value is the Kafka key
 	CanonicalForm string
-	Fingerprint   [8]byte // CRC-64-AVRO, little-endian as on the wire
-	schema        avro.Schema
+	Fingerprint   [8]byte     // CRC-64-AVRO, little-endian as on the wire
+	schema        avro.Schema // parsed by hamba/avro; the tests encode with it too
 	header        [10]byte
-	writers       sync.Pool
 }
 
 // FingerprintHex is the fingerprint as lowercase hex of the wire bytes.
@@ -80,7 +72,6 @@ func mustLoad(name, topic, key string) *Schema {
 	copy(s.Fingerprint[:], fp)
 	copy(s.header[:2], magic[:])
 	copy(s.header[2:], fp)
-	s.writers.New = func() any { return avro.NewWriter(nil, 512, avro.WithWriterConfig(avroAPI)) }
 	return s
 }
 
@@ -117,22 +108,9 @@ func withoutLogicalTypes(text []byte) ([]byte, error) {
 	return json.Marshal(strip(doc))
 }
 
-// encode returns header + body for a wire record (a pointer to one of the *Record types).
-func (s *Schema) encode(record any) ([]byte, error) {
-	w := s.writers.Get().(*avro.Writer)
-	defer s.writers.Put(w)
-	w.Reset(nil)
-	_, _ = w.Write(s.header[:])
-	w.WriteVal(s.schema, record)
-	if w.Error != nil {
-		err := w.Error
-		w.Error = nil
-		return nil, fmt.Errorf("rtx: encode %s: %w", s.Name, err)
-	}
-	buf := w.Buffer()
-	out := make([]byte, len(buf))
-	copy(out, buf)
-	return out, nil
+// start returns a buffer holding the single-object header, with room for size more bytes.
+func (s *Schema) start(size int) []byte {
+	return append(make([]byte, 0, len(s.header)+size), s.header[:]...)
 }
 
 // Message is one encoded event, ready for any Kafka producer.
@@ -157,12 +135,17 @@ func Encode(ev Event) (Message, error) {
 	return ev.message(fill{id: NewEventID, now: nowMicros})
 }
 
+// Each message validates, then writes header and body into one buffer sized from the
+// record's strings (fixed-size fields take at most 10 bytes each).
+
 func (ev RoutingDecision) message(f fill) (Message, error) {
 	r, err := ev.build(f)
 	if err != nil {
 		return Message{}, err
 	}
-	return routingDecisionSchema.message(&r, r.Symbol, r.EventID, r.EventTime)
+	s := routingDecisionSchema
+	size := 140 + len(r.EventID) + len(r.Symbol) + len(ev.LP) + len(ev.OrderID) + len(ev.AccountID)
+	return s.message(r.appendTo(s.start(size)), r.Symbol, r.EventID, r.EventTime), nil
 }
 
 func (ev LPStatus) message(f fill) (Message, error) {
@@ -170,7 +153,9 @@ func (ev LPStatus) message(f fill) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return lpStatusSchema.message(&r, r.LPName, r.EventID, r.EventTime)
+	s := lpStatusSchema
+	size := 90 + len(r.EventID) + len(r.LPName)
+	return s.message(r.appendTo(s.start(size)), r.LPName, r.EventID, r.EventTime), nil
 }
 
 func (ev Position) message(f fill) (Message, error) {
@@ -178,7 +163,9 @@ func (ev Position) message(f fill) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return positionSchema.message(&r, r.PositionID, r.EventID, r.EventTime)
+	s := positionSchema
+	size := 110 + len(r.EventID) + len(r.PositionID) + len(r.AccountID) + len(r.Symbol) + len(ev.LP)
+	return s.message(r.appendTo(s.start(size)), r.PositionID, r.EventID, r.EventTime), nil
 }
 
 func (ev Quote) message(f fill) (Message, error) {
@@ -186,7 +173,9 @@ func (ev Quote) message(f fill) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return quoteSchema.message(&r, r.Symbol, r.EventID, r.EventTime)
+	s := quoteSchema
+	size := 60 + len(r.EventID) + len(r.Symbol) + len(ev.LP)
+	return s.message(r.appendTo(s.start(size)), r.Symbol, r.EventID, r.EventTime), nil
 }
 
 func (ev Alert) message(f fill) (Message, error) {
@@ -194,14 +183,15 @@ func (ev Alert) message(f fill) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return alertSchema.message(&r, r.Source, r.EventID, r.EventTime)
+	s := alertSchema
+	size := 60 + len(r.EventID) + len(r.Title) + len(r.Message) + len(r.Source)
+	for _, item := range r.ActionItems {
+		size += 5 + len(item)
+	}
+	return s.message(r.appendTo(s.start(size)), r.Source, r.EventID, r.EventTime), nil
 }
 
-func (s *Schema) message(record any, key, id string, micros int64) (Message, error) {
-	value, err := s.encode(record)
-	if err != nil {
-		return Message{}, err
-	}
+func (s *Schema) message(value []byte, key, id string, micros int64) Message {
 	return Message{Topic: s.Topic, Key: key, Value: value, EventID: id, EventTime: micros,
-		schema: s}, nil
+		schema: s}
 }
