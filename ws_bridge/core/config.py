@@ -12,6 +12,7 @@ presets); an explicit variable overrides the profile's value.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict, TypeVar
@@ -24,6 +25,7 @@ from ws_bridge.core.keys import (
     PublicKey,
     check_keys_fit,
     key_material,
+    read_text,
 )
 from ws_bridge.core.protocol import CHANNELS
 
@@ -154,6 +156,13 @@ class BridgeSettings:
     # of 22 KiB per idle connection and ~40 % more CPU (docs/benchmarks.md), so it is opt-in.
     compression: str = "none"
     malloc_trim_s: float = 60.0  # 0: never (ws_bridge/server/memory.py)
+    # Who may call which HTTP route (ws_bridge/core/routes.py, docs/bridge.md section 7).
+    status_role: str = "admin"
+    health_public: bool = True
+    metrics_token: bytes | None = field(default=None, repr=False)
+    metrics_addr: tuple[str, int] | None = None  # None: /metrics on the bridge's own port
+    auth_failures_per_min: int = 10
+    auth_failures_burst: int = 10
     warnings: tuple[str, ...] = ()
 
     @property
@@ -220,6 +229,7 @@ class BridgeSettings:
             log_format=get("RTX_BRIDGE_LOG_FORMAT", choice(*LOG_FORMATS), "plain"),
             compression=get("RTX_BRIDGE_COMPRESSION", choice(*COMPRESSIONS), "none"),
             malloc_trim_s=real("RTX_BRIDGE_MALLOC_TRIM_S", 0.0, 86_400.0, 60.0),
+            **_route_settings(get, num),
             warnings=tuple(warnings),
         )
         _check_consistent(settings)
@@ -230,7 +240,7 @@ class BridgeSettings:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "jwt_secret":
+            if f.name in ("jwt_secret", "metrics_token"):
                 value = "(set)" if value is not None else "(unset)"
             elif f.name in ("jwt_public_keys", "jwt_jwks"):
                 value = len(value)
@@ -307,11 +317,68 @@ def _queue_settings(num: Callable[[str, int, int, int], int], profile: Profile) 
     )
 
 
+MIN_METRICS_TOKEN_BYTES = 16
+_TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: an HTTP header's token68 and more
+
+
+def _metrics_token(name: str, raw: str) -> bytes:
+    """The bearer token ``/metrics`` requires, from a file (trailing newline ignored)."""
+    token = read_text(name, raw.strip()).rstrip("\r\n")
+    if not _TOKEN_CHARS.match(token):
+        raise ConfigError(f"{name}: the token must be visible ASCII without spaces")
+    if len(token) < MIN_METRICS_TOKEN_BYTES:
+        raise ConfigError(f"{name}: the token needs at least {MIN_METRICS_TOKEN_BYTES} characters")
+    return token.encode()
+
+
+def _address(name: str, raw: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[IPv6]:PORT`` or ``:PORT`` (host "": the bridge's ``RTX_BRIDGE_HOST``)."""
+    host, sep, port_text = raw.strip().rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65_535:
+        raise ConfigError(f"{name}={raw.strip()!r}: expected HOST:PORT or :PORT (port 0-65535)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if any(c.isspace() or c in "[]/" for c in host):
+        raise ConfigError(f"{name}={raw.strip()!r}: {host!r} is not a host")
+    return host, int(port_text)
+
+
+class _RouteSettings(TypedDict):
+    status_role: str
+    health_public: bool
+    metrics_token: bytes | None
+    metrics_addr: tuple[str, int] | None
+    auth_failures_per_min: int
+    auth_failures_burst: int
+
+
+def _route_settings(get: Getter[Any], num: Callable[[str, int, int, int], int]) -> _RouteSettings:
+    """Who may call which HTTP route: the status role, open health checks, the metrics token
+    and address, and the slow-down of failed authentications (ws_bridge/core/routes.py)."""
+    return _RouteSettings(
+        status_role=get("RTX_BRIDGE_STATUS_ROLE", text, "admin"),
+        health_public=get("RTX_BRIDGE_HEALTH_PUBLIC", flag, True),
+        metrics_token=get("RTX_BRIDGE_METRICS_TOKEN_FILE", _metrics_token, None),
+        metrics_addr=get("RTX_BRIDGE_METRICS_ADDR", _address, None),
+        auth_failures_per_min=num("RTX_BRIDGE_AUTH_FAILURES_PER_MIN", 1, 100_000, 10),
+        auth_failures_burst=num("RTX_BRIDGE_AUTH_FAILURES_BURST", 1, 100_000, 10),
+    )
+
+
 def _check_consistent(settings: BridgeSettings) -> None:
     """Checks across variables, once each is valid on its own."""
     for name in ("jwt_roles_claim", "jwt_account_claim"):
         if not getattr(settings, name):
             raise ConfigError(f"RTX_{name.upper()}: must not be empty")
+    if not settings.status_role or any(c.isspace() or c == "," for c in settings.status_role):
+        raise ConfigError("RTX_BRIDGE_STATUS_ROLE: one role name (no spaces or commas)")
+    if settings.metrics_addr is not None:
+        host, port = settings.metrics_addr
+        if port == settings.port and port != 0 and host in ("", settings.host):
+            raise ConfigError(
+                f"RTX_BRIDGE_METRICS_ADDR={host}:{port} is the bridge's own address: leave it "
+                "unset to serve /metrics there"
+            )
     if settings.pong_timeout_s <= settings.ping_interval_s:
         raise ConfigError(
             f"RTX_BRIDGE_PONG_TIMEOUT_S={settings.pong_timeout_s:g} must exceed "
