@@ -46,6 +46,14 @@ EVENTS: dict[str, tuple[Builder, str, str]] = {
     "Quote": (events.quote, "quotes", "symbol"),
     "ServiceAlert": (events.service_alert, "alerts_inbound", "source"),
 }
+# The Python SDK's Publisher method for each event (the calls a service makes).
+SDK_METHODS = {
+    "RoutingDecision": "routing_decision",
+    "LpStatus": "lp_status",
+    "PositionState": "position",
+    "Quote": "quote",
+    "ServiceAlert": "alert",
+}
 # Builder arguments that are integers on both sides; every other number is a double.
 INTEGER_ARGS = frozenset({"version", "event_time"})
 SPECIAL_FLOATS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}

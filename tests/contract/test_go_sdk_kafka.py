@@ -46,13 +46,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(300)]
 
 VECTORS = golden.load(golden.EVENTS_FILE)["vectors"]
 LOGICAL = {name: logical for name, (_b, logical, _k) in golden.EVENTS.items()}
-SDK_METHODS = {
-    "RoutingDecision": "routing_decision",
-    "LpStatus": "lp_status",
-    "PositionState": "position",
-    "Quote": "quote",
-    "ServiceAlert": "alert",
-}
 
 
 def go_env(settings: KafkaSettings) -> dict[str, str]:
@@ -123,7 +116,7 @@ async def twelve_partitions(admin: AIOKafkaAdminClient, kafka_bootstrap: str) ->
 async def publish_vectors_with_python(settings: KafkaSettings) -> None:
     async with Publisher(settings) as pub:
         for v in VECTORS:
-            await getattr(pub, SDK_METHODS[v["event"]])(**golden.python_args(v["input"]))
+            await getattr(pub, golden.SDK_METHODS[v["event"]])(**golden.python_args(v["input"]))
 
 
 @pytest.mark.parametrize("sdk", ["python", "go"])

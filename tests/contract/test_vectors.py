@@ -87,16 +87,6 @@ def test_bad_input_table_covers_every_event_and_is_valid_without_its_changes() -
         golden.build(event, base)  # a base is valid: each case fails for its own change
 
 
-# The SDK's methods, by schema name: the calls a service makes (streams.sdk.Publisher).
-SDK_METHODS = {
-    "RoutingDecision": "routing_decision",
-    "LpStatus": "lp_status",
-    "PositionState": "position",
-    "Quote": "quote",
-    "ServiceAlert": "alert",
-}
-
-
 @pytest.mark.kafka
 async def test_the_sdk_refuses_the_bad_inputs_before_sending(
     kafka_settings: KafkaSettings,
@@ -104,7 +94,7 @@ async def test_the_sdk_refuses_the_bad_inputs_before_sending(
     """The same table through a started Publisher: sdk.InvalidEvent, same field and message."""
     async with sdk.Publisher(kafka_settings) as pub:
         for case in INVALID["cases"]:
-            call = getattr(pub, SDK_METHODS[case["event"]])
+            call = getattr(pub, golden.SDK_METHODS[case["event"]])
             kwargs = golden.python_args(golden.case_args(INVALID, case))
             with pytest.raises(sdk.InvalidEvent) as caught:
                 await call(**kwargs)
