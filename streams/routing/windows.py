@@ -160,11 +160,7 @@ class PartitionWindows:
 
     def restore(self, state: Mapping[str, Any]) -> None:
         _check_format(state, "partition windows")
-        windows = {}
-        for rec in _list(state, "windows"):
-            w = WindowPartial.from_record(rec)
-            _check_window(self.config, w.window_start, w)
-            windows[w.window_start] = w
+        windows = _windows(self.config, state)
         changed: dict[int, set[str]] = {}
         for row in _list(state, "changed"):
             if not (
@@ -265,11 +261,7 @@ class WindowMerger:
 
     def restore(self, state: Mapping[str, Any]) -> None:
         _check_format(state, "window merger")
-        windows = {}
-        for rec in _list(state, "windows"):
-            w = WindowPartial.from_record(rec)
-            _check_window(self.config, w.window_start, w)
-            windows[w.window_start] = w
+        windows = _windows(self.config, state)
         watermarks: dict[int, int] = {}
         for row in _list(state, "watermarks"):
             if not (isinstance(row, list) and len(row) == 2 and all(type(x) is int for x in row)):
@@ -305,6 +297,16 @@ def _check_window(config: RoutingConfig, window_start: int, partial: WindowParti
 def _check_format(state: Any, what: str) -> None:
     if not isinstance(state, Mapping) or state.get("format") != FORMAT:
         raise PartialError(f"expected a format-{FORMAT} {what} state, got {state!r:.200}")
+
+
+def _windows(config: RoutingConfig, state: Mapping[str, Any]) -> dict[int, WindowPartial]:
+    """The ``windows`` of a state record, by window start, each checked against ``config``."""
+    windows = {}
+    for rec in _list(state, "windows"):
+        w = WindowPartial.from_record(rec)
+        _check_window(config, w.window_start, w)
+        windows[w.window_start] = w
+    return windows
 
 
 def _list(state: Mapping[str, Any], key: str) -> list[Any]:
