@@ -21,7 +21,8 @@ if [ -n "$unformatted" ]; then
   echo "error: not gofmt-formatted: $unformatted" >&2
   exit 1
 fi
-echo "==> go vet ./..."
+echo "==> go vet ./... (and bench/go_sdk, the benchmark program that uses the SDK)"
 go vet ./...
+(cd ../../bench/go_sdk && go vet ./...)
 echo "==> go test ./... (golden vectors, bad inputs, schemas; real broker at $KAFKA_BOOTSTRAP_SERVERS)"
 RTX_GO_REQUIRE_KAFKA=1 go test -count=1 ./...
