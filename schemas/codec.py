@@ -153,7 +153,7 @@ def schema_info(schema: Mapping[str, Any] | str) -> SchemaInfo:
         raise SchemaLoadError("an event schema must be a named record")
     # fastavro's CRC-64-AVRO hex is already the little-endian byte order the spec puts on the wire.
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-    plain_raw = _without_logical_types(raw)
+    plain_raw = without_logical_types(raw)
     plain = fastavro.parse_schema(plain_raw, _force=True)
     header = MAGIC + fp
     return SchemaInfo(
@@ -168,15 +168,15 @@ def schema_info(schema: Mapping[str, Any] | str) -> SchemaInfo:
     )
 
 
-def _without_logical_types(schema: Any) -> Any:
+def without_logical_types(schema: Any) -> Any:
     """The schema with logical types dropped (the canonical form drops them too), so that
     timestamp-micros reads as int microseconds: exact, and cheaper than building datetimes."""
     if isinstance(schema, list):
-        return [_without_logical_types(s) for s in schema]
+        return [without_logical_types(s) for s in schema]
     if isinstance(schema, dict):
         if "logicalType" in schema and isinstance(schema.get("type"), str):
             return schema["type"]
-        return {k: _without_logical_types(v) for k, v in schema.items()}
+        return {k: without_logical_types(v) for k, v in schema.items()}
     return schema
 
 

@@ -256,9 +256,11 @@ def step(stage: MarkoutStage, kind: str, rec: dict[str, Any]) -> None:
 
 def feed(run: Run, events: list[Event], expire_every_s: int = 5) -> None:
     """Feed events to the run's stage, its drained output to the boards; expire the boards
-    every ``expire_every_s`` of event time."""
+    when the stage's clock enters a new period of ``expire_every_s`` (a function of the event
+    times only, so a run resumed from snapshots expires where an uninterrupted one does)."""
     stage, boards = run.stage, run.boards
-    next_expire = None
+    period = expire_every_s * S
+    last = None if stage.clock is None else stage.clock // period
     for kind, rec in events:
         step(stage, kind, rec)
         if kind == "position":
@@ -271,9 +273,9 @@ def feed(run: Run, events: list[Event], expire_every_s: int = 5) -> None:
         run.markouts += markouts
         run.samples += samples
         clock = stage.clock
-        if clock is not None and (next_expire is None or clock >= next_expire):
+        if clock is not None and clock // period != last:
             boards.expire(clock)
-            next_expire = clock + expire_every_s * S
+            last = clock // period
         run.published.append(boards.drain())
 
 
@@ -324,4 +326,37 @@ def decision(
         "orderId": f"o-{t}",
         "accountId": account,
         "lpRejected": rejected,
+    }
+
+
+def markout_record(
+    trade_id: str,
+    t: int,
+    bps: list[float | None],
+    *,
+    account: str | None = "acc-1",
+    symbol: str = "EURUSD",
+    lp: str | None = None,
+    usd_per_bps: float = 10.0,
+) -> TradeMarkout:
+    """A TradeMarkout at the default horizons; a None bps is TIMED_OUT."""
+    status = ["KNOWN" if b is not None else "TIMED_OUT" for b in bps]
+    return {
+        "tradeId": trade_id,
+        "orderId": None,
+        "eventTime": t,
+        "symbol": symbol,
+        "side": "BUY",
+        "volume": 100_000.0,
+        "book": "ABOOK" if lp else "BBOOK",
+        "lpName": lp,
+        "accountId": account,
+        "price": 1.0851,
+        "midAtFill": 1.085,
+        "horizonsMs": [1_000, 5_000, 30_000, 60_000][: len(bps)],
+        "midAtHorizon": [None if b is None else 1.085 for b in bps],
+        "markout": [None if b is None else b * 1.0851e-4 for b in bps],
+        "markoutBps": bps,
+        "markoutUsd": [None if b is None else b * usd_per_bps for b in bps],
+        "status": status,
     }

@@ -1,38 +1,22 @@
-"""The compiled replay readers return exactly what the codec returns, or decline: on generated
-records of every schema, on every construct the compiler supports, and on damaged bytes."""
+"""The replay decoder (compiled readers with aiokafka's C varint decoder) returns exactly what
+the codec returns, or declines: on generated records of every schema and on damaged bytes.
+The compiled readers themselves: tests/schemas/test_fastread.py."""
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
-import fastavro
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.codec import (
-    MAGIC,
-    SCHEMA_DIR,
-    CorruptMessage,
-    DecodeError,
-    _without_logical_types,
-    default_codec,
-)
-from streams.replay.decode import FastDecoder, _NotFast, compile_reader, read_varint
-from tests.helpers.schemas import EVERYTHING
+from schemas.codec import SCHEMA_DIR, CorruptMessage, DecodeError, default_codec
+from streams.replay.decode import FastDecoder, compile_reader
 from tests.helpers.strategies import records_for
 
 RAW = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(SCHEMA_DIR.glob("*.avsc"))}
 PROPERTY = settings(max_examples=60, deadline=None, database=None)
-HEADER = MAGIC + bytes(8)
-
-
-def fastavro_body(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, fastavro.parse_schema(schema, _force=True), record)
-    return buf.getvalue()
 
 
 def outcome(decoder: FastDecoder, data: bytes) -> Any:
@@ -68,19 +52,6 @@ def test_compiled_reader_equals_the_codec(name: str, data: st.DataObject) -> Non
     decoder = FastDecoder([name])
     reader = decoder._fast[encoded[:10]]
     assert reader(encoded) == default_codec().decode(encoded).record
-
-
-@PROPERTY
-@given(data=st.data())
-def test_compiled_reader_equals_fastavro_on_every_supported_construct(
-    data: st.DataObject,
-) -> None:
-    record = data.draw(records_for(EVERYTHING, allow_nan=False), label="record")
-    body = fastavro_body(EVERYTHING, record)
-    reader = compile_reader(EVERYTHING, HEADER)
-    assert reader is not None
-    plain = fastavro.parse_schema(_without_logical_types(EVERYTHING), _force=True)
-    assert reader(HEADER + body) == fastavro.schemaless_reader(io.BytesIO(body), plain, None)
 
 
 @pytest.mark.parametrize("name", ["Alert", "RoutingDecision", "RoutingSummary"])
@@ -127,15 +98,6 @@ def test_non_canonical_encodings_are_refused_as_by_the_codec() -> None:
     negative_index = good[:-1] + b"\x01"
     with pytest.raises(DecodeError):
         decoder.decode(negative_index)
-
-
-def test_read_varint_refuses_trailing_zero_groups_and_reads_long_values() -> None:
-    with pytest.raises(_NotFast):
-        read_varint(b"\x00", 0x86, 0)
-    # 64 as zig-zag 128 = 80 01
-    assert read_varint(b"\x01", 0x80, 0) == (64, 1)
-    with pytest.raises(IndexError):
-        read_varint(b"", 0x80, 0)
 
 
 def test_messages_of_other_known_schemas_are_skipped_not_bad() -> None:
