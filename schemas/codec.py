@@ -18,7 +18,7 @@ fields as int microseconds or aware datetimes; reading returns int microseconds 
 
 Exception hierarchy::
 
-    AvroError
+    AvroError                    retriable = False
      +-- SchemaLoadError         an .avsc file is unreadable or invalid
      +-- EncodeError             a record does not fit its schema
      +-- DecodeError             bytes that cannot be decoded (attribute ``reason``)
@@ -57,7 +57,10 @@ Record = dict[str, Any]
 
 
 class AvroError(Exception):
-    """Root of this package's errors."""
+    """Root of this package's errors. None is ``retriable``: a schema or message that does not
+    fit does not fit any better when tried again."""
+
+    retriable: bool = False
 
 
 class SchemaLoadError(AvroError):

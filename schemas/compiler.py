@@ -36,6 +36,21 @@ class Source:
         self.env[name] = value
         return name
 
+    def emit(self, schema: Any, target: str, indent: int) -> None:
+        """Code for one value of ``schema`` (``target`` names it) at ``indent`` levels."""
+        if isinstance(schema, list):
+            self.union(schema, target, indent)
+        else:
+            t = schema if isinstance(schema, str) else schema.get("type")
+            self.emit_type(t, schema, target, indent)
+
+    def union(self, branches: list[Any], target: str, indent: int) -> None:
+        raise Unsupported("union")
+
+    def emit_type(self, t: Any, schema: Any, target: str, indent: int) -> None:
+        """Code for a value of a schema that is not a union; ``t`` is its type name."""
+        raise Unsupported(str(t))
+
     def compile(self, function: str, filename: str) -> Callable[..., Any]:
         """The function named ``function`` defined by the lines; ``filename`` shows in
         tracebacks."""

@@ -113,13 +113,9 @@ class ReaderSource(Source):
             f"{pad}    if not {lo} <= {target} <= {hi}: raise NotFast",
         ]
 
-    def emit(self, schema: Any, target: str, indent: int) -> None:
+    def emit_type(self, t: Any, schema: Any, target: str, indent: int) -> None:
         """Code that reads one value of ``schema`` at ``p`` and assigns it to ``target``."""
         pad = "    " * indent
-        if isinstance(schema, list):
-            self.union(schema, target, indent)
-            return
-        t = schema if isinstance(schema, str) else schema.get("type")
         if t in ("string", "bytes"):
             n, e = self.var("n"), self.var("e")
             self.long(n, pad, 0)

@@ -26,8 +26,6 @@ Writer = Callable[[dict[str, Any]], bytes]
 
 _SMALL = [bytes((i,)) for i in range(128)]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
-_MILLI = timedelta(milliseconds=1)
 
 
 def write_long(n: int) -> bytes:
@@ -43,20 +41,21 @@ def write_long(n: int) -> bytes:
     return bytes(out)
 
 
-def _micros(v: Any) -> int:
-    if type(v) is int:
-        return v
-    if isinstance(v, datetime) and v.tzinfo is not None:
-        return (v - _EPOCH) // _MICRO
-    raise TypeError(f"not a timestamp: {v!r}")
+def _since_epoch(unit: timedelta) -> Callable[[Any], int]:
+    """A timestamp (int in ``unit``s, or an aware datetime) as int ``unit``s since the epoch."""
+
+    def convert(v: Any) -> int:
+        if type(v) is int:
+            return v
+        if isinstance(v, datetime) and v.tzinfo is not None:
+            return (v - _EPOCH) // unit
+        raise TypeError(f"not a timestamp: {v!r}")
+
+    return convert
 
 
-def _millis(v: Any) -> int:
-    if type(v) is int:
-        return v
-    if isinstance(v, datetime) and v.tzinfo is not None:
-        return (v - _EPOCH) // _MILLI
-    raise TypeError(f"not a timestamp: {v!r}")
+_micros = _since_epoch(timedelta(microseconds=1))
+_millis = _since_epoch(timedelta(milliseconds=1))
 
 
 class _Writer(Source):
@@ -75,13 +74,9 @@ class _Writer(Source):
         )
         self.lines += ["def write(rec):", "    out = [HEADER]", "    a = out.append"]
 
-    def emit(self, schema: Any, expr: str, indent: int) -> None:
+    def emit_type(self, t: Any, schema: Any, expr: str, indent: int) -> None:
         """Code that writes the value ``expr`` of ``schema``."""
         pad = "    " * indent
-        if isinstance(schema, list):
-            self.union(schema, expr, indent)
-            return
-        t = schema if isinstance(schema, str) else schema.get("type")
         logical = schema.get("logicalType") if isinstance(schema, dict) else None
         if logical is not None and t not in ("long", "int"):
             raise Unsupported(f"{t} with logicalType {logical}")
