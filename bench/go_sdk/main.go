@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 
@@ -51,7 +52,18 @@ func decision(i int) rtx.RoutingDecision {
 func main() {
 	mode := flag.String("mode", "sdk", "sdk or raw")
 	n := flag.Int("events", 200_000, "routing decisions to send")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cfg, err := rtx.ConfigFromEnv()
 	if err != nil {
 		fail(err)
@@ -76,6 +88,7 @@ func main() {
 }
 
 func fail(err error) {
+	pprof.StopCPUProfile()
 	fmt.Fprintln(os.Stderr, "go_sdk:", err)
 	os.Exit(1)
 }

@@ -28,8 +28,8 @@ type Publisher struct {
 	client  *kgo.Client
 	topics  map[*Schema]string // full topic names
 	fill    fill
-	slots   chan struct{} // one token per queued, unacknowledged event
-	done    chan struct{} // closed by Close: wakes calls waiting for a slot
+	queue   room
+	done    chan struct{} // closed by Close: wakes calls waiting for room
 	closed  atomic.Bool
 	sent    atomic.Int64
 	promise func(*kgo.Record, error)
@@ -101,7 +101,7 @@ func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
 		cfg:    cfg,
 		client: client,
 		topics: make(map[*Schema]string, 5),
-		slots:  make(chan struct{}, cfg.MaxBufferedRecords),
+		queue:  room{limit: int64(cfg.MaxBufferedRecords)},
 		done:   make(chan struct{}),
 	}
 	for _, s := range Schemas() {
@@ -164,21 +164,13 @@ func (p *Publisher) produce(ctx context.Context, m Message, err error) error {
 		return &InvalidEventError{Event: s.Name, Field: "*", Problem: fmt.Sprintf(
 			"encoded event of %d bytes exceeds RTX_PRODUCER_MAX_BATCH_BYTES", len(m.Value))}
 	}
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		select {
-		case p.slots <- struct{}{}:
-		case <-ctx.Done():
-			return &BufferFullError{Err: ctx.Err()}
-		case <-p.done:
-			return ErrClosed
-		}
+	if err := p.queue.take(ctx, p.done); err != nil {
+		return err
 	}
 	p.sent.Add(1)
 	record := &kgo.Record{
 		Topic:     p.topics[s],
-		Key:       []byte(m.Key),
+		Key:       keyAfter(m.Value, m.Key),
 		Value:     m.Value,
 		Timestamp: time.UnixMilli(m.EventTime / 1000), // the event's time, as the Python SDK
 		// Not the caller's context: franz-go fails a buffered batch when its first record's
@@ -190,7 +182,7 @@ func (p *Publisher) produce(ctx context.Context, m Message, err error) error {
 }
 
 func (p *Publisher) acknowledged(r *kgo.Record, err error) {
-	<-p.slots
+	p.queue.give()
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("not acknowledged within %v (RTX_PRODUCER_REQUEST_TIMEOUT_MS "+
 			"+ linger): %w", p.deliveryTimeout, err)
@@ -217,7 +209,7 @@ func (p *Publisher) Sent() int64 { return p.sent.Load() }
 // *FlushIncompleteError if ctx ended first (events are still on their way; call it again).
 func (p *Publisher) Flush(ctx context.Context) error {
 	if err := p.client.Flush(ctx); err != nil {
-		return &FlushIncompleteError{Pending: len(p.slots), Err: err}
+		return &FlushIncompleteError{Pending: int(p.queue.used.Load()), Err: err}
 	}
 	p.mu.Lock()
 	failed, first := p.failed, p.first
@@ -242,4 +234,68 @@ func (p *Publisher) Close(ctx context.Context) error {
 		d.cancel()
 	}
 	return err
+}
+
+// room bounds the events queued and not yet acknowledged. A counter, not a channel of tokens:
+// the caller's goroutine takes and franz-go's promise goroutine gives back, and a contended
+// channel lock between the two cost more than the rest of a call (~1 us on a loaded 2-core
+// machine). Only a call that finds no room waits, on a channel closed by the next give.
+type room struct {
+	limit   int64
+	used    atomic.Int64
+	waiters atomic.Int64
+	mu      sync.Mutex
+	freed   chan struct{} // nil until someone waits
+}
+
+func (q *room) take(ctx context.Context, closed <-chan struct{}) error {
+	if q.used.Add(1) <= q.limit {
+		return nil
+	}
+	q.used.Add(-1)
+	q.waiters.Add(1)
+	defer q.waiters.Add(-1)
+	for {
+		q.mu.Lock()
+		if q.freed == nil {
+			q.freed = make(chan struct{})
+		}
+		freed := q.freed
+		q.mu.Unlock()
+		// Registered as a waiter before trying again: a give after this sees the waiter and
+		// closes freed; a give before it left room for this try.
+		if q.used.Add(1) <= q.limit {
+			return nil
+		}
+		q.used.Add(-1)
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return &BufferFullError{Err: ctx.Err()}
+		case <-closed:
+			return ErrClosed
+		}
+	}
+}
+
+func (q *room) give() {
+	q.used.Add(-1)
+	if q.waiters.Load() > 0 {
+		q.mu.Lock()
+		if q.freed != nil {
+			close(q.freed)
+			q.freed = nil
+		}
+		q.mu.Unlock()
+	}
+}
+
+// keyAfter returns the key's bytes, in the value's spare capacity when it has room (the
+// builders leave some), saving an allocation per event. Value is never appended to again.
+func keyAfter(value []byte, key string) []byte {
+	spare := value[len(value):cap(value)]
+	if len(spare) < len(key) {
+		return []byte(key)
+	}
+	return append(spare[:0], key...)[:len(key):len(key)]
 }

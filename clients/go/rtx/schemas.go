@@ -135,8 +135,17 @@ func Encode(ev Event) (Message, error) {
 	return ev.message(fill{id: NewEventID, now: nowMicros})
 }
 
-// Each message validates, then writes header and body into one buffer sized from the
-// record's strings (fixed-size fields take at most 10 bytes each).
+// Each message validates, then writes header and body into one buffer sized for the largest
+// encoding of the record, plus room for the key (the Publisher puts it there: keyAfter).
+
+// lengths is the most a set of strings takes: each string and its length (<= 3 bytes).
+func lengths(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s) + 3
+	}
+	return n
+}
 
 func (ev RoutingDecision) message(f fill) (Message, error) {
 	r, err := ev.build(f)
@@ -144,7 +153,8 @@ func (ev RoutingDecision) message(f fill) (Message, error) {
 		return Message{}, err
 	}
 	s := routingDecisionSchema
-	size := 140 + len(r.EventID) + len(r.Symbol) + len(ev.LP) + len(ev.OrderID) + len(ev.AccountID)
+	// eventTime 10, two enums, four doubles, the unions' branches, a price, a boolean.
+	size := 57 + lengths(r.EventID, r.Symbol, ev.LP, ev.OrderID, ev.AccountID) + len(r.Symbol)
 	return s.message(r.appendTo(s.start(size)), r.Symbol, r.EventID, r.EventTime), nil
 }
 
@@ -154,7 +164,7 @@ func (ev LPStatus) message(f fill) (Message, error) {
 		return Message{}, err
 	}
 	s := lpStatusSchema
-	size := 90 + len(r.EventID) + len(r.LPName)
+	size := 59 + lengths(r.EventID, r.LPName) + len(r.LPName) // eventTime, an enum, six doubles
 	return s.message(r.appendTo(s.start(size)), r.LPName, r.EventID, r.EventTime), nil
 }
 
@@ -164,7 +174,8 @@ func (ev Position) message(f fill) (Message, error) {
 		return Message{}, err
 	}
 	s := positionSchema
-	size := 110 + len(r.EventID) + len(r.PositionID) + len(r.AccountID) + len(r.Symbol) + len(ev.LP)
+	// eventTime, version, three enums, two doubles, the unions' branches, a mark price.
+	size := 49 + lengths(r.EventID, r.PositionID, r.AccountID, r.Symbol, ev.LP) + len(r.PositionID)
 	return s.message(r.appendTo(s.start(size)), r.PositionID, r.EventID, r.EventTime), nil
 }
 
@@ -174,7 +185,7 @@ func (ev Quote) message(f fill) (Message, error) {
 		return Message{}, err
 	}
 	s := quoteSchema
-	size := 60 + len(r.EventID) + len(r.Symbol) + len(ev.LP)
+	size := 27 + lengths(r.EventID, r.Symbol, ev.LP) + len(r.Symbol) // eventTime, two doubles, a union
 	return s.message(r.appendTo(s.start(size)), r.Symbol, r.EventID, r.EventTime), nil
 }
 
@@ -184,10 +195,9 @@ func (ev Alert) message(f fill) (Message, error) {
 		return Message{}, err
 	}
 	s := alertSchema
-	size := 60 + len(r.EventID) + len(r.Title) + len(r.Message) + len(r.Source)
-	for _, item := range r.ActionItems {
-		size += 5 + len(item)
-	}
+	// eventTime, two enums, the array's count and end.
+	size := 16 + lengths(r.EventID, r.Title, r.Message, r.Source) + lengths(r.ActionItems...) +
+		len(r.Source)
 	return s.message(r.appendTo(s.start(size)), r.Source, r.EventID, r.EventTime), nil
 }
 

@@ -136,3 +136,34 @@ func TestEnumSymbolsAreTheSchemas(t *testing.T) {
 		t.Errorf("enums found in the schemas: %v", found)
 	}
 }
+
+// The buffer a message starts with must hold the largest encoding and the key: else append
+// copies it, and the key takes an allocation of its own.
+func TestMessagesFitTheirBuffers(t *testing.T) {
+	long := strings.Repeat("\U0001f4be", 1024) // 4,096 bytes: a three-byte length
+	cases := []Event{
+		RoutingDecision{Symbol: strings.Repeat("X", 32), Side: "BUY", Volume: 1, Decision: "ABOOK",
+			LP: strings.Repeat("l", 128), Price: new(1.5), OrderID: strings.Repeat("o", 128),
+			AccountID: strings.Repeat("a", 128), EventID: strings.Repeat("e", 128), LPRejected: true},
+		LPStatus{LPName: strings.Repeat("l", 128), Status: "connected", Uptime: 1},
+		Position{PositionID: strings.Repeat("p", 128), AccountID: "a", Symbol: "S", Side: "SELL",
+			Volume: 1, OpenPrice: 1, Book: "ABOOK", LP: "l", Version: math.MaxInt64,
+			CurrentPrice: new(2.0)},
+		Quote{Symbol: "S", Bid: 1, Ask: 2, LP: strings.Repeat("l", 128)},
+		Alert{Severity: "info", Category: "lp", Title: "t", Message: long, Source: "s",
+			ActionItems: []string{long[:512], "x"}},
+	}
+	for _, ev := range cases {
+		m, err := Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cap(m.Value)-len(m.Value) < len(m.Key) {
+			t.Errorf("%s: %d bytes spare for a key of %d", m.schema.Name, cap(m.Value)-len(m.Value), len(m.Key))
+		}
+		key := keyAfter(m.Value, m.Key)
+		if string(key) != m.Key || &key[0] != &m.Value[:cap(m.Value)][len(m.Value)] {
+			t.Errorf("%s: key not placed after the value", m.schema.Name)
+		}
+	}
+}
