@@ -62,11 +62,16 @@ def ws_url(server: BridgeServer, tok: str | None = None) -> str:
     return url if tok is None else f"{url}?token={tok}"
 
 
-async def http_get(server: BridgeServer, path: str) -> tuple[int, str]:
+async def http_get(server: BridgeServer, path: str, bearer: str | None = None) -> tuple[int, str]:
+    """GET ``path``; ``bearer``: a token sent as ``Authorization: Bearer`` (the status route
+    lists clients only to a token with the status role, docs/bridge.md section 7)."""
+
     def get() -> tuple[int, str]:
         url = f"http://127.0.0.1:{server.port}{path}"
+        headers = {} if bearer is None else {"Authorization": f"Bearer {bearer}"}
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - our server
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our server
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
                 return int(response.status), response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()

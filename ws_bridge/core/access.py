@@ -1,8 +1,10 @@
-"""Who may connect and what they may read: origins, client IPs, channels, connection counts.
+"""Who may connect and what they may read: origins, client IPs, channels, connection counts,
+and the slow-down of repeated failed authentications.
 
-All four are pure and decided at the handshake (origins, IPs, limits) or per subscription
-(channels). The I/O shell maps a refusal to an HTTP status: 403 for an origin or IP, 503 when the
-server is full, 429 when one user holds too many connections.
+All are pure and decided per request (origins, IPs, failed authentications: every route through
+:mod:`ws_bridge.core.routes`), at the handshake (limits) or per subscription (channels). The I/O
+shell maps a refusal to an HTTP status: 403 for an origin or IP, 503 when the server is full,
+429 when one user holds too many connections or one address failed to authenticate too often.
 
 **Origins** (RFC 6454 serialisation ``scheme://host[:port]``). A pattern is ``*`` (any origin:
 an explicit opt-out, reported as a warning at start), or ``[scheme://]host[:port]`` where host is
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -213,3 +216,76 @@ class ConnectionLimits:
         else:
             self._per_user[user] = held - 1
         self.total -= 1
+
+
+MAX_TRACKED_ADDRESSES = 10_000  # ~2 MB at most: an entry is a short key and two floats
+UNKNOWN_ADDRESS = "?"
+
+
+def address_key(address: str | None) -> str:
+    """Whom failed authentications are counted against: an IPv4 address, or an IPv6 address's
+    /64 (one host usually holds a whole /64, so counting single IPv6 addresses would let it try
+    from a fresh one each time). An IPv4-mapped IPv6 peer counts as its IPv4 address."""
+    if address is None:
+        return UNKNOWN_ADDRESS
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return UNKNOWN_ADDRESS
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
+class AuthFailures:
+    """Failed authentications per address, slowed down past a rate: a token bucket per address
+    holding ``burst`` tries and refilled at ``per_min`` a minute; each failure takes one. While an
+    address's bucket is empty it may not try at all (:meth:`retry_after` says for how long), so a
+    token cannot be guessed faster than ``per_min`` a minute after the first ``burst``.
+
+    Memory is bounded: at most ``max_addresses`` entries, least recently failed evicted first; a
+    bucket that refilled completely is forgotten (it says nothing a missing entry would not).
+    """
+
+    def __init__(
+        self, per_min: float, burst: int, max_addresses: int = MAX_TRACKED_ADDRESSES
+    ) -> None:
+        if per_min <= 0 or burst < 1 or max_addresses < 1:
+            raise ValueError("per_min must be > 0, burst and max_addresses >= 1")
+        self.rate_per_s = per_min / 60.0
+        self.burst = float(burst)
+        self.max_addresses = max_addresses
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _tokens(self, key: str, now: float) -> float | None:
+        entry = self._buckets.get(key)
+        if entry is None:
+            return None
+        tokens, at = entry
+        return min(self.burst, tokens + max(0.0, now - at) * self.rate_per_s)
+
+    def retry_after(self, address: str | None, now: float) -> float:
+        """0 when ``address`` may try to authenticate now; else the seconds until it may."""
+        key = address_key(address)
+        tokens = self._tokens(key, now)
+        if tokens is None:
+            return 0.0
+        if tokens >= self.burst:
+            del self._buckets[key]
+            return 0.0
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_s
+
+    def failed(self, address: str | None, now: float) -> None:
+        """Count one failed authentication of ``address``."""
+        key = address_key(address)
+        tokens = self._tokens(key, now)
+        at = now if key not in self._buckets else max(now, self._buckets[key][1])
+        self._buckets[key] = (max(0.0, (self.burst if tokens is None else tokens) - 1.0), at)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_addresses:
+            self._buckets.popitem(last=False)

@@ -14,10 +14,18 @@ Only two directories are ever read, and only files with a known extension (so
 ``package.json``, ``node_modules`` and the tests beside ``public/`` are never reachable).
 A request path is percent-decoded once, then refused (404) when a segment is ``..``, ``.``,
 empty, hidden (``.git``) or holds a backslash or NUL; the resolved file (symlinks followed) must
-still lie inside its directory. Every answer carries ``X-Content-Type-Options: nosniff`` and
-``Referrer-Policy: no-referrer`` (the page may be opened with ``?token=`` in its URL: the token
-must not leak to other servers in a ``Referer``), and the page a Content-Security-Policy that
-allows scripts from this origin only.
+still lie inside its directory. Who may fetch these files at all is decided before, by
+:mod:`ws_bridge.core.routes` (the IP allow-list).
+
+Every answer carries ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer`` (the
+page may be opened with ``?token=`` in its URL: the token must not leak to other servers in a
+``Referer``), ``X-Frame-Options: DENY`` and a Content-Security-Policy (:func:`page_csp`):
+scripts, styles and images from this origin only (no inline script or style, no ``eval``), no
+framing, and sockets to this bridge only. CSP Level 3 lets ``'self'`` cover ``ws:``/``wss:``
+of the page's own host, but not every browser does, so ``connect-src`` names
+``ws://HOST`` and ``wss://HOST`` explicitly, HOST being the request's ``Host`` header (checked
+to be a host name or address with an optional port, else left out: nothing from a request is
+copied into the header unchecked).
 
 The lookup (:meth:`DashboardFiles.lookup`) is plain logic on paths, tested without a socket;
 :func:`serve` turns its answer into a websockets ``Response``.
@@ -26,13 +34,15 @@ The lookup (:meth:`DashboardFiles.lookup`) is plain logic on paths, tested witho
 from __future__ import annotations
 
 import dataclasses
+import re
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote
 
 from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
 from websockets.http11 import Response
+
+from ws_bridge.server.http import respond
 
 DASHBOARD_PATH = "/dashboard"
 CLIENT_PREFIX = "client/"
@@ -53,16 +63,29 @@ CONTENT_TYPES = {
     ".ico": "image/x-icon",
 }
 
-# Scripts and styles from this origin only; the socket may go to this or another bridge.
-PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+# A host name or an IP address (IPv6 in brackets), with an optional port: what a Host header
+# may hold (RFC 9110 section 7.2); nothing else goes into the policy.
+_HOST_RE = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:.]{2,45}\])(?::\d{1,5})?$"
 )
 
-COMMON_HEADERS = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
+
+def page_csp(host: str | None) -> str:
+    """The page's Content-Security-Policy for a request that named ``host`` (its Host header)."""
+    connect = "'self'"
+    value = (host or "").strip().lower()
+    if _HOST_RE.match(value):
+        connect += f" ws://{value} wss://{value}"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src {connect}; object-src 'none'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+
+
+PAGE_HEADERS = (
     ("Cache-Control", "no-cache"),
+    ("X-Frame-Options", "DENY"),  # frame-ancestors' older twin, for browsers without CSP 2
 )
 
 
@@ -140,26 +163,20 @@ class DashboardFiles:
 DEFAULT_FILES = DashboardFiles()
 
 
-def serve(conn: ServerConnection, path: str, files: DashboardFiles | None = None) -> Response:
+def serve(
+    conn: ServerConnection,
+    path: str,
+    files: DashboardFiles | None = None,
+    host: str | None = None,
+) -> Response:
     """The HTTP answer for a dashboard path: the file (200) or 404 (``files`` defaults to
-    :data:`DEFAULT_FILES`, read at call time so a test can point it elsewhere)."""
+    :data:`DEFAULT_FILES`, read at call time so a test can point it elsewhere); ``host``: the
+    request's Host header, for the page's ``connect-src``."""
     try:
         answer = (files or DEFAULT_FILES).lookup(path)
     except UnicodeDecodeError:
         answer = NotFound("bad percent-encoding")
-    response = conn.respond(HTTPStatus.OK, "")
-    headers = Headers(response.headers)
-    for name in ("Content-Type", "Content-Length"):
-        del headers[name]
-    for name, value in COMMON_HEADERS:
-        headers[name] = value
+    headers = (*PAGE_HEADERS, ("Content-Security-Policy", page_csp(host)))
     if isinstance(answer, NotFound):
-        body = f"Not Found: {answer.reason}\n".encode()
-        headers["Content-Type"] = "text/plain; charset=utf-8"
-        headers["Content-Length"] = str(len(body))
-        return Response(HTTPStatus.NOT_FOUND, "Not Found", headers, body)
-    headers["Content-Type"] = answer.content_type
-    headers["Content-Length"] = str(len(answer.body))
-    if answer.content_type.startswith("text/html"):
-        headers["Content-Security-Policy"] = PAGE_CSP
-    return Response(HTTPStatus.OK, "OK", headers, answer.body)
+        return respond(conn, HTTPStatus.NOT_FOUND, f"Not Found: {answer.reason}\n", extra=headers)
+    return respond(conn, HTTPStatus.OK, answer.body, answer.content_type, headers)

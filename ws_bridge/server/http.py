@@ -1,27 +1,45 @@
-"""The bridge's plain HTTP side: Prometheus metrics and the JSON bodies of the status endpoints.
+"""The bridge's plain HTTP side: Prometheus metrics, and the responses of the HTTP routes.
 
 Served by the WebSocket server's ``process_request`` hook (websockets answers a request that
-is not an upgrade with the response it returns), on the same port as ``/ws/analytics``:
+is not an upgrade with the response it returns), on the same port as ``/ws/analytics`` (and
+``/metrics`` on ``RTX_BRIDGE_METRICS_ADDR`` when set), once :mod:`ws_bridge.core.routes` allowed
+the request:
 
-- ``GET /api/analytics/status``: the contract's ``{"running", "clients"}`` plus each client's
-  ``describe()`` (the old hub's TODO) and the consumer's position and lag per topic;
+- ``GET /api/analytics/status``: the contract's ``{"running", "clients"}``; to a token with
+  ``RTX_BRIDGE_STATUS_ROLE`` also each client's ``describe()`` (the old hub's TODO) and the
+  consumer's position and lag per topic;
 - ``GET /healthz``: 200 while the process serves; ``GET /readyz``: 200 once the Kafka source
   caught up with the ends the topics had at start, 503 before;
-- ``GET /metrics``: Prometheus text format from a registry of the bridge's own.
+- ``GET /metrics``: Prometheus text format from a registry of the bridge's own. No label carries
+  a user, an account or an address: reasons, close codes, topics and route templates only.
+
+Every answer carries ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``;
+a refusal (:func:`refusal`) its status, a one-line reason and ``Retry-After`` on a slow-down.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.http11 import Response
 
-HEALTH_PATH = "/healthz"
-READY_PATH = "/readyz"
-METRICS_PATH = "/metrics"
+from ws_bridge.core.routes import Refused, Route
+
+HEALTH_PATH = Route.HEALTH.value
+READY_PATH = Route.READY.value
+METRICS_PATH = Route.METRICS.value
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+)
 
 DropsFn = Callable[[], Mapping[str, int]]
 LagFn = Callable[[], Mapping[str, Mapping[str, int]]]
@@ -72,6 +90,12 @@ class BridgeMetrics:
         self.refused = Counter(
             "rtx_bridge_handshakes_refused", "Refused handshakes, by reason", ["reason"], registry=r
         )
+        self.requests_refused = Counter(
+            "rtx_bridge_requests_refused",
+            "Refused requests on every route, by route template and reason",
+            ["route", "reason"],
+            registry=r,
+        )
         self.messages = Counter("rtx_bridge_messages_sent", "Messages sent", registry=r)
         self.frames = Counter("rtx_bridge_frames_sent", "Frames (batches) sent", registry=r)
         self.bytes = Counter("rtx_bridge_bytes_sent", "Bytes of frames sent", registry=r)
@@ -101,3 +125,50 @@ class BridgeMetrics:
     def built(self, count: int) -> None:
         """A frame of ``count`` messages was built."""
         self.batch_size.observe(count)
+
+    def refusal(self, refused: Refused) -> None:
+        """Count a refusal: by route and reason; a handshake's also by reason alone (the
+        counter the bridge had before every route was guarded)."""
+        self.requests_refused.labels(refused.route.value, refused.reason).inc()
+        if refused.route is Route.WS:
+            self.refused.labels(refused.reason).inc()
+
+
+def respond(
+    conn: ServerConnection,
+    status: int,
+    body: bytes | str,
+    content_type: str = "text/plain; charset=utf-8",
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Response:
+    """An HTTP answer with the security headers and ``extra``."""
+    data = body.encode() if isinstance(body, str) else body
+    response = conn.respond(HTTPStatus(status), "")
+    headers = Headers(response.headers)
+    del headers["Content-Type"]
+    del headers["Content-Length"]
+    headers["Content-Type"] = content_type
+    headers["Content-Length"] = str(len(data))
+    for name, value in (*SECURITY_HEADERS, *extra):
+        headers[name] = value
+    return Response(response.status_code, response.reason_phrase, headers, data)
+
+
+def respond_json(
+    conn: ServerConnection, payload: Any, extra: tuple[tuple[str, str], ...] = ()
+) -> Response:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return respond(conn, HTTPStatus.OK, body, "application/json", extra)
+
+
+def refusal(conn: ServerConnection, refused: Refused, body: str | None = None) -> Response:
+    """The answer to a refused request: ``Phrase: reason`` (or ``body``), ``Retry-After`` on a
+    slow-down, ``WWW-Authenticate: Bearer`` on a 401 (RFC 9110 section 15.5.2, RFC 6750)."""
+    status = HTTPStatus(refused.status)
+    extra: list[tuple[str, str]] = []
+    if refused.retry_after_s is not None:
+        extra.append(("Retry-After", str(refused.retry_after_s)))
+    if status == HTTPStatus.UNAUTHORIZED:
+        extra.append(("WWW-Authenticate", 'Bearer realm="rtx-analytics"'))
+    text = f"{status.phrase}: {refused.reason}\n" if body is None else body
+    return respond(conn, status, text, extra=tuple(extra))

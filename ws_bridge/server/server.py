@@ -3,18 +3,20 @@
 :class:`BridgeServer` owns the source (:class:`ws_bridge.server.kafka_source.KafkaSource`), the
 hub and its connections (:mod:`ws_bridge.server.hub`), the policies and the metrics.
 
-The **handshake** (``process_request``) answers the HTTP endpoints (:mod:`ws_bridge.server.http`,
-the dashboard's files), then for ``/ws/analytics`` checks, in the order of docs/bridge.md section 6:
-IP (403), Origin (403), token (401, reason logged, never the token), connection limits (503
-server full, 429 per user). Every log line passes through :func:`ws_bridge.core.auth.redact`
-(:mod:`ws_bridge.server.logs`).
+Every request (``process_request``, before any route runs) goes to the one access policy,
+:class:`ws_bridge.core.routes.RoutePolicy`: IP (403), Origin (403), slow-down of repeated failed
+authentications (429 with ``Retry-After``), token (401, reason logged, never the token). A refusal
+is answered, logged (route, address, reason) and counted by route and reason. An allowed request
+goes to its route: the HTTP endpoints (:mod:`ws_bridge.server.http`), the dashboard's files, or
+for ``/ws/analytics`` the connection limits (503 server full, 429 per user), then the upgrade.
+``/metrics`` moves to a listener of its own with ``RTX_BRIDGE_METRICS_ADDR``. Every log line
+passes through :func:`ws_bridge.core.auth.redact` (:mod:`ws_bridge.server.logs`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import signal
@@ -31,21 +33,15 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from ws_bridge.core.access import (
-    SERVER_FULL,
-    ChannelPolicy,
-    ConnectionLimits,
-    IpPolicy,
-    OriginPolicy,
-)
+from ws_bridge.core.access import SERVER_FULL, ChannelPolicy, ConnectionLimits
 from ws_bridge.core.alertlog import AlertLog
-from ws_bridge.core.auth import TokenVerifier, authenticate
+from ws_bridge.core.auth import TokenVerifier
 from ws_bridge.core.config import BridgeSettings
-from ws_bridge.core.errors import AuthError
-from ws_bridge.core.protocol import MAX_REFRESH_FRAME_BYTES, STATUS_PATH, WS_PATH
+from ws_bridge.core.protocol import MAX_REFRESH_FRAME_BYTES, WS_PATH
+from ws_bridge.core.routes import Allowed, Listener, Refused, Route, RoutePolicy, public_status
 from ws_bridge.core.session import ClientSession, SessionContext
 from ws_bridge.server import dashboard
-from ws_bridge.server.http import HEALTH_PATH, METRICS_PATH, READY_PATH, BridgeMetrics
+from ws_bridge.server.http import BridgeMetrics, refusal, respond, respond_json
 from ws_bridge.server.hub import Connection, Hub, close_code
 from ws_bridge.server.logs import log_line
 from ws_bridge.server.memory import malloc_trim, trim_every
@@ -81,15 +77,16 @@ class BridgeServer:
     ) -> None:
         self.settings = settings
         self.source = source
+        self._clock = clock
         self.verifier = TokenVerifier(settings, clock)
-        self.origins = OriginPolicy(settings.allowed_origins)
-        self.ips = IpPolicy(settings.allowed_ips)
+        self.policy = RoutePolicy(settings, self.verifier)
         self.limits = ConnectionLimits(settings.max_connections, settings.max_connections_per_user)
         self.metrics = BridgeMetrics(self._drops, source.status)
         self.hub = Hub(settings, self.metrics)
         self._closed_drops: Counter[str] = Counter()
         self._identities: dict[ServerConnection, Any] = {}
         self._server: Server | None = None
+        self._metrics_server: Server | None = None
         self._trimming: asyncio.Task[None] | None = None
         self.running = False
 
@@ -97,6 +94,13 @@ class BridgeServer:
     def port(self) -> int:
         assert self._server is not None  # noqa: S101 - after start()
         return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def metrics_port(self) -> int:
+        """The port ``/metrics`` is served on (the bridge's, unless RTX_BRIDGE_METRICS_ADDR)."""
+        if self._metrics_server is None:
+            return self.port
+        return int(self._metrics_server.sockets[0].getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -144,6 +148,7 @@ class BridgeServer:
             server_header=None,
             compression="deflate" if self.settings.compression == "deflate" else None,
         )
+        await self._serve_metrics()
         self.running = True
         for warning in self.settings.warnings:
             log_line(logging.WARNING, warning)
@@ -152,9 +157,10 @@ class BridgeServer:
     async def stop(self) -> None:
         """Stop accepting, close every client with 1001, stop consuming."""
         self.running = False
-        if self._server is not None:
-            self._server.close(close_connections=True)
-            await self._server.wait_closed()
+        for server in (self._server, self._metrics_server):
+            if server is not None:
+                server.close(close_connections=True)
+                await server.wait_closed()
         if self._trimming is not None:
             self._trimming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -179,7 +185,30 @@ class BridgeServer:
 
     # -- HTTP and handshake -------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    async def _serve_metrics(self) -> None:
+        """With RTX_BRIDGE_METRICS_ADDR: a listener of its own answering ``/metrics`` only."""
+        if self.settings.metrics_addr is None:
+            return
+        host, port = self.settings.metrics_addr
+        self._metrics_server = await serve(
+            _no_websocket,
+            host or self.settings.host,
+            port,
+            process_request=self._process_metrics_request,
+            ssl=_ssl_context(self.settings),
+            logger=logging.getLogger("ws_bridge.websockets"),
+            server_header=None,
+        )
+        log_line(
+            logging.INFO, f"Metrics served on {host or self.settings.host}:{self.metrics_port}"
+        )
+
+    # -- HTTP and handshake -------------------------------------------------------------------
+
+    def status(self, full: bool = True) -> dict[str, Any]:
+        """The status route's body; ``full``: with the client list, consumer and alert log."""
+        if not full:
+            return public_status({"running": self.running, "clients": len(self.hub.connections)})
         clients = []
         for conn in self.hub.connections:
             row = conn.session.describe()
@@ -202,40 +231,46 @@ class BridgeServer:
             return None
         return {"epoch": alert_log.epoch, "held": len(alert_log), "lastSeq": alert_log.last_seq}
 
-    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
-        if dashboard.is_dashboard_path(path):  # the live dashboard's static files
-            return dashboard.serve(conn, path)
-        if path == STATUS_PATH:
-            return _json(conn, HTTPStatus.OK, self.status())
-        if path == HEALTH_PATH:
-            return conn.respond(HTTPStatus.OK, "ok\n")
-        if path == READY_PATH:
-            if self.source.ready and self.running:
-                return conn.respond(HTTPStatus.OK, "ready\n")
-            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "catching up\n")
-        if path == METRICS_PATH:
-            response = conn.respond(HTTPStatus.OK, "")
-            body = generate_latest(self.metrics.registry)
-            return _with_body(response, body, CONTENT_TYPE_LATEST)
-        if path != WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+    def _process_metrics_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        return self._process_request(conn, request, Listener.METRICS)
+
+    def _process_request(
+        self, conn: ServerConnection, request: Request, listener: Listener = Listener.MAIN
+    ) -> Response | None:
+        """The policy first, then the route; None lets websockets go on with the upgrade."""
         peer = _peer(conn)
-        if not self.ips.allows(peer):
-            return self._refuse(conn, HTTPStatus.FORBIDDEN, "ip-not-allowed", peer)
-        if not self.origins.allows(request.headers.get("Origin")):
-            return self._refuse(conn, HTTPStatus.FORBIDDEN, "origin-not-allowed", peer)
-        try:
-            identity = authenticate(self.verifier, request.path, request.headers.raw_items())
-        except AuthError as exc:
-            log_line(
-                logging.WARNING,
-                f"Authentication failed from {peer}: {exc.reason} ({exc.detail})",
-                reason=exc.reason,
-                peer=peer,
-            )
-            self.metrics.refused.labels(exc.reason).inc()
-            return conn.respond(HTTPStatus.UNAUTHORIZED, f"Unauthorized: {exc.reason}\n")
+        headers = request.headers.raw_items()
+        decision = self.policy.decide(request.path, headers, peer, self._clock(), listener)
+        if isinstance(decision, Refused):
+            return self._refuse(conn, decision, peer)
+        if decision.route is Route.WS:
+            return self._admit(conn, decision, peer)
+        return self._answer(conn, request, decision)
+
+    def _answer(self, conn: ServerConnection, request: Request, allowed: Allowed) -> Response:
+        """The HTTP routes (everything but the upgrade)."""
+        route = allowed.route
+        if route is Route.DASHBOARD:  # the live dashboard's static files
+            path = urlsplit(request.path).path
+            return dashboard.serve(conn, path, host=request.headers.get("Host"))
+        if route is Route.STATUS:
+            extra = (("Cache-Control", "no-store"),)
+            return respond_json(conn, self.status(full=allowed.full_status), extra)
+        if route is Route.HEALTH:
+            return respond(conn, HTTPStatus.OK, "ok\n")
+        if route is Route.READY:
+            if self.source.ready and self.running:
+                return respond(conn, HTTPStatus.OK, "ready\n")
+            return respond(conn, HTTPStatus.SERVICE_UNAVAILABLE, "catching up\n")
+        if route is Route.METRICS:
+            body = generate_latest(self.metrics.registry)
+            return respond(conn, HTTPStatus.OK, body, CONTENT_TYPE_LATEST)
+        return respond(conn, HTTPStatus.NOT_FOUND, "Not Found\n")
+
+    def _admit(self, conn: ServerConnection, allowed: Allowed, peer: str | None) -> Response | None:
+        """A handshake the policy allowed: count it against the connection limits."""
+        identity = allowed.identity
+        assert identity is not None  # noqa: S101 - the policy verified the token
         refused = self.limits.try_acquire(identity.user)
         if refused is not None:
             status = (
@@ -243,9 +278,8 @@ class BridgeServer:
                 if refused == SERVER_FULL
                 else HTTPStatus.TOO_MANY_REQUESTS
             )
-            log_line(logging.WARNING, f"Connection of {identity.user} refused: {refused}")
-            self.metrics.refused.labels(refused).inc()
-            return conn.respond(status, f"{refused}\n")
+            decision = Refused(Route.WS, status, refused, f"user {identity.user}")
+            return self._refuse(conn, decision, peer, body=f"{refused}\n")
         self._identities[conn] = identity
         return None
 
@@ -261,11 +295,18 @@ class BridgeServer:
         return None
 
     def _refuse(
-        self, conn: ServerConnection, status: HTTPStatus, reason: str, peer: str | None
+        self, conn: ServerConnection, refused: Refused, peer: str | None, body: str | None = None
     ) -> Response:
-        log_line(logging.WARNING, f"Handshake from {peer} refused: {reason}", reason=reason)
-        self.metrics.refused.labels(reason).inc()
-        return conn.respond(status, f"Forbidden: {reason}\n")
+        """Answer, log (route, address, reason; never the token) and count a refusal."""
+        route, reason = refused.route.value, refused.reason
+        detail = f" ({refused.detail})" if refused.detail else ""
+        if refused.auth_failure:
+            message = f"Authentication failed from {peer}: {reason}{detail} on {route}"
+        else:
+            message = f"Refused {route} from {peer}: {reason}{detail}"
+        log_line(logging.WARNING, message, route=route, peer=peer, reason=reason)
+        self.metrics.refusal(refused)
+        return refusal(conn, refused, body)
 
     async def _handle(self, ws: ServerConnection) -> None:
         identity = self._identities.pop(ws)
@@ -321,18 +362,9 @@ def _peer(conn: ServerConnection) -> str | None:
     return None
 
 
-def _with_body(response: Response, body: bytes, content_type: str) -> Response:
-    headers = Headers(response.headers)
-    del headers["Content-Type"]
-    del headers["Content-Length"]
-    headers["Content-Type"] = content_type
-    headers["Content-Length"] = str(len(body))
-    return Response(response.status_code, response.reason_phrase, headers, body)
-
-
-def _json(conn: ServerConnection, status: HTTPStatus, payload: Any) -> Response:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return _with_body(conn.respond(status, ""), body, "application/json")
+async def _no_websocket(ws: ServerConnection) -> None:
+    """The metrics listener answers every request in process_request; nothing upgrades."""
+    await ws.close()
 
 
 def _ssl_context(settings: BridgeSettings) -> ssl.SSLContext | None:

@@ -134,7 +134,7 @@ async def test_status_lists_clients_and_metrics_count_traffic() -> None:
             await asyncio.sleep(0.1)
             server.hub.publish(to_message("ExposureChange", exposure_record()), 1_000)
             await recv_messages(ws, 1)
-            status, body = await http_get(server, "/api/analytics/status")
+            status, body = await http_get(server, "/api/analytics/status", bearer=token())
             assert status == 200
             data = json.loads(body)
             assert data["running"] is True and data["clients"] == 1
@@ -231,7 +231,9 @@ async def test_slow_client_overflow_sends_a_gap_and_logs_once(
             assert messages[0]["type"] == "gap"
             assert messages[0]["data"]["dropped"] == 15
             assert [m["data"]["volume"] for m in messages[1:]] == [15.0, 16.0, 17.0, 18.0, 19.0]
-            status = json.loads((await http_get(server, "/api/analytics/status"))[1])
+            status = json.loads(
+                (await http_get(server, "/api/analytics/status", bearer=token()))[1]
+            )
             assert status["clientList"][0]["dropped"] == {"routing-metrics": 15}
             _, text = await http_get(server, "/metrics")
             assert 'rtx_bridge_dropped_messages_total{reason="slow-client"} 15.0' in text

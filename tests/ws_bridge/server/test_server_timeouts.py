@@ -66,7 +66,7 @@ def masked_text(text: str) -> bytes:
 
 
 async def clients(server: BridgeServer) -> list[str]:
-    status = json.loads((await http_get(server, "/api/analytics/status"))[1])
+    status = json.loads((await http_get(server, "/api/analytics/status", bearer=token()))[1])
     return [c["user"] for c in status["clientList"]]
 
 
