@@ -158,9 +158,9 @@ class RoutePolicy:
         self.verifier = verifier
         self.ips = IpPolicy(settings.allowed_ips)
         self.origins = OriginPolicy(settings.allowed_origins)
-        self.failures = failures or AuthFailures(
-            settings.auth_failures_per_min, settings.auth_failures_burst
-        )
+        if failures is None:  # (not `failures or ...`: an empty AuthFailures is falsy)
+            failures = AuthFailures(settings.auth_failures_per_min, settings.auth_failures_burst)
+        self.failures = failures
 
     def route_of(self, path: str, listener: Listener = Listener.MAIN) -> Route:
         return route_of(path, listener, self.settings.metrics_addr is None)
