@@ -104,35 +104,33 @@ def largest_position(candidates: Iterable[Largest], market: Market) -> LargestPo
     }
 
 
-def _figures(floating: ExactSum, realized_micro: int) -> PnlFigures:
-    total = ExactSum().add_sum(floating).add(realized_micro)
-    return figures(floating.value(), realized_micro / SCALE, total.value())
-
-
 class _Totals:
-    """Floating (exact) and realised (micro-USD) of one line of the P&L record."""
+    """Floating and realised P&L of one line of the P&L record, exact (USD millionths)."""
 
     __slots__ = ("floating", "realized")
 
     def __init__(self) -> None:
         self.floating = ExactSum()
-        self.realized = 0
+        self.realized = ExactSum()
 
     def figures(self, sign: int = 1) -> PnlFigures:
-        floating = self.floating if sign > 0 else self.floating.negated()
-        return _figures(floating, sign * self.realized)
+        floating, realized = self.floating, self.realized
+        if sign < 0:
+            floating, realized = floating.negated(), realized.negated()
+        total = ExactSum().add_sum(floating).add_sum(realized)
+        return figures(floating.value(), realized.value(), total.value())
 
 
 def pnl_change(
     groups: GroupSums,
-    realized_micro: Mapping[tuple[str, str], int],
+    realized: Mapping[tuple[str, str], ExactSum],
     market: Market,
     *,
     event_time: int,
     trading_day: str,
 ) -> PnlChange:
     """The ``PnlChange`` record from the sums of all accounts and the realised P&L of the day
-    per (symbol, book) in micro-USD (already converted at the rate when realised)."""
+    per (symbol, book) in USD millionths (converted at the rates when realised)."""
     clients: dict[tuple[str, str], _Totals] = {}  # (symbol, book), clients' side
     at_mid, unmarked, unconverted = set(), set(), set()
     count = 0
@@ -149,8 +147,8 @@ def pnl_change(
         totals = clients.setdefault((symbol, book), _Totals())
         add_floating(totals.floating, side, volume_u, value_u, mark_u, price, rate)
         count += n if book == BBOOK else 0
-    for key, micro in realized_micro.items():
-        clients.setdefault(key, _Totals()).realized += micro
+    for key, amount in realized.items():
+        clients.setdefault(key, _Totals()).realized.add_sum(amount)
     by_book: dict[str, _Totals] = {}
     by_symbol: dict[str, _Totals] = {}
     by_currency: dict[str, _Totals] = {}
@@ -161,7 +159,7 @@ def pnl_change(
             lines.append(by_currency.setdefault(market.instrument(symbol).quote, _Totals()))
         for line in lines:
             line.floating.add_sum(t.floating)
-            line.realized += t.realized
+            line.realized.add_sum(t.realized)
     broker = by_book.get(BBOOK, _Totals()).figures(-1)
     return {
         "eventTime": event_time,

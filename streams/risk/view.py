@@ -18,20 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from streams.market.exact import SCALE, ExactSum
+from streams.market.exact import ExactSum
 from streams.market.instruments import instrument
 from streams.market.rates import usd_rates
 from streams.risk.config import RiskConfig
 from streams.risk.figures import GroupKey, Market, account_figures, largest_position, pnl_change
 from streams.risk.marks import Price, mid_price, quote_price
 from streams.risk.partial import AccountPartial, Group, Largest, RiskStateError, larger
+from streams.risk.realized import RealizedKey, RealizedLedger
 from streams.risk.records import AccountRisk, AccountRiskTop, PnlChange
 from streams.risk.table import AccountTable, Bools, Floats, rank
-
-RealizedKey = tuple[str, str]  # (symbol, book)
-# An account's realised entry: [trading day, quote millionths counted, micro-USD, of which
-# quote millionths still waiting for a rate]
-_DAY, _QUOTE, _USD, _PENDING = range(4)
 
 
 class RiskView:
@@ -45,9 +41,7 @@ class RiskView:
     def _reset(self) -> None:
         self._partials: dict[str, dict[str, AccountPartial]] = {}  # account -> source -> partial
         self._groups: dict[GroupKey, list[int]] = {}  # all accounts: [positions, V, S, M]
-        self._realized: dict[str, dict[RealizedKey, list[int]]] = {}
-        self._by_symbol: dict[RealizedKey, list[int]] = {}  # [day, micro-USD] of all accounts
-        self._pending: set[tuple[str, RealizedKey]] = set()
+        self._ledger = RealizedLedger()
         self._prices: dict[str, Price] = {}
         self._market: Market | None = None
         self._table = AccountTable()
@@ -69,8 +63,7 @@ class RiskView:
             return
         self.day = day
         self._table.reset_realized()
-        self._pending = {p for p in self._pending if self._entry(*p) is not None}
-        self._changed.update(self._realized)
+        self._changed.update(self._ledger.accounts())
 
     def trading_day(self) -> str:
         return self._calendar.label(self.day) if self.day else ""
@@ -142,10 +135,6 @@ class RiskView:
 
     # --- realised P&L --------------------------------------------------------------------------
 
-    def _entry(self, account: str, key: RealizedKey) -> list[int] | None:
-        entry = self._realized.get(account, {}).get(key)
-        return entry if entry is not None and entry[_DAY] == self.day else None
-
     def _merged_realized(self, account: str) -> dict[RealizedKey, int]:
         out: dict[RealizedKey, int] = {}
         for partial in self._partials.get(account, {}).values():
@@ -155,48 +144,14 @@ class RiskView:
         return out
 
     def _book_realized(self, account: str) -> None:
-        """Books the change of the account's realised amounts today since it last counted."""
-        merged = self._merged_realized(account)
-        entries = self._realized.setdefault(account, {})
-        for key in [k for k, e in entries.items() if e[_DAY] < self.day]:
-            del entries[key]
-        changed = False
-        for key in sorted(set(merged) | set(entries)):
-            entry = entries.setdefault(key, [self.day, 0, 0, 0])
-            delta = merged.get(key, 0) - entry[_QUOTE]
-            if delta:
-                entry[_QUOTE] += delta
-                entry[_PENDING] += delta
-                self._pending.add((account, key))
-                changed = True
-        if not entries:
-            del self._realized[account]
-        if changed:
+        """Books the account's realised amounts today beyond what the ledger has counted."""
+        if self._ledger.book(account, self._merged_realized(account), self.day):
             self._settle(self.market())
 
     def _settle(self, market: Market) -> None:
-        """Converts the amounts waiting for a rate, at the current rate, rounded once."""
-        for account, key in sorted(self._pending):
-            entry = self._entry(account, key)
-            rate = market.quote_rate(key[0])
-            if entry is None or rate is None:
-                continue
-            micro = ExactSum().add(entry[_PENDING], rate).rounded()
-            entry[_USD] += micro
-            entry[_PENDING] = 0
-            line = self._by_symbol.get(key)
-            if line is None or line[0] < self.day:
-                line = self._by_symbol[key] = [self.day, 0]
-            line[1] += micro
-            self._pending.discard((account, key))
-            self._table.set_realized(account, self.realized_today(account) / SCALE)
+        for account in self._ledger.settle(market, self.day):
+            self._table.set_realized(account, self._ledger.today(account, self.day).value())
             self._changed.add(account)
-        self._pending = {p for p in self._pending if self._entry(*p) is not None}
-
-    def realized_today(self, account: str) -> int:
-        """The account's realised P&L today in micro-USD (converted amounts only)."""
-        entries = self._realized.get(account, {})
-        return sum(e[_USD] for e in entries.values() if e[_DAY] == self.day)
 
     # --- market --------------------------------------------------------------------------------
 
@@ -216,8 +171,7 @@ class RiskView:
         mids = {s: p.mid for s, p in self._prices.items()}
         rates = usd_rates(mids, instruments, fallback)
         self._market = Market(dict(self._prices), rates, overrides, instruments)
-        if self._pending:
-            self._settle(self._market)
+        self._settle(self._market)
         return self._market
 
     # --- outputs -------------------------------------------------------------------------------
@@ -237,7 +191,7 @@ class RiskView:
     def pnl_change(self) -> PnlChange:
         """The broker's B-book P&L and the clients' P&L by book, now."""
         market = self.market()
-        realized = {k: v for k, (day, v) in self._by_symbol.items() if day == self.day and v}
+        realized = self._ledger.by_symbol(self.day)
         return pnl_change(
             self._groups,
             realized,
@@ -249,9 +203,9 @@ class RiskView:
     def account_risk(self, account: str) -> AccountRisk | None:
         """The account's risk now, or None when it has neither positions nor realised P&L."""
         sources = self._partials.get(account, {})
-        realized = self.realized_today(account)
-        pending = sorted({k[0] for a, k in self._pending if a == account})
-        if not sources and not realized and not pending:
+        realized = self._ledger.today(account, self.day)
+        pending = self._ledger.waiting(account, self.day)
+        if not sources and not realized.num and not pending:
             return None
         market = self.market()
         fig = account_figures(self.groups_of(account), market, self.config.basis)
@@ -267,8 +221,8 @@ class RiskView:
             "openPositions": fig.positions,
             "exposure": fig.exposure,
             "floatingPnl": fig.floating.value(),
-            "realizedToday": realized / SCALE,
-            "pnlToday": ExactSum().add_sum(fig.floating).add(realized).value(),
+            "realizedToday": realized.value(),
+            "pnlToday": ExactSum().add_sum(fig.floating).add_sum(realized).value(),
             "largestPosition": largest_position(best.values(), market),
             "markedAtMid": fig.marked_at_mid,
             "unconverted": sorted({*fig.unconverted, *pending}),
@@ -307,7 +261,7 @@ class RiskView:
         return out
 
     def accounts(self) -> list[str]:
-        return sorted(set(self._partials) | set(self._realized))
+        return sorted(set(self._partials) | set(self._ledger.accounts()))
 
     # --- recovery ------------------------------------------------------------------------------
 
@@ -331,10 +285,7 @@ class RiskView:
             "format": 1,
             "t": self.event_time,
             "prices": {s: list(p) for s, p in sorted(self._prices.items())},
-            "realized": {
-                account: [[*key, *(str(x) for x in e)] for key, e in sorted(entries.items())]
-                for account, entries in sorted(self._realized.items())
-            },
+            "realized": self._ledger.state(),
         }
         if partials:
             out["partials"] = {
@@ -351,32 +302,20 @@ class RiskView:
         try:
             self.advance(int(state["t"]))
             for symbol, (bid, ask, mid) in state["prices"].items():
-                self._prices[symbol] = Price(bid, ask, float(mid))
-            for account, rows in state["realized"].items():
-                for symbol, book, *numbers in rows:
-                    entry = [int(x) for x in numbers]
-                    self._realized.setdefault(account, {})[(symbol, book)] = entry
-            partials = state.get("partials", {})
-            self._holding = True
-            for account, sources in partials.items():
+                price = mid_price(mid) if bid is None and ask is None else quote_price(bid, ask)
+                if price is None:
+                    raise ValueError(f"prices.{symbol}: no price")
+                self._prices[symbol] = price
+            self._ledger.restore(state["realized"], self.day)
+            for account in self._ledger.accounts():
+                self._table.set_realized(account, self._ledger.today(account, self.day).value())
+            partials = state.get("partials")
+            self._holding = partials is not None
+            for account, sources in (partials or {}).items():
                 for source, rec in sources.items():
                     self.put(source, account, AccountPartial.from_record(rec))
         except (KeyError, TypeError, ValueError) as exc:
             raise RiskStateError(f"malformed risk state: {exc!r:.200}") from exc
-        self._restore_totals()
-        if partials:
+        if partials is not None:
             self.end_replay()
         self._changed.clear()
-
-    def _restore_totals(self) -> None:
-        """The per-symbol realised totals, pending amounts and realised scores from the
-        restored per-account entries."""
-        for account, entries in self._realized.items():
-            for key, entry in entries.items():
-                if entry[_DAY] != self.day:
-                    continue
-                line = self._by_symbol.setdefault(key, [self.day, 0])
-                line[1] += entry[_USD]
-                if entry[_PENDING]:
-                    self._pending.add((account, key))
-            self._table.set_realized(account, self.realized_today(account) / SCALE)
