@@ -146,7 +146,7 @@ def test_fingerprint_is_crc64_avro_of_the_canonical_form_little_endian(name: str
 
 
 def test_every_schema_has_a_distinct_fingerprint() -> None:
-    assert len({CODEC.schema(n).fingerprint for n in NAMES}) == len(NAMES) == 9
+    assert len({CODEC.schema(n).fingerprint for n in NAMES}) == len(NAMES) == 14
 
 
 def test_fingerprint_ignores_docs_and_defaults_but_not_types() -> None:
@@ -201,6 +201,17 @@ def test_unknown_schema_name_raises_avro_error_listing_known_names() -> None:
 # --- golden bytes -----------------------------------------------------------------------------
 
 T0 = 1_768_818_645_123_456  # 2026-01-19T10:30:45.123456Z in microseconds
+
+# The per-horizon figures the markout aggregates share (AccountToxicity, LpMarkout,
+# MarkoutCurve): arrays aligned with horizonsMs.
+MARKOUT_FIGURES: dict[str, Any] = {
+    "horizonsMs": [1000, 5000, 30000, 60000],
+    "knownCount": [120, 120, 119, 118],
+    "meanMarkoutBps": [0.15, -0.49, -0.4, None],
+    "meanMarkoutUsd": [1.62, -5.31, -4.33, None],
+    "sumMarkoutUsd": [194.4, -637.2, -515.27, 0.0],
+    "clientFavourPct": [25.0, 71.5, 66.25, None],
+}
 
 GOLDEN_RECORDS: dict[str, dict[str, Any]] = {
     "Alert": {
@@ -327,6 +338,72 @@ GOLDEN_RECORDS: dict[str, dict[str, Any]] = {
         "source": "AlertEngine",
         "actionItems": ["Check the LMAX session"],
     },
+    "TradeMarkout": {
+        "tradeId": "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d",
+        "orderId": "ord-7-1",
+        "eventTime": T0,
+        "symbol": "EURUSD",
+        "side": "BUY",
+        "volume": 100000.0,
+        "book": "ABOOK",
+        "lpName": "OANDA",
+        "accountId": "acc-12",
+        "price": 1.0851,
+        "midAtFill": 1.085,
+        "horizonsMs": [1000, 5000, 30000, 60000],
+        "midAtHorizon": [1.0851, 1.0853, 1.0853, None],  # arrays of unions: pins null items
+        "markout": [0.0, -0.0002, -0.0002, None],
+        "markoutBps": [0.0, -1.8431480969493867, -1.8431480969493867, None],
+        "markoutUsd": [0.0, -20.0, -20.0, None],
+        "status": ["KNOWN", "KNOWN", "NO_QUOTE", "TIMED_OUT"],
+    },
+    "AccountToxicity": {
+        "eventTime": T0,
+        "accountId": "acc-12",
+        "trades": 120,
+        **MARKOUT_FIGURES,
+        "scoreHorizonMs": 5000,
+        "clientWins": 82,
+        "clientLosses": 31,
+        "z": 4.797,
+        "score": 95.94,
+        "level": "toxic",
+        "closedPositions": 64,
+        "meanHoldingTimeS": 12.5,
+    },
+    "LpMarkout": {
+        "eventTime": T0,
+        "lpName": "LMAX",
+        "fills": 275,
+        **MARKOUT_FIGURES,
+        "decisions": 363,
+        "adverseDecisions": 80,
+        "adverseRejects": 72,
+        "otherDecisions": 268,
+        "otherRejects": 14,
+        "unknownMoves": 15,
+        "rejectRateAfterAdverse": 0.9,
+        "rejectRateOtherwise": 0.05223880597014925,
+        "lastLookZ": 15.43,
+        "lastLookSuspected": True,
+    },
+    "MarkoutCurve": {
+        "eventTime": T0,
+        "symbol": "*",
+        "book": "BBOOK",
+        "trades": 1000,
+        **MARKOUT_FIGURES,
+    },
+    "RoutingAdvice": {
+        "eventTime": T0,
+        "accountId": "acc-12",
+        "recommendedBook": "ABOOK",
+        "level": "toxic",
+        "score": 95.94,
+        "trades": 120,
+        "reason": "toxic flow: score 96 at 5s; client won 82 of 113 decided trades at 5s, "
+        "mean markout -0.49 bps over 120 trades",
+    },
 }
 
 # The exact bytes each golden record encodes to. These pin the wire format that running
@@ -384,6 +461,44 @@ GOLDEN_HEX: dict[str, str] = {
         "6437653866393080869ef0e5aea40606021e4c5020446973636f6e6e6563746564284c4d41582073"
         "746f707065642071756f74696e6716416c657274456e67696e65022c436865636b20746865204c4d"
         "41582073657373696f6e00"
+    ),
+    "TradeMarkout": (
+        "c3013514319548e2f1834837613662356334642d336532662d346131622d396338642d3765366635"
+        "61346233633264020e6f72642d372d3180869ef0e5aea4060c4555525553440000000000006af840"
+        "00020a4f414e4441020c6163632d3132cd3b4ed1915cf13f025c8fc2f5285cf13f08d00f904ee0d4"
+        "03c0a907000802cd3b4ed1915cf13f02af946588635df13f02af946588635df13f00000802000000"
+        "0000000000022d431cebe2362abf022d431cebe2362abf00000802000000000000000002e950e1db"
+        "887dfdbf02e950e1db887dfdbf0000080200000000000000000200000000000034c0020000000000"
+        "0034c00000080000020400"
+    ),
+    "AccountToxicity": (
+        "c30196e27facfc6d39f380869ef0e5aea4060c6163632d3132f00108d00f904ee0d403c0a9070008"
+        "f001f001ee01ec01000802333333333333c33f025c8fc2f5285cdfbf029a9999999999d9bf000008"
+        "02ec51b81e85ebf93f023d0ad7a3703d15c00252b81e85eb5111c0000008cdcccccccc4c68409a99"
+        "999999e983c05c8fc2f5281a80c000000000000000000008020000000000003940020000000000e0"
+        "51400200000000009050400000904ea4013e02e3a59bc420301340025c8fc2f528fc574006800102"
+        "0000000000002940"
+    ),
+    "LpMarkout": (
+        "c30198d2f25fa53f11dc80869ef0e5aea406084c4d4158a60408d00f904ee0d403c0a9070008f001"
+        "f001ee01ec01000802333333333333c33f025c8fc2f5285cdfbf029a9999999999d9bf00000802ec"
+        "51b81e85ebf93f023d0ad7a3703d15c00252b81e85eb5111c0000008cdcccccccc4c68409a999999"
+        "99e983c05c8fc2f5281a80c000000000000000000008020000000000003940020000000000e05140"
+        "0200000000009050400000d605a001900198041c1e02cdccccccccccec3f027aa072760bbfaa3f02"
+        "5c8fc2f528dc2e4001"
+    ),
+    "MarkoutCurve": (
+        "c30121075ac24ca96cb380869ef0e5aea406022a02d00f08d00f904ee0d403c0a9070008f001f001"
+        "ee01ec01000802333333333333c33f025c8fc2f5285cdfbf029a9999999999d9bf00000802ec51b8"
+        "1e85ebf93f023d0ad7a3703d15c00252b81e85eb5111c0000008cdcccccccc4c68409a99999999e9"
+        "83c05c8fc2f5281a80c000000000000000000008020000000000003940020000000000e051400200"
+        "000000009050400000"
+    ),
+    "RoutingAdvice": (
+        "c301700b9677689efbcd80869ef0e5aea4060c6163632d31320006025c8fc2f528fc5740f001da01"
+        "746f78696320666c6f773a2073636f72652039362061742035733b20636c69656e7420776f6e2038"
+        "32206f66203131332064656369646564207472616465732061742035732c206d65616e206d61726b"
+        "6f7574202d302e343920627073206f7665722031323020747261646573"
     ),
 }
 
