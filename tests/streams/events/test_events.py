@@ -390,6 +390,32 @@ def test_invalid_input_raises_invalid_event_naming_the_field(
     assert str(err.value).startswith(f"{schema}.{field}: ")
 
 
+@pytest.mark.parametrize(
+    ("builder", "overrides", "field"),
+    [
+        ("routing_decision", {"lp_rejected": 1, "decision": "CBOOK", "symbol": ""}, "lpRejected"),
+        ("routing_decision", {"decision": "ABOOK", "lp": None, "side": "HOLD"}, "lpSelected"),
+        ("routing_decision", {"symbol": "", "volume": -1}, "symbol"),
+        ("position", {"book": "ABOOK", "lp": None, "status": "PENDING"}, "lp"),
+        ("position", {"status": "OPEN", "volume": 0, "position_id": ""}, "volume"),
+        ("position", {"version": 0, "volume": -1, "side": "LONG"}, "version"),
+        ("quote", {"bid": 0, "symbol": ""}, "bid"),
+        ("quote", {"bid": 2.0, "ask": 1.0, "event_id": ""}, "ask"),
+        ("service_alert", {"action_items": "one", "severity": "fatal"}, "actionItems"),
+        ("service_alert", {"action_items": ["ok", ""], "title": ""}, "title"),
+        ("lp_status", {"uptime": 101, "lp_name": ""}, "lpName"),
+    ],
+)
+def test_with_several_problems_the_first_in_check_order_is_reported(
+    builder: str, overrides: dict[str, Any], field: str
+) -> None:
+    """The order is part of the contract (other SDKs report the same field): the fields in
+    the spec's check_first, each relation right after its fields, then the record's order."""
+    with pytest.raises(InvalidEvent) as err:
+        build(builder, **overrides)
+    assert err.value.field == field
+
+
 def test_invalid_event_is_a_value_error() -> None:
     assert issubclass(InvalidEvent, ValueError)
 

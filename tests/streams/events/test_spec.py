@@ -14,7 +14,7 @@ from streams import events
 from streams.events import codegen
 from streams.events.spec import EVENT_ID, EVENT_TIME, EVENTS, REQUIRED, Event
 from streams.sdk import Publisher, SyncPublisher
-from streams.topics import BY_LOGICAL
+from streams.topics import BY_LOGICAL, TOPICS
 
 BY_NAME = {e.name: e for e in EVENTS}
 
@@ -59,7 +59,8 @@ def test_spec_defaults_are_the_avsc_defaults(name: str) -> None:
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.name)
 def test_topic_key_and_check_order_name_real_fields(event: Event) -> None:
-    assert event.topic in BY_LOGICAL
+    topic = BY_LOGICAL[event.topic]
+    assert (topic.kind, topic.value_schemas, topic.key) == ("input", (event.name,), event.key)
     names = {f.avro for f in event.fields}
     key = event.field(event.key)
     assert key.default is REQUIRED and key.rule.avro == "string"
@@ -87,10 +88,9 @@ def test_builder_and_sdk_signatures_follow_the_spec(event: Event) -> None:
                 assert parameter.default == builder[name].default
 
 
-def test_every_input_schema_is_described() -> None:
-    """The SDK publishes exactly the events with an ``eventId`` (the inputs)."""
-    inputs = {p.stem for p in SCHEMA_DIR.glob("*.avsc") if "eventId" in p.read_text()}
-    assert inputs == set(BY_NAME)
+def test_every_input_topic_has_its_event_described() -> None:
+    """The SDK publishes to exactly the input topics."""
+    assert {t.logical for t in TOPICS if t.kind == "input"} == {e.topic for e in EVENTS}
 
 
 def test_generated_modules_are_up_to_date() -> None:
