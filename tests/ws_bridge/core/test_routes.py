@@ -11,9 +11,19 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.bridge import SECRET, T0, settings
+from tests.helpers.bridge import T0, settings
+from tests.helpers.bridge_routes import (
+    ALLOWED,
+    BAD_ORIGIN,
+    CALLERS,
+    FULL,
+    GOOD_ORIGIN,
+    PATHS,
+    expected,
+    jwt_for,
+)
 from ws_bridge.core.access import AuthFailures
-from ws_bridge.core.auth import TokenVerifier, mint_token
+from ws_bridge.core.auth import TokenVerifier
 from ws_bridge.core.config import BridgeSettings
 from ws_bridge.core.routes import (
     PUBLIC_STATUS_KEYS,
@@ -28,58 +38,7 @@ from ws_bridge.core.routes import (
 )
 
 ALLOWED_IP, REFUSED_IP = "10.1.2.3", "192.0.2.7"
-GOOD_ORIGIN, BAD_ORIGIN = "https://dash.example.com", "https://evil.example.net"
 METRICS_TOKEN = "scrape-token-0123456789abcdef"  # noqa: S105 - test token
-PATHS = {
-    Route.WS: "/ws/analytics",
-    Route.STATUS: "/api/analytics/status",
-    Route.METRICS: "/metrics",
-    Route.HEALTH: "/healthz",
-    Route.READY: "/readyz",
-    Route.DASHBOARD: "/dashboard/app.js",
-    Route.OTHER: "/nope",
-}
-
-
-def jwt_for(kind: str) -> str | None:
-    """The credential of each kind of caller (None: no token)."""
-    if kind == "none":
-        return None
-    if kind == "bad":
-        return mint_token(
-            "another-secret-0123456789abcdef-0123456789", "eve", ["admin"], 600, now=T0
-        )
-    if kind == "expired":
-        return mint_token(SECRET, "alice", ["admin"], 60, now=T0 - 3600)
-    return mint_token(SECRET, kind, [kind], 600, account="acc-1", now=T0)
-
-
-CALLERS = ("none", "bad", "expired", "viewer", "admin")
-ALLOWED = "allowed"
-FULL = "full"  # the status with the client list
-# route -> caller -> expected (allowed address, no Origin): ALLOWED, FULL, or (status, reason)
-EXPECTED: dict[Route, dict[str, Any]] = {
-    Route.WS: {
-        "none": (401, "missing-token"),
-        "bad": (401, "bad-signature"),
-        "expired": (401, "expired"),
-        "viewer": ALLOWED,
-        "admin": ALLOWED,
-    },
-    Route.STATUS: {
-        "none": ALLOWED,
-        "bad": (401, "bad-signature"),
-        "expired": (401, "expired"),
-        "viewer": ALLOWED,
-        "admin": FULL,
-    },
-    **{
-        route: dict.fromkeys(CALLERS, ALLOWED)
-        for route in (Route.METRICS, Route.HEALTH, Route.READY, Route.DASHBOARD, Route.OTHER)
-    },
-}
-ORIGIN_CHECKED = {Route.WS, Route.STATUS, Route.METRICS}
-OPEN_HEALTH = {Route.HEALTH, Route.READY}
 
 
 def policy(**overrides: Any) -> RoutePolicy:
@@ -100,7 +59,7 @@ def ask(
     now: float = T0,
     listener: Listener = Listener.MAIN,
 ) -> Allowed | Refused:
-    token = jwt_for(caller)
+    token = jwt_for(caller, T0)
     target = PATHS[route]
     headers: list[tuple[str, str]] = [("Host", "bridge:7999")]
     if token is not None and where == "header":
@@ -128,14 +87,9 @@ def test_every_route_for_every_caller_address_and_origin(
     route: Route, caller: str, peer: str, origin: str | None
 ) -> None:
     """The IP allow-list first (health open), then the Origin on the data routes, then tokens."""
-    expected = EXPECTED[route][caller]
-    if peer == REFUSED_IP and route not in OPEN_HEALTH:
-        expected = (403, "ip-not-allowed")
-    elif origin == BAD_ORIGIN and route in ORIGIN_CHECKED:
-        expected = (403, "origin-not-allowed")
     decision = ask(policy(), route, caller, peer=peer, origin=origin)
     assert decision.route is route
-    assert outcome(decision) == expected
+    assert outcome(decision) == expected(route, caller, peer == ALLOWED_IP, origin)
 
 
 @pytest.mark.parametrize("route", list(Route))
@@ -234,7 +188,7 @@ def test_a_refusal_carries_a_known_reason_and_never_the_token(route: Route, call
             decision = ask(p, route, caller, where=where)
             if isinstance(decision, Refused):
                 assert decision.reason in REASONS
-                token = jwt_for(caller)
+                token = jwt_for(caller, T0)
                 assert token is None or token.split(".")[2] not in repr(decision)
 
 
