@@ -1,6 +1,6 @@
 """Go SDK publish throughput against raw franz-go and against the Python SDK, in one run.
 
-    python bench/go_sdk_throughput.py [--events 200000] [--rounds 3]
+    python bench/go_sdk_throughput.py [--events 1000000] [--python-events 200000] [--rounds 3]
 
 Three ways of publishing the same routing decisions (``sdk_throughput.decision_args``) from one
 process to a broker, each to topics of its own created for the run:
@@ -12,7 +12,9 @@ process to a broker, each to topics of its own created for the run:
 
 Rounds alternate (raw, Go SDK, Python SDK, raw, ...) so all see the same machine state; the
 median of each is reported with the ratios Go SDK / raw and Go SDK / Python SDK, and the spread
-of the rounds. Connecting is not timed; flushing is.
+of the rounds. Connecting is not timed; flushing is. The Go runs send more events (a second or
+two each at Go's rates: shorter runs swing with whatever else the machine runs); rates are
+events per second either way.
 
 Needs Go and a broker: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092).
 """
@@ -80,7 +82,8 @@ def spread(xs: list[float]) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=1_000_000, help="per Go run")
+    parser.add_argument("--python-events", type=int, default=200_000, help="per Python run")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
@@ -90,7 +93,10 @@ async def main() -> None:
         name: dataclasses.replace(base, topic_prefix=f"bench-{name}-{run_id}.")
         for name in ("goraw", "gosdk", "pysdk")
     }
-    print(f"broker {base.bootstrap_servers}; {args.events} routing decisions x {args.rounds}")
+    print(
+        f"broker {base.bootstrap_servers}; routing decisions per run: {args.events:,} (Go), "
+        f"{args.python_events:,} (Python); {args.rounds} rounds"
+    )
     admin = AIOKafkaAdminClient(bootstrap_servers=base.bootstrap_servers)
     await admin.start()
     try:
@@ -111,7 +117,7 @@ async def main() -> None:
             print(f"  round {r}: raw franz-go, pre-encoded      {raw[-1]:>10,.0f} events/s")
             go.append(await asyncio.to_thread(run_go, binary, "sdk", ways["gosdk"], args.events))
             print(f"  round {r}: Go SDK (validate+encode+send)  {go[-1]:>10,.0f} events/s")
-            py.append(await run_sdk(ways["pysdk"], args.events))
+            py.append(await run_sdk(ways["pysdk"], args.python_events))
             print(f"  round {r}: Python SDK                     {py[-1]:>10,.0f} events/s")
     raw_m, go_m, py_m = (statistics.median(x) for x in (raw, go, py))
     print()

@@ -26,7 +26,7 @@ import (
 type Publisher struct {
 	cfg     Config
 	client  *kgo.Client
-	topics  map[*Schema]string // full topic names
+	topics  [5]string // full topic names, by Schema.index
 	fill    fill
 	queue   room
 	done    chan struct{} // closed by Close: wakes calls waiting for room
@@ -100,12 +100,11 @@ func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
 	p := &Publisher{
 		cfg:    cfg,
 		client: client,
-		topics: make(map[*Schema]string, 5),
 		queue:  room{limit: int64(cfg.MaxBufferedRecords)},
 		done:   make(chan struct{}),
 	}
 	for _, s := range Schemas() {
-		p.topics[s] = cfg.TopicPrefix + s.Topic
+		p.topics[s.index] = cfg.TopicPrefix + s.Topic
 	}
 	p.fill = fill{id: newEventIDs().next, now: nowMicros}
 	// As aiokafka expires a batch request_timeout_ms after it was created.
@@ -169,7 +168,7 @@ func (p *Publisher) produce(ctx context.Context, m Message, err error) error {
 	}
 	p.sent.Add(1)
 	record := &kgo.Record{
-		Topic:     p.topics[s],
+		Topic:     p.topics[s.index],
 		Key:       keyAfter(m.Value, m.Key),
 		Value:     m.Value,
 		Timestamp: time.UnixMilli(m.EventTime / 1000), // the event's time, as the Python SDK

@@ -30,6 +30,7 @@ type Schema struct {
 	KeyField      string // the field whose value is the Kafka key
 	CanonicalForm string
 	Fingerprint   [8]byte     // CRC-64-AVRO, little-endian as on the wire
+	index         int         // position in Schemas()
 	schema        avro.Schema // parsed by hamba/avro; the tests encode with it too
 	header        [10]byte
 }
@@ -38,11 +39,11 @@ type Schema struct {
 func (s *Schema) FingerprintHex() string { return hex.EncodeToString(s.Fingerprint[:]) }
 
 var (
-	routingDecisionSchema = mustLoad("RoutingDecision", "routing.decisions", "symbol")
-	lpStatusSchema        = mustLoad("LpStatus", "lp.status", "lpName")
-	positionSchema        = mustLoad("PositionState", "positions", "positionId")
-	quoteSchema           = mustLoad("Quote", "quotes", "symbol")
-	alertSchema           = mustLoad("ServiceAlert", "alerts.inbound", "source")
+	routingDecisionSchema = mustLoad(0, "RoutingDecision", "routing.decisions", "symbol")
+	lpStatusSchema        = mustLoad(1, "LpStatus", "lp.status", "lpName")
+	positionSchema        = mustLoad(2, "PositionState", "positions", "positionId")
+	quoteSchema           = mustLoad(3, "Quote", "quotes", "symbol")
+	alertSchema           = mustLoad(4, "ServiceAlert", "alerts.inbound", "source")
 )
 
 // Schemas returns the five input schemas, in the order of the README's topic table.
@@ -50,7 +51,7 @@ func Schemas() []*Schema {
 	return []*Schema{routingDecisionSchema, lpStatusSchema, positionSchema, quoteSchema, alertSchema}
 }
 
-func mustLoad(name, topic, key string) *Schema {
+func mustLoad(index int, name, topic, key string) *Schema {
 	text, err := schemaFiles.ReadFile("avro/" + name + ".avsc")
 	if err != nil {
 		panic(fmt.Sprintf("rtx: embedded schema %s missing: %v", name, err))
@@ -68,7 +69,7 @@ func mustLoad(name, topic, key string) *Schema {
 		panic(fmt.Sprintf("rtx: fingerprint of %s: %v", name, err))
 	}
 	s := &Schema{Name: name, Topic: topic, KeyField: key, CanonicalForm: parsed.String(),
-		schema: parsed}
+		index: index, schema: parsed}
 	copy(s.Fingerprint[:], fp)
 	copy(s.header[:2], magic[:])
 	copy(s.header[2:], fp)
