@@ -106,6 +106,9 @@ def bridge(topics: KafkaSettings, tmp_path: Path, keys: dict[str, Any]) -> Itera
         "RTX_JWT_ISSUER": ISS,
         "RTX_JWT_LEEWAY_S": "5",
         "RTX_LOG_LEVEL": "DEBUG",
+        # Every attack below fails on purpose, ~60 in a row from one address: room for all of
+        # them (the slow-down itself is tested in tests/ws_bridge/server/test_http_metrics.py).
+        "RTX_BRIDGE_AUTH_FAILURES_BURST": "1000",
     }
     with log_path.open("ab") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own command
