@@ -28,6 +28,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
+from hypothesis import HealthCheck, settings
+
 from streams.markouts.boards import Drained, MarkoutBoards
 from streams.markouts.config import MarkoutConfig
 from streams.markouts.records import LastLookSample, TradeMarkout
@@ -46,6 +48,14 @@ SYMBOLS: dict[str, tuple[float, float, int, float]] = {
     "EURGBP": (0.8543, 0.00001, 8, 4e-5),
 }
 GBP_USD = 1.27  # the fixed USD rate of GBP the tests give for the cross (EURGBP)
+
+SCENARIO_PROPERTY = settings(
+    max_examples=20,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+"""Hypothesis settings for property tests that generate a whole scenario per example."""
 
 Event = tuple[str, dict[str, Any]]
 

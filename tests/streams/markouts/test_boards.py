@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.errors import StateError
@@ -23,6 +23,7 @@ from streams.markouts.records import ALL_SYMBOLS
 from streams.markouts.stage import MarkoutStage
 from streams.markouts.window import SampleCounts
 from tests.helpers.markouts import (
+    SCENARIO_PROPERTY,
     T0,
     USD_RATE,
     Params,
@@ -31,13 +32,6 @@ from tests.helpers.markouts import (
     feed,
     markout_record,
     scenario,
-)
-
-PROPERTY = settings(
-    max_examples=15,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 
@@ -55,6 +49,7 @@ def test_an_account_is_scored_from_min_trades_on_and_keeps_its_last_n() -> None:
         rec = board.record("acc-1")
         assert rec is not None and rec["trades"] == k + 1
         assert (rec["score"] is None) is (k < 2)
+    assert rec is not None
     assert rec["z"] == 3 / math.sqrt(3) and rec["score"] == pytest.approx(20 * math.sqrt(3))
     for k in range(3, 6):  # the client loses these: they push the first ones out
         board.on_markout(markout_record(f"t{k}", T0 + k * S, [1.0, 2.0, 2.0, 2.0]))
@@ -202,7 +197,7 @@ def test_curves_per_symbol_and_book_and_over_all_symbols() -> None:
 # --- snapshots --------------------------------------------------------------------------------
 
 
-@PROPERTY
+@SCENARIO_PROPERTY
 @given(seed=st.integers(0, 10_000), cut=st.floats(0.0, 1.0))
 def test_boards_snapshot_and_restore_mid_stream_give_the_same_records(
     seed: int, cut: float

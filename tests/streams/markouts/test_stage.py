@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.errors import StateError
@@ -17,6 +17,7 @@ from streams.markouts.stage import MarkoutStage
 from streams.markouts.usd import quote_usd
 from tests.helpers.markouts import (
     MS,
+    SCENARIO_PROPERTY,
     T0,
     USD_RATE,
     Event,
@@ -26,13 +27,6 @@ from tests.helpers.markouts import (
     quote,
     scenario,
     step,
-)
-
-PROPERTY = settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 
@@ -216,7 +210,8 @@ def test_rejects_and_unpriced_decisions_are_not_trades() -> None:
 
 def test_a_cross_without_a_usd_rate_has_no_usd_markout_and_is_counted() -> None:
     config = MarkoutConfig(horizons_ms=(1_000,), score_horizon_ms=1_000)
-    s = MarkoutStage(config, quote_usd(lambda symbol: ("EUR", "CHF"), {}.get))
+    no_rates: dict[str, float] = {}
+    s = MarkoutStage(config, quote_usd(lambda symbol: ("EUR", "CHF"), no_rates.get))
     s.on_quote(quote(T0, 0.9399, 0.9401, "EURCHF"))
     s.on_decision(decision(T0, "BUY", 0.9401, symbol="EURCHF"))
     s.on_quote(quote(T0 + 2 * S, 0.9399, 0.9401, "EURCHF"))
@@ -300,7 +295,7 @@ def test_memory_stays_bounded_under_a_steady_stream() -> None:
 # --- snapshots --------------------------------------------------------------------------------
 
 
-@PROPERTY
+@SCENARIO_PROPERTY
 @given(seed=st.integers(0, 10_000), cut=st.floats(0.0, 1.0), dup=st.floats(0.0, 0.3))
 def test_snapshot_and_restore_mid_stream_give_the_same_output(
     seed: int, cut: float, dup: float
