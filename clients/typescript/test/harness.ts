@@ -110,9 +110,13 @@ export class Bridge {
     return `ws://127.0.0.1:${this.port}/ws/analytics`;
   }
 
-  /** GET /api/analytics/status. */
+  private statusToken: Promise<string> | null = null;
+
+  /** GET /api/analytics/status with an admin token: the consumer, the alert log and the client list are for the status role only. */
   async status(): Promise<{ consumer: Record<string, { lag: number }>; alertLog: { lastSeq: number } | null; clients: number }> {
-    const response = await fetch(`http://127.0.0.1:${this.port}/api/analytics/status`);
+    this.statusToken ??= mintToken('status-reader', ['admin']);
+    const headers = { Authorization: `Bearer ${await this.statusToken}` };
+    const response = await fetch(`http://127.0.0.1:${this.port}/api/analytics/status`, { headers });
     return (await response.json()) as never;
   }
 
