@@ -253,7 +253,9 @@ def run(args: argparse.Namespace) -> int:
                     if not p.alive():
                         raise SystemExit(f"soak: the {p.name} exited; see {p.log}")
                 w_lag, w_closed = worker_gauges(f"http://127.0.0.1:{metrics_port}/metrics")
-                b_lag, b_alerts = bridge_gauges(f"{base}/api/analytics/status")
+                # The consumer lag and alert log are for the status role (admin) only.
+                status_url = f"{base}/api/analytics/status?token={dev_token('soak-status')}"
+                b_lag, b_alerts = bridge_gauges(status_url)
                 sample = Sample(
                     now - t0,
                     rss_kib(worker.proc.pid),
