@@ -60,74 +60,87 @@ func ConfigFromEnv() (Config, error) { return ConfigFromLookup(os.LookupEnv) }
 // A bad value is a *ConfigError naming the variable; unset or blank means the default.
 func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	c := DefaultConfig()
-	get := func(name string) (string, bool) {
-		v, ok := lookup(name)
-		if !ok || strings.TrimSpace(v) == "" {
-			return "", false
-		}
-		return v, true
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	settings := []struct {
+		name  string
+		parse func(name, raw string) error
+	}{
+		{"KAFKA_BOOTSTRAP_SERVERS", func(name, raw string) (err error) {
+			c.BootstrapServers, err = parseBootstrap(name, raw)
+			return err
+		}},
+		{"RTX_TOPIC_PREFIX", func(name, raw string) error {
+			c.TopicPrefix = strings.TrimSpace(raw)
+			if !topicPrefixRE.MatchString(c.TopicPrefix) {
+				return &ConfigError{fmt.Sprintf("%s=%s: a topic prefix may use only letters, "+
+					"digits, '.', '_' and '-'", name, pyRepr(raw))}
+			}
+			return nil
+		}},
+		{"RTX_CLIENT_ID", func(_, raw string) error { c.ClientID = strings.TrimSpace(raw); return nil }},
+		{"RTX_PRODUCER_LINGER_MS", func(name, raw string) error {
+			v, err := parseWhole(name, raw, 0, 60_000)
+			c.Linger = ms(v)
+			return err
+		}},
+		{"RTX_PRODUCER_MAX_BATCH_BYTES", func(name, raw string) error {
+			v, err := parseWhole(name, raw, 1024, 64<<20)
+			c.MaxBatchBytes = int(v)
+			return err
+		}},
+		{"RTX_PRODUCER_COMPRESSION", func(name, raw string) error {
+			c.Compression = strings.ToLower(strings.TrimSpace(raw))
+			if c.Compression != "none" && c.Compression != "gzip" {
+				return &ConfigError{fmt.Sprintf("%s=%s: expected one of none, gzip", name, pyRepr(raw))}
+			}
+			return nil
+		}},
+		{"RTX_PRODUCER_REQUEST_TIMEOUT_MS", func(name, raw string) error {
+			v, err := parseWhole(name, raw, 1000, math.MaxInt32)
+			c.RequestTimeout = ms(v)
+			return err
+		}},
+		{"RTX_PRODUCER_CONNECT_TIMEOUT_S", func(name, raw string) (err error) {
+			c.ConnectTimeout, err = parseSeconds(name, raw, 0.1)
+			return err
+		}},
 	}
-	var err error
-	if raw, ok := get("KAFKA_BOOTSTRAP_SERVERS"); ok {
-		if c.BootstrapServers, err = parseBootstrap("KAFKA_BOOTSTRAP_SERVERS", raw); err != nil {
+	for _, s := range settings {
+		raw, ok := lookup(s.name)
+		if !ok || strings.TrimSpace(raw) == "" {
+			continue
+		}
+		if err := s.parse(s.name, raw); err != nil {
 			return c, err
 		}
 	}
-	if raw, ok := get("RTX_TOPIC_PREFIX"); ok {
-		c.TopicPrefix = strings.TrimSpace(raw)
-		if !topicPrefixRE.MatchString(c.TopicPrefix) {
-			return c, &ConfigError{fmt.Sprintf("RTX_TOPIC_PREFIX=%s: a topic prefix may use "+
-				"only letters, digits, '.', '_' and '-'", pyRepr(raw))}
-		}
-	}
-	if raw, ok := get("RTX_CLIENT_ID"); ok {
-		c.ClientID = strings.TrimSpace(raw)
-	}
-	ints := []struct {
-		name     string
-		min, max int64
-		set      func(int64)
-	}{
-		{"RTX_PRODUCER_LINGER_MS", 0, 60_000, func(v int64) { c.Linger = time.Duration(v) * time.Millisecond }},
-		{"RTX_PRODUCER_MAX_BATCH_BYTES", 1024, 64 << 20, func(v int64) { c.MaxBatchBytes = int(v) }},
-		{"RTX_PRODUCER_REQUEST_TIMEOUT_MS", 1000, math.MaxInt32, func(v int64) {
-			c.RequestTimeout = time.Duration(v) * time.Millisecond
-		}},
-	}
-	for _, s := range ints {
-		if raw, ok := get(s.name); ok {
-			v, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
-			if err != nil {
-				return c, &ConfigError{fmt.Sprintf("%s=%s: expected a whole number", s.name, pyRepr(raw))}
-			}
-			if v < s.min || v > s.max {
-				return c, &ConfigError{rangeMessage(s.name, v, s.min, s.max)}
-			}
-			s.set(v)
-		}
-	}
-	if raw, ok := get("RTX_PRODUCER_COMPRESSION"); ok {
-		c.Compression = strings.ToLower(strings.TrimSpace(raw))
-		if c.Compression != "none" && c.Compression != "gzip" {
-			return c, &ConfigError{fmt.Sprintf(
-				"RTX_PRODUCER_COMPRESSION=%s: expected one of none, gzip", pyRepr(raw))}
-		}
-	}
-	if raw, ok := get("RTX_PRODUCER_CONNECT_TIMEOUT_S"); ok {
-		v, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
-		switch {
-		case err != nil && !isRangeErr(err):
-			return c, &ConfigError{fmt.Sprintf(
-				"RTX_PRODUCER_CONNECT_TIMEOUT_S=%s: expected a number", pyRepr(raw))}
-		case math.IsNaN(v) || math.IsInf(v, 0):
-			return c, &ConfigError{"RTX_PRODUCER_CONNECT_TIMEOUT_S=" + strings.TrimSpace(raw) +
-				": must be a finite number"}
-		case v < 0.1:
-			return c, &ConfigError{"RTX_PRODUCER_CONNECT_TIMEOUT_S=" + pyG(v) + ": must be >= 0.1"}
-		}
-		c.ConnectTimeout = time.Duration(v * float64(time.Second))
-	}
 	return c, nil
+}
+
+// parseWhole: a whole number in [min, max], as streams.settings.integer.
+func parseWhole(name, raw string, min, max int64) (int64, error) {
+	v, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+	if err != nil {
+		return 0, &ConfigError{fmt.Sprintf("%s=%s: expected a whole number", name, pyRepr(raw))}
+	}
+	if v < min || v > max {
+		return 0, &ConfigError{rangeMessage(name, v, min, max)}
+	}
+	return v, nil
+}
+
+// parseSeconds: a finite number of seconds >= min, as streams.settings.number.
+func parseSeconds(name, raw string, min float64) (time.Duration, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+	switch {
+	case err != nil && !isRangeErr(err):
+		return 0, &ConfigError{fmt.Sprintf("%s=%s: expected a number", name, pyRepr(raw))}
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return 0, &ConfigError{name + "=" + strings.TrimSpace(raw) + ": must be a finite number"}
+	case v < min:
+		return 0, &ConfigError{name + "=" + pyG(v) + ": must be >= " + pyG(min)}
+	}
+	return time.Duration(v * float64(time.Second)), nil
 }
 
 func isRangeErr(err error) bool {
