@@ -44,6 +44,9 @@ fi
 echo "==> pytest (the heavy fault tests marked chaos run under make chaos)"
 "$VENV/bin/pytest" -m "not chaos" "$@"
 
+echo "==> Go SDK (clients/go/test.sh: gofmt, go vet, go test -race with the real broker)"
+bash clients/go/test.sh
+
 echo "==> TypeScript client tests (node --test against a real bridge)"
 (cd clients/typescript && export RTX_VENV="$VENV_ABS" && npm test)
 
