@@ -39,7 +39,7 @@ from streams.market.exact import SCALE as SCALE
 from streams.market.exact import scaled as _scaled
 from streams.market.positions import HOUR_US as HOUR_US
 from streams.market.positions import MAX_CLOSED as MAX_CLOSED
-from streams.market.positions import ClosedIds
+from streams.market.positions import PositionIndex
 from streams.market.positions import is_open as _is_open
 
 GroupKey = tuple[str, str, str]  # (symbol, book, lp or "")
@@ -211,7 +211,7 @@ def recompute(positions: Iterable[Mapping[str, Any]]) -> Partial:
 # Stage 1: one positions partition
 
 
-class PositionBook:
+class PositionBook(PositionIndex[tuple[int, GroupKey, Sums]]):
     """Open positions of one input partition and their partial, maintained incrementally.
 
     An event is applied only if its ``version`` is higher than the one stored for its
@@ -228,51 +228,23 @@ class PositionBook:
     ordinary rates, in at most ~4.9 MB per book.
     """
 
-    __slots__ = ("_closed", "_groups", "_last_event_time", "_open")
+    __slots__ = ("_groups",)
 
     def __init__(self, *, closed_retention_us: int = HOUR_US, max_closed: int = MAX_CLOSED) -> None:
-        self._closed = ClosedIds(retention_us=closed_retention_us, max_ids=max_closed)
-        # positionId -> (version, group key, contribution)
-        self._open: dict[str, tuple[int, GroupKey, Sums]] = {}
+        # _open: positionId -> (version, group key, contribution)
+        super().__init__(closed_retention_us=closed_retention_us, max_closed=max_closed)
         self._groups: dict[GroupKey, Sums] = {}
-        self._last_event_time = 0
-
-    def __len__(self) -> int:
-        return len(self._open)
-
-    @property
-    def last_event_time(self) -> int:
-        """Highest eventTime (micros) of the events applied, 0 before the first."""
-        return self._last_event_time
-
-    @property
-    def remembered_closed(self) -> int:
-        """How many closed ids are remembered (for a gauge)."""
-        return len(self._closed)
-
-    def version(self, position_id: str) -> int | None:
-        """The version stored for a position (open or remembered closed), None if unknown."""
-        if position_id in self._open:
-            return self._open[position_id][0]
-        return self._closed.version(position_id)
 
     def apply(self, record: Mapping[str, Any]) -> bool:
         """Apply one validated PositionState. Returns True if the partial changed; False for a
         stale or duplicate event, and for an accepted event that changes no sum (a close of an
         unknown id, an update with the same figures)."""
-        pid: str = record["positionId"]
-        version: int = record["version"]
-        stored = self.version(pid)
-        if stored is not None and version <= stored:
+        accepted, old = self._accept(record)
+        if not accepted:
             return False
-        event_time: int = record["eventTime"]
-        if event_time > self._last_event_time:
-            self._last_event_time = event_time
-        old = self._open.pop(pid, None)
-        self._closed.forget(pid)
         if _is_open(record):
             key, new = _group_key(record), contribution(record)
-            self._open[pid] = (version, key, new)
+            self._open[record["positionId"]] = (record["version"], key, new)
             if old is not None and old[1] == key and old[2] == new:
                 return False
             if old is not None:
@@ -280,11 +252,11 @@ class PositionBook:
             self._add(key, new)
             changed = True
         else:
-            self._closed.remember(pid, version, event_time, self._last_event_time)
+            self._remember_close(record)
             if old is not None:
                 self._add(old[1], ZERO - old[2])
             changed = old is not None
-        self._closed.prune(self._last_event_time)
+        self._prune()
         return changed
 
     def _add(self, key: GroupKey, delta: Sums) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from streams.settings import ConfigError
 
@@ -70,3 +70,58 @@ class ClosedIds:
     def items(self) -> list[tuple[str, int, int]]:
         """(positionId, version, closed_at), oldest first: for a snapshot."""
         return [(pid, v, t) for pid, (v, t) in self._ids.items()]
+
+
+P = TypeVar("P", bound=tuple[Any, ...])  # an open position's entry; its first item: the version
+
+
+class PositionIndex(Generic[P]):
+    """The open positions of one positions partition by id, and the version rule every book
+    applies: an event is accepted only if its ``version`` is higher than the stored one (of
+    the open position, or of its remembered close), so redelivery and reordering are harmless.
+    Subclasses keep what they need per open position in ``_open`` (version first)."""
+
+    __slots__ = ("_closed", "_last_event_time", "_open")
+
+    def __init__(self, *, closed_retention_us: int = HOUR_US, max_closed: int = MAX_CLOSED) -> None:
+        self._closed = ClosedIds(retention_us=closed_retention_us, max_ids=max_closed)
+        self._open: dict[str, P] = {}
+        self._last_event_time = 0
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    @property
+    def last_event_time(self) -> int:
+        """Highest eventTime (micros) of the events applied, 0 before the first."""
+        return self._last_event_time
+
+    @property
+    def remembered_closed(self) -> int:
+        """How many closed ids are remembered (for a gauge)."""
+        return len(self._closed)
+
+    def version(self, position_id: str) -> int | None:
+        """The version stored for a position (open or remembered closed), None if unknown."""
+        entry = self._open.get(position_id)
+        return entry[0] if entry is not None else self._closed.version(position_id)
+
+    def _accept(self, record: Mapping[str, Any]) -> tuple[bool, P | None]:
+        """The version rule: (False, None) for a stale or duplicate event; else (True, the
+        position's open entry, removed, or None) with the clock advanced to its eventTime."""
+        pid: str = record["positionId"]
+        stored = self.version(pid)
+        if stored is not None and record["version"] <= stored:
+            return False, None
+        if record["eventTime"] > self._last_event_time:
+            self._last_event_time = record["eventTime"]
+        self._closed.forget(pid)
+        return True, self._open.pop(pid, None)
+
+    def _remember_close(self, record: Mapping[str, Any]) -> None:
+        self._closed.remember(
+            record["positionId"], record["version"], record["eventTime"], self._last_event_time
+        )
+
+    def _prune(self) -> None:
+        self._closed.prune(self._last_event_time)

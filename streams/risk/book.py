@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from streams.market.exact import scaled
-from streams.market.positions import HOUR_US, MAX_CLOSED, ClosedIds, is_open
+from streams.market.positions import HOUR_US, MAX_CLOSED, PositionIndex, is_open
 from streams.risk.day import TradingCalendar
 from streams.risk.partial import AccountPartial, Group, Largest, Realized, larger
 
@@ -44,13 +44,13 @@ def _realized_u(record: Mapping[str, Any], name: str) -> int | None:
     return None if value is None else scaled(value)
 
 
-class RiskBook:
+class RiskBook(PositionIndex[_Position]):
     """Open positions of one positions partition, by account, and each account's realised P&L
     of the current trading day. Memory: one tuple per open position, one list of position ids
     per account, one small dict per account that realised today; closed ids as
     :class:`streams.market.ClosedIds` bounds them."""
 
-    __slots__ = ("_calendar", "_closed", "_day", "_dirty", "_last", "_open", "_pids", "_realized")
+    __slots__ = ("_calendar", "_day", "_dirty", "_pids", "_realized")
 
     def __init__(
         self,
@@ -59,42 +59,22 @@ class RiskBook:
         closed_retention_us: int = HOUR_US,
         max_closed: int = MAX_CLOSED,
     ) -> None:
+        super().__init__(closed_retention_us=closed_retention_us, max_closed=max_closed)
         self._calendar = calendar
-        self._closed = ClosedIds(retention_us=closed_retention_us, max_ids=max_closed)
-        self._open: dict[str, _Position] = {}
         self._pids: dict[str, list[str]] = {}  # account -> its open position ids here
         # account -> (symbol, book) -> [trading day, realised amount in quote millionths]
         self._realized: dict[str, dict[tuple[str, str], list[int]]] = {}
         self._dirty: set[str] = set()
-        self._last = 0
         self._day = 0
-
-    def __len__(self) -> int:
-        return len(self._open)
-
-    @property
-    def last_event_time(self) -> int:
-        """Highest eventTime (micros) of the events applied, 0 before the first."""
-        return self._last
-
-    def version(self, position_id: str) -> int | None:
-        pos = self._open.get(position_id)
-        return pos.version if pos is not None else self._closed.version(position_id)
 
     def apply(self, record: Mapping[str, Any]) -> bool:
         """Apply one validated PositionState; True if an account's sums changed (it is then
         marked for :meth:`drain`), False for a stale or duplicate event or no change."""
-        pid: str = record["positionId"]
-        version: int = record["version"]
-        stored = self.version(pid)
-        if stored is not None and version <= stored:
+        accepted, old = self._accept(record)
+        if not accepted:
             return False
-        event_time: int = record["eventTime"]
-        if event_time > self._last:
-            self._last = event_time
-            self._day = self._calendar.day_of(event_time)
-        old = self._open.pop(pid, None)
-        self._closed.forget(pid)
+        pid: str = record["positionId"]
+        self._day = self._calendar.day_of(self._last_event_time)
         account = sys.intern(record["accountId"])
         symbol, book = sys.intern(record["symbol"]), sys.intern(record["book"])
         realized = self._realize(record, old, account, symbol, book)
@@ -104,7 +84,7 @@ class RiskBook:
             self._open[pid] = new
             changed |= old is None or old[1:8] != new[1:8]
         else:
-            self._closed.remember(pid, version, event_time, self._last)
+            self._remember_close(record)
             changed |= old is not None
         if old is None or old.account != account or pid not in self._open:
             self._move(pid, old.account if old is not None else None, account)
@@ -112,7 +92,7 @@ class RiskBook:
             self._dirty.add(account)
             if old is not None:
                 self._dirty.add(old.account)
-        self._closed.prune(self._last)
+        self._prune()
         return changed
 
     def _realize(
@@ -158,6 +138,7 @@ class RiskBook:
         total = _realized_u(record, "realizedPnl")
         if total is None:
             total = old.realized_u if old is not None else 0
+        value_u = scaled(volume, open_price)
         return _Position(
             record["version"],
             account,
@@ -165,8 +146,8 @@ class RiskBook:
             book,
             sys.intern(record["side"]),
             scaled(volume),
-            scaled(volume, open_price),
-            scaled(volume, open_price if mark is None else mark),
+            value_u,
+            value_u if mark is None else scaled(volume, mark),  # one int object when equal
             total,
         )
 

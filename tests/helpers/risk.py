@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streams.risk import RiskBook, RiskConfig, RiskView
+from tests.helpers.exposure import pos
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -23,39 +24,24 @@ def position(
     version: int = 1,
     *,
     account: str = "acc-1",
-    symbol: str = "EURUSD",
-    side: str = "BUY",
-    volume: float = 100_000.0,
-    open_price: float = 1.0,
-    current_price: float | None = None,
-    book: str = "BBOOK",
-    lp: str | None = None,
-    status: str = "OPEN",
     t: int = 0,
     realized: float | None = None,
     realized_delta: float | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
-    """A PositionState as ``events.validate`` returns it, plus ``realizedPnl`` (cumulative)
-    and ``realizedPnlDelta`` (this change's part), in quote currency."""
-    if book == "ABOOK" and lp is None:
-        lp = "LMAX"
-    return {
-        "eventId": f"00000000-0000-4000-8000-{version:012d}",
-        "eventTime": t,
-        "positionId": pid,
-        "version": version,
-        "accountId": account,
-        "symbol": symbol,
-        "side": side,
-        "volume": 0.0 if status == "CLOSED" else volume,
-        "openPrice": open_price,
-        "currentPrice": current_price,
-        "book": book,
-        "lp": lp,
-        "status": status,
-        "realizedPnl": realized,
-        "realizedPnlDelta": realized_delta,
-    }
+    """A PositionState as ``events.validate`` returns it (``tests.helpers.exposure.pos``
+    takes ``fields``), for ``account``, plus ``realizedPnl`` (cumulative) and
+    ``realizedPnlDelta`` (this change's part) in quote currency. A CLOSED one has volume 0;
+    an ABOOK one is covered by LMAX unless ``lp`` says otherwise."""
+    if fields.get("status") == "CLOSED":
+        fields["volume"] = 0.0
+    if fields.get("book") == "ABOOK":
+        fields.setdefault("lp", "LMAX")
+    record = pos(pid, version, t=t, **fields)
+    record["accountId"] = account
+    record["realizedPnl"] = realized
+    record["realizedPnlDelta"] = realized_delta
+    return record
 
 
 Quote = tuple[str, float | None, float | None, int]  # symbol, bid, ask, event time

@@ -28,9 +28,13 @@ def rnd(x: Fraction) -> float:
     return round(x) / SCALE
 
 
+Quotes = dict[str, tuple[float | None, float | None]]
+Scenario = tuple[Quotes, list[Any]]
+
+
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[dict[str, tuple[float | None, float | None]], list[Any]]:
-    quotes: dict[str, tuple[float | None, float | None]] = {}
+def scenarios(draw: st.DrawFn) -> Scenario:
+    quotes: Quotes = {}
     for symbol, mid in SYMBOLS.items():
         spread = mid * draw(st.integers(0, 50)) / 10_000
         bid, ask = mid - spread, mid + spread
@@ -68,9 +72,7 @@ def scenarios(draw: st.DrawFn) -> tuple[dict[str, tuple[float | None, float | No
     return quotes, events
 
 
-def naive(
-    quotes: dict[str, tuple[float | None, float | None]], events: list[Any], basis: Basis
-) -> dict[str, Any]:
+def naive(quotes: Quotes, events: list[Any], basis: Basis) -> dict[str, Any]:
     """Per position, in fractions: the figures the view must give."""
     latest: dict[str, dict[str, Any]] = {}
     realized: dict[str, Fraction] = {}  # per account, USD millionths, exact
@@ -123,9 +125,7 @@ def naive(
 @PROPERTY
 @given(scenarios(), st.sampled_from(BASES), st.integers(1, 4))
 def test_group_sums_equal_the_per_position_ground_truth(
-    scenario: tuple[dict[str, tuple[float | None, float | None]], list[Any]],
-    basis: Basis,
-    partitions: int,
+    scenario: Scenario, basis: Basis, partitions: int
 ) -> None:
     quotes, events = scenario
     view = run(events, partitions=partitions, config=RiskConfig(basis=basis))
@@ -165,9 +165,7 @@ def test_group_sums_equal_the_per_position_ground_truth(
 @PROPERTY
 @given(scenarios(), st.sampled_from(BASES), st.integers(1, 4))
 def test_top_lists_equal_an_exact_ranking_of_every_account(
-    scenario: tuple[dict[str, tuple[float | None, float | None]], list[Any]],
-    basis: Basis,
-    n: int,
+    scenario: Scenario, basis: Basis, n: int
 ) -> None:
     _, events = scenario
     view = run(events, config=RiskConfig(basis=basis))
