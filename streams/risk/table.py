@@ -26,9 +26,10 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 _COLUMNS = ("volume", "value", "mark")
-# A candidate's float score may differ from its exact figure by rounding: keep every account
-# within this margin of the n-th score (relative to the largest score, plus a micro-dollar).
-_REL_MARGIN = 1e-9
+# A candidate's float score may differ from its exact figure by rounding, at most a few ulps of
+# the sum of the absolute terms behind it (``Scores.magnitude``): keep every account within
+# this fraction of the largest magnitude, plus a micro-dollar, of the n-th score.
+_REL_MARGIN = 1e-12
 
 
 class Scores(NamedTuple):
@@ -38,6 +39,7 @@ class Scores(NamedTuple):
     exposure: Floats
     realized: Floats
     positions: Ints
+    magnitude: float  # the largest sum of absolute USD terms behind any account's score
 
 
 class AccountTable:
@@ -73,6 +75,8 @@ class AccountTable:
         if self._free_slots:
             slot = self._free_slots.pop()
             self._ids[slot] = account
+            self._realized[slot] = 0.0
+            self._positions[slot] = 0
         else:
             slot = len(self._ids)
             self._ids.append(account)
@@ -160,16 +164,24 @@ class AccountTable:
         else:
             gross = vol * rate_b[sym] * (bbook if basis == "bbook-gross" else 1.0)
             exposure = _floats(np.bincount(acct, np.nan_to_num(gross), minlength=n))
-        return Scores(floating, exposure, self._realized[:n].copy(), self._positions[:n].copy())
+        terms = (np.abs(close_value) + np.abs(val)) * np.maximum(rate_q[sym], rate_b[sym])
+        magnitude = _floats(np.bincount(acct, np.nan_to_num(terms), minlength=n))
+        return Scores(
+            floating,
+            exposure,
+            self._realized[:n].copy(),
+            self._positions[:n].copy(),
+            float(magnitude.max(initial=0.0)),
+        )
 
-    def candidates(self, score: Floats, mask: Bools, n: int) -> list[str]:
+    def candidates(self, score: Floats, mask: Bools, n: int, magnitude: float) -> list[str]:
         """Accounts (among ``mask``) whose exact figure may be among the n largest: the n
         largest scores and every score within a rounding margin of the n-th."""
         slots = np.flatnonzero(mask[: len(self._ids)])
         if len(slots) > n:
             values = score[slots]
             nth = np.partition(values, len(values) - n)[len(values) - n]
-            margin = _REL_MARGIN * float(np.abs(values).max()) + 1.0 / SCALE
+            margin = _REL_MARGIN * max(magnitude, float(np.abs(values).max())) + 1.0 / SCALE
             slots = slots[values >= nth - margin]
         return [self.account(int(s)) for s in slots]
 

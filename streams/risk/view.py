@@ -237,7 +237,7 @@ class RiskView:
         memo: dict[str, AccountRisk | None] = {}
 
         def ranked(field: str, score: Floats, mask: Bools) -> list[AccountRisk]:
-            found = self._table.candidates(score, mask, n)
+            found = self._table.candidates(score, mask, n, scores.magnitude)
             for account in found:
                 if account not in memo:
                     memo[account] = self.account_risk(account)
