@@ -8,9 +8,9 @@ since the last call come from :meth:`changed_accounts`. Formulas: docs/pnl.md.
 
 Realised P&L is converted to USD at the rate when the view learns of it: each change of an
 account's realised amount today (quote currency, exact) is converted at the current rate and
-rounded once to micro-USD; an amount whose currency has no rate yet waits for one. Partials
-are compared by value and replaced whole, so a redelivered partial changes nothing and the
-order in which partitions report does not matter.
+kept exactly (:mod:`streams.risk.realized`); an amount whose currency has no rate yet waits for
+one. Partials are compared by value and replaced whole, so a redelivered partial changes
+nothing and the order in which partitions report does not matter.
 """
 
 from __future__ import annotations
