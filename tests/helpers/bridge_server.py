@@ -64,7 +64,7 @@ def ws_url(server: BridgeServer, tok: str | None = None) -> str:
 
 async def http_get(server: BridgeServer, path: str, bearer: str | None = None) -> tuple[int, str]:
     """GET ``path``; ``bearer``: a token sent as ``Authorization: Bearer`` (the status route
-    lists clients only to a token with the status role, docs/bridge.md section 7)."""
+    lists clients only to a token with the status role, docs/bridge.md section 9)."""
 
     def get() -> tuple[int, str]:
         url = f"http://127.0.0.1:{server.port}{path}"

@@ -151,12 +151,17 @@ class BridgeSettings:
     pong_timeout_s: float = 60.0
     write_timeout_s: float = 10.0
     alert_history: int = 10_000
+    # Kafka fetches: fewer and larger (each costs the bridge ~50-100 us of Python whatever it
+    # holds; docs/benchmarks.md), waiting at most fetch_max_wait_ms for fetch_min_bytes.
+    fetch_max_wait_ms: int = 5
+    fetch_min_bytes: int = 65_536
+    fetch_max_records: int = 5000
     log_format: str = "plain"
     # permessage-deflate (RFC 7692) costs every connection its own compressor: about 56 instead
     # of 22 KiB per idle connection and ~40 % more CPU (docs/benchmarks.md), so it is opt-in.
     compression: str = "none"
     malloc_trim_s: float = 60.0  # 0: never (ws_bridge/server/memory.py)
-    # Who may call which HTTP route (ws_bridge/core/routes.py, docs/bridge.md section 7).
+    # Who may call which HTTP route (ws_bridge/core/routes.py, docs/bridge.md section 9).
     status_role: str = "admin"
     health_public: bool = True
     metrics_token: bytes | None = field(default=None, repr=False)
@@ -226,6 +231,9 @@ class BridgeSettings:
             pong_timeout_s=real("RTX_BRIDGE_PONG_TIMEOUT_S", 1.0, 3600.0, 60.0),
             write_timeout_s=real("RTX_BRIDGE_WRITE_TIMEOUT_S", 0.1, 600.0, 10.0),
             alert_history=num("RTX_BRIDGE_ALERT_HISTORY", 0, 1_000_000, 10_000),
+            fetch_max_wait_ms=num("RTX_BRIDGE_FETCH_MAX_WAIT_MS", 0, 10_000, 5),
+            fetch_min_bytes=num("RTX_BRIDGE_FETCH_MIN_BYTES", 1, 1 << 26, 65_536),
+            fetch_max_records=num("RTX_BRIDGE_FETCH_MAX_RECORDS", 1, 1_000_000, 5000),
             log_format=get("RTX_BRIDGE_LOG_FORMAT", choice(*LOG_FORMATS), "plain"),
             compression=get("RTX_BRIDGE_COMPRESSION", choice(*COMPRESSIONS), "none"),
             malloc_trim_s=real("RTX_BRIDGE_MALLOC_TRIM_S", 0.0, 86_400.0, 60.0),

@@ -3,7 +3,7 @@
 The shell hands :meth:`RoutePolicy.decide` each request (listener, request target, headers, peer
 address, time) and gets :class:`Allowed` (which route, who, how much it may see) or
 :class:`Refused` (HTTP status, a reason from :data:`REASONS`, ``Retry-After``). docs/bridge.md
-section 7 has the table; in order:
+section 9 has the table; in order:
 
 1. ``/healthz`` and ``/readyz`` are open to every address (orchestrators probe them from
    anywhere) unless ``RTX_BRIDGE_HEALTH_PUBLIC=0``; then they follow the rules below.
