@@ -139,15 +139,24 @@ class IpPolicy:
     def allows(self, address: str | None) -> bool:
         if not self.networks:
             return True
-        if address is None:
+        ip = peer_ip(address)
+        if ip is None:
             return False
-        try:
-            ip = ipaddress.ip_address(address.strip().strip("[]"))
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
         return any(ip.version == net.version and ip in net for net in self.networks)
+
+
+def peer_ip(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A peer's address (``[v6]`` brackets allowed), an IPv4-mapped IPv6 one as IPv4 (from a
+    dual-stack socket); None when missing or not an address."""
+    if address is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 class ChannelPolicy:
@@ -226,15 +235,10 @@ def address_key(address: str | None) -> str:
     """Whom failed authentications are counted against: an IPv4 address, or an IPv6 address's
     /64 (one host usually holds a whole /64, so counting single IPv6 addresses would let it try
     from a fresh one each time). An IPv4-mapped IPv6 peer counts as its IPv4 address."""
-    if address is None:
-        return UNKNOWN_ADDRESS
-    try:
-        ip = ipaddress.ip_address(address.strip().strip("[]"))
-    except ValueError:
+    ip = peer_ip(address)
+    if ip is None:
         return UNKNOWN_ADDRESS
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
     return str(ip)
 
