@@ -74,7 +74,10 @@ class RiskBook(PositionIndex[_Position]):
         if not accepted:
             return False
         pid: str = record["positionId"]
-        self._day = self._calendar.day_of(self._last_event_time)
+        day = self._calendar.day_of(self._last_event_time)
+        if day > self._day:  # a new trading day: yesterday's realised amounts go at next drain
+            self._dirty.update(self._realized)
+            self._day = day
         account = sys.intern(record["accountId"])
         symbol, book = sys.intern(record["symbol"]), sys.intern(record["book"])
         realized = self._realize(record, old, account, symbol, book)

@@ -62,6 +62,20 @@ class RealizedLedger:
             del self._entries[account]
         return new
 
+    def forget_before(self, day: int) -> list[str]:
+        """Drops the amounts of the days before ``day`` (at the roll); returns the accounts
+        that had any."""
+        dropped = []
+        for account, entries in list(self._entries.items()):
+            for key in [k for k, e in entries.items() if e.day < day]:
+                del entries[key]
+            if not entries:
+                del self._entries[account]
+                dropped.append(account)
+        self._lines = {k: line for k, line in self._lines.items() if line[0] >= day}
+        self._pending = {p for p in self._pending if p[0] in self._entries}
+        return dropped
+
     def settle(self, market: Market, day: int) -> list[str]:
         """Converts the waiting amounts whose currency has a rate now; returns the accounts
         whose USD figure changed. Amounts of a day before ``day`` are dropped."""

@@ -63,7 +63,7 @@ class RiskView:
             return
         self.day = day
         self._table.reset_realized()
-        self._changed.update(self._ledger.accounts())
+        self._changed.update(self._ledger.forget_before(day))
 
     def trading_day(self) -> str:
         return self._calendar.label(self.day) if self.day else ""
@@ -202,11 +202,11 @@ class RiskView:
 
     def account_risk(self, account: str) -> AccountRisk | None:
         """The account's risk now, or None when it has neither positions nor realised P&L."""
+        if not self._live(account):
+            return None
         sources = self._partials.get(account, {})
         realized = self._ledger.today(account, self.day)
         pending = self._ledger.waiting(account, self.day)
-        if not sources and not realized.num and not pending:
-            return None
         market = self.market()
         fig = account_figures(self.groups_of(account), market, self.config.basis)
         best: dict[str, Largest] = {}
@@ -261,7 +261,17 @@ class RiskView:
         return out
 
     def accounts(self) -> list[str]:
-        return sorted(set(self._partials) | set(self._ledger.accounts()))
+        """Accounts with open positions or realised P&L today (sorted)."""
+        known = set(self._partials) | set(self._ledger.accounts())
+        return sorted(a for a in known if self._live(a))
+
+    def _live(self, account: str) -> bool:
+        """Open positions, or realised P&L today (converted or waiting for a rate)."""
+        if any(p.groups for p in self._partials.get(account, {}).values()):
+            return True
+        return bool(
+            self._ledger.today(account, self.day).num or self._ledger.waiting(account, self.day)
+        )
 
     # --- recovery ------------------------------------------------------------------------------
 
@@ -274,7 +284,7 @@ class RiskView:
         """Books, per account, the realised amounts the replayed partials hold beyond what the
         restored state had counted (converted at the current rates)."""
         self._holding = False
-        for account in self.accounts():
+        for account in sorted(set(self._partials) | set(self._ledger.accounts())):
             self._book_realized(account)
 
     def state(self, *, partials: bool = True) -> dict[str, Any]:

@@ -95,6 +95,19 @@ def test_realised_pnl_belongs_to_the_trading_day_of_its_event() -> None:
     assert book.partial("acc-1").realized == (Realized("EURUSD", "BBOOK", DAY + 1, 4 * SCALE),)
 
 
+def test_the_first_event_of_a_new_day_drains_the_accounts_with_yesterdays_realised_pnl() -> None:
+    """So the global stage learns that their realised-only partials are empty now."""
+    book = book_of(
+        position("p1", 1, account="a", t=ROLL - 10, realized=0.0),
+        position("p1", 2, account="a", status="CLOSED", t=ROLL - 5, realized=9.0),
+    )
+    assert [a for a, p in book.drain()] == ["a"]
+    book.apply(position("p2", 1, account="b", t=ROLL))
+    drained = dict(book.drain())
+    assert sorted(drained) == ["a", "b"] and not drained["a"]
+    assert book.accounts() == ["b"]
+
+
 def test_a_position_that_moves_account_leaves_the_old_one_empty() -> None:
     book = book_of(position("p1", 1, account="a", t=T))
     book.drain()

@@ -191,3 +191,19 @@ def test_changed_accounts_and_an_account_that_empties() -> None:
     assert view.changed_accounts() == ["a"]
     assert view.account_risk("a") is None and view.accounts() == []
     assert view.top()["accounts"] == 0
+
+
+def test_at_the_roll_an_account_with_only_realised_pnl_is_gone_and_said_changed() -> None:
+    view = run(
+        [
+            ("EURUSD", 1.1, 1.1, T),
+            position("x", account="a", t=T, realized=0.0),
+            position("x", 2, account="a", status="CLOSED", t=T + 1, realized=5.0),
+        ]
+    )
+    view.changed_accounts()
+    assert view.account_risk("a") is not None and view.top()["accounts"] == 1
+    view.on_quote("EURUSD", 1.1, 1.1, micros("2026-01-20T22:00:00Z"))  # the roll
+    assert view.changed_accounts() == ["a"]
+    assert view.account_risk("a") is None and view.accounts() == []
+    assert view.top()["accounts"] == 0 and view.state()["realized"] == {}
