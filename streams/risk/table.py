@@ -185,6 +185,13 @@ class AccountTable:
             slots = slots[values >= nth - margin]
         return [self.account(int(s)) for s in slots]
 
+    def at_least(self, score: Floats, level: float, magnitude: float) -> list[str]:
+        """Accounts whose exact figure may be >= ``level``: every score within the rounding
+        margin of it."""
+        live = score[: len(self._ids)]
+        margin = _REL_MARGIN * max(magnitude, abs(level)) + 1.0 / SCALE
+        return [self.account(int(s)) for s in np.flatnonzero(live >= level - margin)]
+
 
 def rank(records: Iterable[AccountRisk | None], field: str, n: int) -> list[AccountRisk]:
     """The n records with the largest ``field`` (exact figures), ties by accountId; a zero

@@ -15,7 +15,7 @@ nothing and the order in which partitions report does not matter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from streams.market.exact import ExactSum
@@ -253,6 +253,28 @@ class RiskView:
             "byFloatingPnl": ranked("floatingPnl", scores.floating, has_positions),
             "byRealizedToday": ranked("realizedToday", scores.realized, scores.realized != 0),
         }
+
+    def accounts_over(
+        self, *, pnl_today: float | None = None, exposure: float | None = None
+    ) -> list[AccountRisk]:
+        """The accounts whose P&L today (floating + realised) is at least ``pnl_today``, or
+        whose exposure is at least ``exposure`` (USD; exact figures, sorted by accountId): for
+        the winning-account and per-account limit alerts, without an exact pass over every
+        account."""
+        scores = self._table.scores(self.market(), self.config.basis)
+        found: dict[str, AccountRisk] = {}
+        checks: list[tuple[float | None, Floats, Callable[[AccountRisk], float]]] = [
+            (pnl_today, scores.floating + scores.realized, lambda r: r["pnlToday"]),
+            (exposure, scores.exposure, lambda r: r["exposure"]),
+        ]
+        for level, score, figure in checks:
+            if level is None:
+                continue
+            for account in self._table.at_least(score, level, scores.magnitude):
+                record = found.get(account) or self.account_risk(account)
+                if record is not None and figure(record) >= level:
+                    found[account] = record
+        return [found[a] for a in sorted(found)]
 
     def changed_accounts(self) -> list[str]:
         """Accounts whose positions or realised P&L changed since the last call (sorted)."""

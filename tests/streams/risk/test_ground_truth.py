@@ -180,3 +180,23 @@ def test_top_lists_equal_an_exact_ranking_of_every_account(
         expected = sorted(pool, key=lambda r: (-r[field], r["accountId"]))[:n]  # type: ignore[literal-required]
         assert top[key] == expected, field
     assert top["accounts"] == len(every)
+
+
+@PROPERTY
+@given(scenarios(), st.sampled_from(BASES), st.data())
+def test_accounts_over_a_level_equal_an_exact_pass_over_every_account(
+    scenario: Scenario, basis: Basis, data: st.DataObject
+) -> None:
+    """For the alerts: the levels are drawn from the accounts' own figures (the boundary)."""
+    _, events = scenario
+    view = run(events, config=RiskConfig(basis=basis))
+    every = [r for a in view.accounts() if (r := view.account_risk(a)) is not None]
+    if not every:
+        return
+    pnl = data.draw(st.sampled_from([r["pnlToday"] for r in every]))
+    exposure = data.draw(st.sampled_from([r["exposure"] for r in every]))
+    assert view.accounts_over(pnl_today=pnl) == [r for r in every if r["pnlToday"] >= pnl]
+    assert view.accounts_over(exposure=exposure) == [r for r in every if r["exposure"] >= exposure]
+    both = [r for r in every if r["pnlToday"] >= pnl or r["exposure"] >= exposure]
+    assert view.accounts_over(pnl_today=pnl, exposure=exposure) == both
+    assert view.accounts_over() == []
