@@ -5,7 +5,7 @@ names. A bad value stops start-up with a :class:`ConfigError` naming the variabl
 read and parsed here, once, so a bad key is a start-up error, not a refused client. Secrets are
 kept out of ``repr`` and :meth:`BridgeSettings.describe`. docs/bridge.md lists every variable.
 
-Batching and queue sizes come from a named profile (the seed guide's "Performance Tuning"
+Batching and queue sizes come from a named profile (the old hub's "Performance Tuning"
 presets); an explicit variable overrides the profile's value.
 """
 

@@ -1,6 +1,6 @@
 """Client to server: commands, and the rules a client frame must follow. No I/O.
 
-Client frames are JSON text frames of at most :data:`MAX_FRAME_BYTES` bytes (PROTOCOL.md),
+Client frames are JSON text frames of at most :data:`MAX_FRAME_BYTES` bytes (docs/bridge.md section 1),
 parsed by :func:`parse_client_frame` into a command or a :class:`ProtocolError` (returned, never
 raised). A ``refresh`` frame alone may be longer (up to :data:`MAX_REFRESH_FRAME_BYTES`): a signed
 token does not fit in 512 bytes (an RS256 signature alone is 342 characters), and an old client

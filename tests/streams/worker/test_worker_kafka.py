@@ -60,7 +60,7 @@ async def test_guide_scenario_raises_exactly_one_critical_alert(
     topics: KafkaSettings, start_worker: Any
 ) -> None:
     """Five 50,000 EURUSD buys against the 100,000 USD limit: exposure 271,250 USD and one
-    critical alert (the integration guide's test), not one per order."""
+    critical alert (the old hub's reference test), not one per order."""
     worker = start_worker()
     async with Publisher(topics) as pub:
         await pub.quote("EURUSD", EURUSD_MID - 0.0001, EURUSD_MID + 0.0001)

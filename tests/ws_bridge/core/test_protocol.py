@@ -1,5 +1,5 @@
 """Client frame parsing, and the contract messages built from each derived record type,
-checked against PROTOCOL.md (field names, types, example frame byte for byte)."""
+checked against docs/bridge.md section 1 (field names, types, example frame byte for byte)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ EXAMPLE_FRAME = (
     '{"totalExposure":80000.0,"netExposure":80000.0,"exposureLimit":100000.0,'
     '"utilizationPct":80.0,"riskLevel":"medium","bySymbol":{"EURUSD":50000.0,"GBPUSD":30000.0},'
     '"byLP":{"OANDA":80000.0}}}]'
-)  # PROTOCOL.md, "Example frame"
+)  # docs/bridge.md section 1, the contract's example frame
 
 OK: list[tuple[str, Any]] = [
     ('{"action":"subscribe","channels":["routing-metrics","alerts"]}',
