@@ -11,7 +11,9 @@ Hierarchy (each class lives in the package named beside it)::
      |    +-- sdk.InvalidEvent        the same, raised by the SDK before anything is sent
      +-- StateError (ValueError)      a record of internal state that does not parse
      |    +-- exposure.book.InvalidPartial, routing.partial.PartialError,
-     |        lp.tracker.LpStateError, alerts.engine.AlertStateError, histogram.HistogramError
+     |        lp.state.LpStateError, alerts.engine.AlertStateError, histogram.HistogramError,
+     |        risk.partial.RiskStateError, markouts.errors.MarkoutStateError,
+     |        worker.pipeline.records.InternalMessageError (a record of the internal topic)
      +-- TopicError                   streams.topics: the admin API refused an operation
      |    +-- BrokerUnreachable       no broker answered (retriable)
      +-- SdkError                     streams.sdk
@@ -25,6 +27,7 @@ Hierarchy (each class lives in the package named beside it)::
      |    +-- OutputError             the output file cannot be written
      |    +-- MissingExtra (ImportError)  pandas or pyarrow is not installed
      +-- SimulateError                streams.simulator: could not start, or events undelivered
+     +-- InvalidAction (ValueError)   streams.workflow: an alert action is malformed
 
 Foreign errors are wrapped with ``raise ... from exc``. Decoding errors are
 :class:`schemas.codec.DecodeError` (the ``schemas`` package's own root, ``AvroError``).
