@@ -13,7 +13,7 @@ from typing import Any, Literal
 from streams.settings import KafkaSettings
 
 DAY_MS = 24 * 60 * 60 * 1000
-Kind = Literal["input", "derived", "dead-letter", "internal"]
+Kind = Literal["input", "derived", "workflow", "dead-letter", "internal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +135,34 @@ TOPICS: tuple[TopicSpec, ...] = (
         {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
         "The persisted alert log dashboards resume from and analysts replay: one partition "
         "(total order, offset = seq), kept forever.",
+        partitions=1,
+    ),
+    TopicSpec(
+        "alert_actions",
+        "alert.actions",
+        "workflow",
+        "alert id",
+        ("AlertAction",),
+        {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
+        "What desks and the notifier did with alerts (acknowledge, assign, comment, snooze, "
+        "resolve, reopen, escalate, wake): the audit trail an alert's state is folded from. "
+        "One partition (total order, offset = the action's seq), kept forever; written by the "
+        "bridge and the notifier (idempotent, acks=all).",
+        partitions=1,
+    ),
+    TopicSpec(
+        "alert_notifications",
+        "alert.notifications",
+        "internal",
+        "webhook name | idempotency key",
+        (),
+        {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(30 * DAY_MS),
+            "min.compaction.lag.ms": str(60 * 60 * 1000),
+        },
+        "The notifier's ledger: each notification sent (or dead-lettered) per webhook, so a "
+        "restarted notifier never sends one again; JSON values. Read whole at start.",
         partitions=1,
     ),
     TopicSpec(

@@ -146,7 +146,7 @@ def test_fingerprint_is_crc64_avro_of_the_canonical_form_little_endian(name: str
 
 
 def test_every_schema_has_a_distinct_fingerprint() -> None:
-    assert len({CODEC.schema(n).fingerprint for n in NAMES}) == len(NAMES) == 14
+    assert len({CODEC.schema(n).fingerprint for n in NAMES}) == len(NAMES) == 15
 
 
 def test_fingerprint_ignores_docs_and_defaults_but_not_types() -> None:
@@ -404,6 +404,22 @@ GOLDEN_RECORDS: dict[str, dict[str, Any]] = {
         "reason": "toxic flow: score 96 at 5s; client won 82 of 113 decided trades at 5s, "
         "mean markout -0.49 bps over 120 trades",
     },
+    "AlertAction": {
+        "actionId": "c7f3a1e2-5b6d-4c8e-9f0a-1b2c3d4e5f60",
+        "alertId": "20260119-103045-abc123",
+        "alertSeq": 41,
+        "alertEpoch": "Ylq3cXf0QnKx1sV9aB7t2w",
+        "action": "snooze",
+        "user": "dana",
+        "roles": ["dealer"],
+        "time": T0,
+        "note": "Hedge in place – back after the fix",  # non-ASCII: pins UTF-8
+        "assignee": None,
+        "until": T0 + 1_800_000_000,
+        "level": None,
+        "refersTo": None,
+        "logSeq": 57,
+    },
 }
 
 # The exact bytes each golden record encodes to. These pin the wire format that running
@@ -499,6 +515,13 @@ GOLDEN_HEX: dict[str, str] = {
         "746f78696320666c6f773a2073636f72652039362061742035733b20636c69656e7420776f6e2038"
         "32206f66203131332064656369646564207472616465732061742035732c206d65616e206d61726b"
         "6f7574202d302e343920627073206f7665722031323020747261646573"
+    ),
+    "AlertAction": (
+        "c301381c3bd5013659894863376633613165322d356236642d346338652d396630612d3162326333"
+        "643465356636302c32303236303131392d3130333034352d6162633132330252022c596c71336358"
+        "6630516e4b7831735639614237743277060864616e61020c6465616c65720080869ef0e5aea40602"
+        "4a486564676520696e20706c61636520e28093206261636b20616674657220746865206669780002"
+        "80ceeca4f3aea406000072"
     ),
 }
 

@@ -1,5 +1,5 @@
 """Tests of the ``.avsc`` contract files in ``schemas/avro`` against the wire contract
-(``PROTOCOL.md``) and the Avro specification."""
+(docs/bridge.md section 1) and the Avro specification."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ RAW: dict[str, dict[str, Any]] = {p.stem: json.loads(p.read_text(encoding="utf-8
 INPUT_EVENTS = {"RoutingDecision", "LpStatus", "PositionState", "Quote", "ServiceAlert"}
 DERIVED_EVENTS = {"Alert", "ExposureChange", "RoutingSummary", "LpPerformance"}
 MARKOUT_EVENTS = {"TradeMarkout", "AccountToxicity", "LpMarkout", "MarkoutCurve", "RoutingAdvice"}
+WORKFLOW_EVENTS = {"AlertAction"}
 
 # Enum symbols the contract spells out. The order is part of the wire format too (an enum is
 # written as the symbol's index), so the lists must match exactly, not just as sets.
@@ -31,7 +32,7 @@ CONTRACT_ENUMS = {
     "AlertCategory": ["exposure", "lp", "routing", "system"],
 }
 
-# The contract's message `data` fields (PROTOCOL.md), per schema, with the Avro type that
+# The contract's message `data` fields (docs/bridge.md section 1), per schema, with the Avro type that
 # carries each one. "enum:X" is the named enum X; "?string" is ["null", "string"].
 ROUTING_DECISION = {
     "symbol": "string",
@@ -120,8 +121,8 @@ def fields_of(name: str) -> dict[str, dict[str, Any]]:
     return {f["name"]: f for f in RAW[name]["fields"]}
 
 
-def test_the_fourteen_schemas_are_present() -> None:
-    assert set(RAW) == INPUT_EVENTS | DERIVED_EVENTS | MARKOUT_EVENTS
+def test_the_fifteen_schemas_are_present() -> None:
+    assert set(RAW) == INPUT_EVENTS | DERIVED_EVENTS | MARKOUT_EVENTS | WORKFLOW_EVENTS
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)

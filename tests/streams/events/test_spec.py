@@ -4,32 +4,18 @@ modules generated from them are up to date."""
 from __future__ import annotations
 
 import inspect
-import json
 from typing import Any
 
 import pytest
 
-from schemas.codec import SCHEMA_DIR
 from streams import events
 from streams.events import codegen
 from streams.events.spec import EVENT_ID, EVENT_TIME, EVENTS, REQUIRED, Event
 from streams.sdk import Publisher, SyncPublisher
 from streams.topics import BY_LOGICAL, TOPICS
+from tests.helpers.avsc import avsc, without_docs
 
 BY_NAME = {e.name: e for e in EVENTS}
-
-
-def avsc(name: str) -> dict[str, Any]:
-    raw: dict[str, Any] = json.loads((SCHEMA_DIR / f"{name}.avsc").read_text(encoding="utf-8"))
-    return raw
-
-
-def without_docs(schema: Any) -> Any:
-    if isinstance(schema, list):
-        return [without_docs(s) for s in schema]
-    if isinstance(schema, dict):
-        return {k: without_docs(v) for k, v in schema.items() if k != "doc"}
-    return schema
 
 
 def as_json(default: Any) -> Any:
