@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.codec import default_codec
 from streams.sdk import Publisher
@@ -24,6 +25,28 @@ CODEC = default_codec()
 
 
 EURUSD_MID = 1.085
+
+
+async def wait_group_members(
+    settings: KafkaSettings, group: str, members: int, timeout_s: float = 90.0
+) -> None:
+    """Until consumer group ``group`` is Stable with ``members`` members (each worker's input
+    consumer has joined and holds its share of the partitions)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        seen: list[Any] = []
+        while loop.time() < deadline:
+            described = await admin.describe_consumer_groups([group])
+            seen = [g for resp in described for g in resp.groups if g[1] == group]
+            if seen and seen[0][2] == "Stable" and len(seen[0][5]) == members:
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"group {group} not Stable with {members} members: {seen}")
+    finally:
+        await admin.close()
 
 
 class WorkerProcess:
@@ -40,6 +63,7 @@ class WorkerProcess:
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        self.app_id = app_id
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor

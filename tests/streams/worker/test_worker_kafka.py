@@ -35,6 +35,7 @@ from tests.helpers.worker import (
     ground_truth,
     position_stream,
     publish_quotes,
+    wait_group_members,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -266,7 +267,8 @@ async def test_two_workers_give_the_same_exposure_as_the_ground_truth(
 ) -> None:
     workers = [start_worker(), start_worker()]
     evs = position_stream(33, 2000, 300)
-    await asyncio.sleep(5)  # let both join the group before the data arrives
+    # Both input consumers in the group before the data arrives, so both take a share.
+    await wait_group_members(topics, f"{workers[0].app_id}.inputs", 2)
     await publish_positions(topics, evs)
     await expect_ground_truth(topics, evs, workers[0])
     for w in workers:
