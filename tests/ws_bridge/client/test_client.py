@@ -239,13 +239,15 @@ async def test_reconnects_after_a_drop_and_resumes_alerts_after_the_last_seq() -
             await asyncio.sleep(0.2)
             await ws.close(1011, "boom")
             return
-        await asyncio.sleep(0.2)  # let the subscribe arrive
+        await until(lambda: bool(servers[0].received[1]))  # the resuming subscribe arrived
         await ws.send(json.dumps([alert(2), alert(3)]))
         await ws.wait_closed()
 
     states: list[str] = []
     errors: list[ClientError] = []
+    servers: list[Scripted] = []
     async with scripted(script) as srv:
+        servers.append(srv)
         client = AnalyticsClient(
             srv.url, "tok", channels=["alerts", "exposure-updates"], token_transport="header",  # noqa: S106
             on_state=lambda new, old: states.append(new), on_error=errors.append,
