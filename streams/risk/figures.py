@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from streams.market.basis import Basis, net_open_position
 from streams.market.exact import SCALE, ExactSum
@@ -21,6 +21,8 @@ from streams.risk.records import LargestPosition, PnlChange, PnlFigures, figures
 
 GroupKey = tuple[str, str, str]  # (symbol, book, side)
 GroupSums = Mapping[GroupKey, Sequence[int]]  # [positions, volume_u, value_u, mark_u]
+# Per group: (the volume, value and mark sums, price and rate it was computed at; its P&L)
+FloatingCache = dict[GroupKey, tuple[tuple[int, int, int, Price | None, float], ExactSum]]
 BBOOK = "BBOOK"
 
 
@@ -121,6 +123,16 @@ class _Totals:
         return figures(floating.value(), realized.value(), total.value())
 
 
+K = TypeVar("K")
+
+
+def _line(lines: dict[K, _Totals], key: K) -> _Totals:
+    line = lines.get(key)
+    if line is None:
+        line = lines[key] = _Totals()
+    return line
+
+
 def pnl_change(
     groups: GroupSums,
     realized: Mapping[tuple[str, str], ExactSum],
@@ -128,9 +140,12 @@ def pnl_change(
     *,
     event_time: int,
     trading_day: str,
+    cache: FloatingCache | None = None,
 ) -> PnlChange:
     """The ``PnlChange`` record from the sums of all accounts and the realised P&L of the day
-    per (symbol, book) in USD millionths (converted at the rates when realised)."""
+    per (symbol, book) in USD millionths (converted at the rates when realised). With a
+    ``cache`` (kept by the caller between calls), a group whose sums, price and rate did not
+    change since the last call is not computed again: a quote costs its own symbols."""
     clients: dict[tuple[str, str], _Totals] = {}  # (symbol, book), clients' side
     at_mid, unmarked, unconverted = set(), set(), set()
     count = 0
@@ -144,19 +159,30 @@ def pnl_change(
             unmarked.add(symbol)
         elif price.one_sided:
             at_mid.add(symbol)
-        totals = clients.setdefault((symbol, book), _Totals())
-        add_floating(totals.floating, side, volume_u, value_u, mark_u, price, rate)
+        stamp = (volume_u, value_u, mark_u, price, rate)
+        cached = None if cache is None else cache.get((symbol, book, side))
+        if cached is not None and cached[0] == stamp:
+            floating = cached[1]
+        else:
+            floating = ExactSum()
+            add_floating(floating, side, volume_u, value_u, mark_u, price, rate)
+            if cache is not None:
+                cache[(symbol, book, side)] = (stamp, floating)
+        _line(clients, (symbol, book)).floating.add_sum(floating)
         count += n if book == BBOOK else 0
+    if cache is not None and len(cache) > len(groups):
+        for gone in [k for k in cache if k not in groups]:
+            del cache[gone]
     for key, amount in realized.items():
-        clients.setdefault(key, _Totals()).realized.add_sum(amount)
+        _line(clients, key).realized.add_sum(amount)
     by_book: dict[str, _Totals] = {}
     by_symbol: dict[str, _Totals] = {}
     by_currency: dict[str, _Totals] = {}
     for (symbol, book), t in sorted(clients.items()):
-        lines = [by_book.setdefault(book, _Totals())]
+        lines = [_line(by_book, book)]
         if book == BBOOK:
-            lines.append(by_symbol.setdefault(symbol, _Totals()))
-            lines.append(by_currency.setdefault(market.instrument(symbol).quote, _Totals()))
+            lines.append(_line(by_symbol, symbol))
+            lines.append(_line(by_currency, market.instrument(symbol).quote))
         for line in lines:
             line.floating.add_sum(t.floating)
             line.realized.add_sum(t.realized)

@@ -22,7 +22,14 @@ from streams.market.exact import ExactSum
 from streams.market.instruments import instrument
 from streams.market.rates import usd_rates
 from streams.risk.config import RiskConfig
-from streams.risk.figures import GroupKey, Market, account_figures, largest_position, pnl_change
+from streams.risk.figures import (
+    FloatingCache,
+    GroupKey,
+    Market,
+    account_figures,
+    largest_position,
+    pnl_change,
+)
 from streams.risk.marks import Price, mid_price, quote_price
 from streams.risk.partial import AccountPartial, Group, Largest, RiskStateError, larger
 from streams.risk.realized import RealizedKey, RealizedLedger
@@ -45,6 +52,7 @@ class RiskView:
         self._prices: dict[str, Price] = {}
         self._market: Market | None = None
         self._table = AccountTable()
+        self._floating: FloatingCache = {}  # pnl_change's per-group results
         self._changed: set[str] = set()
         self._holding = False
         self.event_time = 0
@@ -198,6 +206,7 @@ class RiskView:
             market,
             event_time=self.event_time,
             trading_day=self.trading_day(),
+            cache=self._floating,
         )
 
     def account_risk(self, account: str) -> AccountRisk | None:
