@@ -207,3 +207,22 @@ def test_at_the_roll_an_account_with_only_realised_pnl_is_gone_and_said_changed(
     assert view.changed_accounts() == ["a"]
     assert view.account_risk("a") is None and view.accounts() == []
     assert view.top()["accounts"] == 0 and view.state()["realized"] == {}
+
+
+@PROPERTY
+@given(position_logs(), st.lists(st.tuples(st.integers(0, 2), st.integers(-50, 50)), max_size=20))
+def test_pnl_between_quotes_equals_a_fresh_computation(
+    log: Any, moves: list[tuple[int, int]]
+) -> None:
+    """pnl_change keeps the P&L of groups whose sums, price and rate did not change: after any
+    sequence of quotes and calls it gives what a fresh view (no kept results) gives."""
+    view = view_of(puts_of(log))
+    view.pnl_change()
+    for i, (which, ticks) in enumerate(moves):
+        symbol, bid, ask, _ = QUOTES[which]
+        view.on_quote(symbol, bid + ticks * 1e-4, ask + ticks * 1e-4, T + 10_000 + i)
+        if i % 2:
+            view.pnl_change()
+    fresh = RiskView()
+    fresh.restore(json.loads(json.dumps(view.state())))
+    assert view.pnl_change() == fresh.pnl_change()
