@@ -141,6 +141,8 @@ class KafkaSettings:
     min_insync_replicas: int = 1
     input_partitions: int = 6
     client_id: str = "rtx-analytics"
+    # Retention of the trade markouts topic (topics apply; docs/markouts.md): days.
+    markouts_retention_days: int = 30
 
     # Producer SDK
     producer_linger_ms: int = 1
@@ -160,6 +162,7 @@ class KafkaSettings:
             min_insync_replicas=get("RTX_MIN_INSYNC_REPLICAS", integer(1, 32), 1),
             input_partitions=get("RTX_INPUT_PARTITIONS", integer(1, 1024), 6),
             client_id=get("RTX_CLIENT_ID", text, "rtx-analytics"),
+            markouts_retention_days=get("RTX_MARKOUTS_RETENTION_DAYS", integer(1, 3650), 30),
             producer_linger_ms=get("RTX_PRODUCER_LINGER_MS", integer(0, 60_000), 1),
             producer_max_batch_bytes=get(
                 "RTX_PRODUCER_MAX_BATCH_BYTES", integer(1024, 64 * 1024**2), 262_144

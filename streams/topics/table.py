@@ -28,6 +28,8 @@ class TopicSpec:
     configs: dict[str, str]
     doc: str
     partitions: int | None = None
+    # A KafkaSettings field (days) that sets retention.ms instead of ``configs``' value.
+    retention_days_setting: str | None = None
 
     def name(self, prefix: str) -> str:
         return f"{prefix}{self.suffix}"
@@ -38,6 +40,9 @@ class TopicSpec:
     def desired_configs(self, settings: KafkaSettings) -> dict[str, str]:
         wanted = {"min.insync.replicas": str(settings.min_insync_replicas)}
         wanted.update(self.configs)
+        if self.retention_days_setting is not None:
+            days: int = getattr(settings, self.retention_days_setting)
+            wanted["retention.ms"] = str(days * DAY_MS)
         return wanted
 
 
@@ -190,6 +195,88 @@ TOPICS: tuple[TopicSpec, ...] = (
         "Worker-internal: stage-1 partials (exposure per positions partition, quote mids, "
         "routing windows) and forwarded LP inputs for the one global stage; JSON values. "
         "Compacted, and read from the start when the global stage starts.",
+        partitions=1,
+    ),
+    # rtx-analytics markouts (docs/markouts.md)
+    TopicSpec(
+        "trade_markouts",
+        "trade.markouts",
+        "derived",
+        "tradeId",
+        ("TradeMarkout",),
+        _delete(30 * DAY_MS),
+        "Every executed trade marked out at each horizon, once (rtx-analytics markouts); "
+        "replayable (rtx-analytics replay markouts). Retention: RTX_MARKOUTS_RETENTION_DAYS.",
+        retention_days_setting="markouts_retention_days",
+    ),
+    TopicSpec(
+        "account_toxicity",
+        "account.toxicity",
+        "derived",
+        "accountId",
+        ("AccountToxicity",),
+        {"cleanup.policy": "compact,delete", "retention.ms": str(30 * DAY_MS)},
+        "Latest flow figures and toxicity score of each account (account data: the bridge "
+        "serves it to restricted roles only).",
+        partitions=3,
+    ),
+    TopicSpec(
+        "lp_markouts",
+        "lp.markouts",
+        "derived",
+        "lpName",
+        ("LpMarkout",),
+        {"cleanup.policy": "compact,delete", "retention.ms": str(7 * DAY_MS)},
+        "Latest markouts of each LP's fills and its last-look test.",
+        partitions=1,
+    ),
+    TopicSpec(
+        "markout_curves",
+        "markout.curves",
+        "derived",
+        "symbol|book (symbol * = all)",
+        ("MarkoutCurve",),
+        {"cleanup.policy": "compact,delete", "retention.ms": str(7 * DAY_MS)},
+        "Latest markout curve (mean markout against horizon) per symbol and book.",
+        partitions=1,
+    ),
+    TopicSpec(
+        "routing_advice",
+        "routing.advice",
+        "derived",
+        "accountId",
+        ("RoutingAdvice",),
+        {"cleanup.policy": "compact", "delete.retention.ms": str(DAY_MS)},
+        "The recommended book of each account, for a routing engine: compacted, the latest "
+        "record per account is the advice, kept as long as the account has one.",
+        partitions=3,
+    ),
+    TopicSpec(
+        "markouts_internal",
+        "internal.markouts",
+        "internal",
+        "kind:subject (m:tradeId, s:sampleId, p:positionId, t:partition)",
+        (),
+        _delete(7 * DAY_MS),
+        "Markouts-internal: trade markouts, last-look samples, position opens and closes and "
+        "event-time ticks from the partitioned stage to the one boards stage; its order is "
+        "the boards' input order.",
+        partitions=1,
+    ),
+    TopicSpec(
+        "markouts_state",
+        "internal.markouts.state",
+        "internal",
+        "stage:<partition> or boards",
+        (),
+        {
+            "cleanup.policy": "compact",
+            "min.compaction.lag.ms": str(60 * 60 * 1000),
+            "delete.retention.ms": str(DAY_MS),
+            "max.message.bytes": str(64 * 1024 * 1024),
+        },
+        "Snapshots of the markout stages and boards with the offsets they cover (zlib JSON); "
+        "the latest per key is read when a stage starts.",
         partitions=1,
     ),
 )
