@@ -133,20 +133,18 @@ def _line(lines: dict[K, _Totals], key: K) -> _Totals:
     return line
 
 
-def pnl_change(
-    groups: GroupSums,
-    realized: Mapping[tuple[str, str], ExactSum],
-    market: Market,
-    *,
-    event_time: int,
-    trading_day: str,
-    cache: FloatingCache | None = None,
-) -> PnlChange:
-    """The ``PnlChange`` record from the sums of all accounts and the realised P&L of the day
-    per (symbol, book) in USD millionths (converted at the rates when realised). With a
-    ``cache`` (kept by the caller between calls), a group whose sums, price and rate did not
-    change since the last call is not computed again: a quote costs its own symbols."""
-    clients: dict[tuple[str, str], _Totals] = {}  # (symbol, book), clients' side
+class _Marking(NamedTuple):
+    clients: dict[tuple[str, str], _Totals]  # (symbol, book): the clients' floating P&L
+    at_mid: list[str]
+    unmarked: list[str]
+    unconverted: list[str]
+    bbook_positions: int
+
+
+def _marked(groups: GroupSums, market: Market, cache: FloatingCache | None) -> _Marking:
+    """Every group's floating P&L (clients' side), kept in ``cache`` per group while its sums,
+    price and rate stay the same."""
+    clients: dict[tuple[str, str], _Totals] = {}
     at_mid, unmarked, unconverted = set(), set(), set()
     count = 0
     for (symbol, book, side), (n, volume_u, value_u, mark_u) in groups.items():
@@ -173,6 +171,24 @@ def pnl_change(
     if cache is not None and len(cache) > len(groups):
         for gone in [k for k in cache if k not in groups]:
             del cache[gone]
+    return _Marking(clients, sorted(at_mid), sorted(unmarked), sorted(unconverted), count)
+
+
+def pnl_change(
+    groups: GroupSums,
+    realized: Mapping[tuple[str, str], ExactSum],
+    market: Market,
+    *,
+    event_time: int,
+    trading_day: str,
+    cache: FloatingCache | None = None,
+) -> PnlChange:
+    """The ``PnlChange`` record from the sums of all accounts and the realised P&L of the day
+    per (symbol, book) in USD millionths (converted at the rates when realised). With a
+    ``cache`` (kept by the caller between calls), a group whose sums, price and rate did not
+    change since the last call is not computed again: a quote costs its own symbols."""
+    marking = _marked(groups, market, cache)
+    clients = marking.clients
     for key, amount in realized.items():
         _line(clients, key).realized.add_sum(amount)
     by_book: dict[str, _Totals] = {}
@@ -196,8 +212,8 @@ def pnl_change(
         "bySymbol": {s: t.figures(-1) for s, t in sorted(by_symbol.items())},
         "byCurrency": {c: t.figures(-1) for c, t in sorted(by_currency.items())},
         "clientsByBook": {b: t.figures() for b, t in sorted(by_book.items())},
-        "positionCount": count,
-        "markedAtMid": sorted(at_mid),
-        "unmarked": sorted(unmarked),
-        "unconverted": sorted(unconverted),
+        "positionCount": marking.bbook_positions,
+        "markedAtMid": marking.at_mid,
+        "unmarked": marking.unmarked,
+        "unconverted": marking.unconverted,
     }
