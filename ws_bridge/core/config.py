@@ -19,6 +19,7 @@ from typing import Any, TypedDict, TypeVar
 
 from streams.settings import ConfigError, choice, env_reader, flag, integer, number, text
 from ws_bridge.core.access import ChannelPolicy, parse_cidr, parse_origin_pattern
+from ws_bridge.core.actions import parse_action_roles
 from ws_bridge.core.keys import (
     SUPPORTED_ALGORITHMS,
     JwksKey,
@@ -133,6 +134,7 @@ class BridgeSettings:
     jwt_roles_claim: str = "roles"
     jwt_account_claim: str = "account"
     channel_roles: tuple[tuple[str, frozenset[str]], ...] = ()
+    action_roles: tuple[tuple[str, frozenset[str]], ...] = ()  # (): the defaults (actions.py)
     allowed_origins: tuple[str, ...] = ()
     allowed_ips: tuple[str, ...] = ()
     tls_cert_file: str | None = None
@@ -151,10 +153,12 @@ class BridgeSettings:
     pong_timeout_s: float = 60.0
     write_timeout_s: float = 10.0
     alert_history: int = 10_000
-    # Kafka fetches: fewer and larger (each costs the bridge ~50-100 us of Python whatever it
-    # holds; docs/benchmarks.md), waiting at most fetch_max_wait_ms for fetch_min_bytes.
-    fetch_max_wait_ms: int = 5
-    fetch_min_bytes: int = 65_536
+    # Kafka fetches: fewer and larger (a fetch costs the bridge a broker round trip and its
+    # wake-ups, ~0.5 ms of CPU here, whatever it holds; docs/benchmarks.md): the broker holds
+    # each fetch until fetch_min_bytes or fetch_max_wait_ms (default: the batch interval, so
+    # about one fetch per batch and no added latency to speak of).
+    fetch_max_wait_ms: int = 16
+    fetch_min_bytes: int = 1_048_576
     fetch_max_records: int = 5000
     log_format: str = "plain"
     # permessage-deflate (RFC 7692) costs every connection its own compressor: about 56 instead
@@ -217,6 +221,7 @@ class BridgeSettings:
             jwt_roles_claim=get("RTX_JWT_ROLES_CLAIM", text, "roles"),
             jwt_account_claim=get("RTX_JWT_ACCOUNT_CLAIM", text, "account"),
             channel_roles=get("RTX_BRIDGE_CHANNEL_ROLES", _channel_roles, ()),
+            action_roles=get("RTX_BRIDGE_ACTION_ROLES", parse_action_roles, ()),
             allowed_origins=origins,
             allowed_ips=get("RTX_BRIDGE_ALLOWED_IPS", _cidrs, ()),
             tls_cert_file=cert,
@@ -224,15 +229,18 @@ class BridgeSettings:
             max_connections=max_total,
             max_connections_per_user=num("RTX_BRIDGE_MAX_CONNECTIONS_PER_USER", 1, max_total, 20),
             profile=profile_name,
-            **_queue_settings(num, PROFILES[profile_name]),
+            # Read here (the order variables are checked in); the fetch wait defaults to it.
+            **(queue := _queue_settings(num, PROFILES[profile_name])),
             rate_limit_per_s=num("RTX_BRIDGE_RATE_LIMIT_PER_S", 1, 1_000_000, 1000),
             rate_limit_grace_s=real("RTX_BRIDGE_RATE_LIMIT_GRACE_S", 0.0, 60.0, 1.0),
             ping_interval_s=real("RTX_BRIDGE_PING_INTERVAL_S", 1.0, 3600.0, 54.0),
             pong_timeout_s=real("RTX_BRIDGE_PONG_TIMEOUT_S", 1.0, 3600.0, 60.0),
             write_timeout_s=real("RTX_BRIDGE_WRITE_TIMEOUT_S", 0.1, 600.0, 10.0),
             alert_history=num("RTX_BRIDGE_ALERT_HISTORY", 0, 1_000_000, 10_000),
-            fetch_max_wait_ms=num("RTX_BRIDGE_FETCH_MAX_WAIT_MS", 0, 10_000, 5),
-            fetch_min_bytes=num("RTX_BRIDGE_FETCH_MIN_BYTES", 1, 1 << 26, 65_536),
+            fetch_max_wait_ms=num(
+                "RTX_BRIDGE_FETCH_MAX_WAIT_MS", 0, 10_000, queue["batch_interval_ms"]
+            ),
+            fetch_min_bytes=num("RTX_BRIDGE_FETCH_MIN_BYTES", 1, 1 << 26, 1_048_576),
             fetch_max_records=num("RTX_BRIDGE_FETCH_MAX_RECORDS", 1, 1_000_000, 5000),
             log_format=get("RTX_BRIDGE_LOG_FORMAT", choice(*LOG_FORMATS), "plain"),
             compression=get("RTX_BRIDGE_COMPRESSION", choice(*COMPRESSIONS), "none"),
@@ -252,7 +260,7 @@ class BridgeSettings:
                 value = "(set)" if value is not None else "(unset)"
             elif f.name in ("jwt_public_keys", "jwt_jwks"):
                 value = len(value)
-            elif f.name == "channel_roles":
+            elif f.name in ("channel_roles", "action_roles"):
                 value = {channel: sorted(roles) for channel, roles in value}
             out[f.name] = value
         return out

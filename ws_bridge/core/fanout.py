@@ -75,11 +75,13 @@ class Fanout:
 
     def observe(self, item: Encoded) -> None:
         """Keep ``item`` if it is the newest exposure or the newest metrics of its LP."""
-        mtype = item.message["type"]
-        if mtype == "exposure-change":
+        # By channel, not type: each of the two channels carries one type, and the channel is
+        # there without parsing a message written straight from Kafka (Encoded.parsed None).
+        channel = item.channel
+        if channel == "exposure-updates":
             if self._exposure is None or item.timestamp >= self._exposure.timestamp:
                 self._exposure = item
-        elif mtype == "lp-metrics":
+        elif channel == "lp-performance":
             name = str(item.message["data"]["lpName"])
             held = self._lp.get(name)
             if held is None or item.timestamp >= held.timestamp:

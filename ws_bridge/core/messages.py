@@ -1,11 +1,12 @@
 """Server to client: contract messages from derived records, extension messages, encoding.
 
-Each message is ``{"type", "timestamp", "data"}``; a frame is a JSON array of them (PROTOCOL.md).
-:func:`to_message` builds the contract message of a decoded derived record. The extension
-messages (``error``, ``gap``, ``subscribed``, ``unsubscribed``, ``refreshed``, ``replay-done``)
-use the same envelope, so a client that ignores unknown types ignores them. :func:`encode`
-serialises a message once; :func:`frame_of` joins encoded messages into a frame without
-encoding them again. Re-exported by :mod:`ws_bridge.core.protocol`.
+Each message is ``{"type", "timestamp", "data"}``; a frame is a JSON array of them
+(docs/bridge.md section 1). :func:`to_message` builds the contract message of a decoded derived
+record (:mod:`ws_bridge.core.jsonwrite` writes the same text straight from the Avro value). The
+extension messages (``error``, ``gap``, ``subscribed``, ``unsubscribed``, ``refreshed``,
+``replay-done``) use the same envelope, so a client that ignores unknown types ignores them.
+:func:`encode` serialises a message once; :func:`frame_of` joins encoded messages into a frame
+without encoding them again. Re-exported by :mod:`ws_bridge.core.protocol`.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def _exposure_change_data(r: Mapping[str, Any]) -> Data:
     by_book, by_currency = r.get("byBook") or {}, r.get("byCurrency") or {}
     count = r.get("positionCount", 0)
     # Extras only when the record carries breakdowns: a record with just the contract's
-    # numbers gives exactly the contract's frame (PROTOCOL.md's example, byte for byte).
+    # numbers gives exactly the contract's frame (docs/bridge.md section 1, byte for byte).
     if by_book or by_currency or count:
         data["byBook"] = _num_map(by_book)
         data["byCurrency"] = _num_map(by_currency)
@@ -285,14 +286,26 @@ class Encoded:
 
     ``channel`` is None for extension messages; ``seq``/``epoch`` are set for alerts; ``replay``
     marks alerts sent for a time-range replay (not part of the live or resumed stream).
+    ``parsed`` is the message as a dict, or None for text written straight from a Kafka value
+    (:mod:`ws_bridge.core.jsonwrite`): :attr:`message` parses it then, once, if ever asked
+    (the text is exactly ``json.dumps`` of that dict); ``stamp`` is then its timestamp.
     """
 
     text: str
     channel: str | None
-    message: Message = field(repr=False, compare=False)
+    parsed: Message | None = field(default=None, repr=False, compare=False)
     seq: int | None = None
     epoch: str | None = None
     replay: bool = False
+    stamp: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def message(self) -> Message:
+        parsed = self.parsed
+        if parsed is None:
+            parsed = json.loads(self.text)
+            object.__setattr__(self, "parsed", parsed)  # a cache: equality ignores it
+        return parsed
 
     @property
     def nbytes(self) -> int:
@@ -300,6 +313,8 @@ class Encoded:
 
     @property
     def timestamp(self) -> str:
+        if self.stamp is not None:
+            return self.stamp
         return str(self.message["timestamp"])
 
 

@@ -58,7 +58,9 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    server = BridgeServer(settings, KafkaSource(kafka, alert_history=settings.alert_history))
+    server = BridgeServer(
+        settings, KafkaSource(kafka, alert_history=settings.alert_history, settings=settings)
+    )
     try:
         asyncio.run(server.serve_forever())
     except SourceError as exc:

@@ -18,8 +18,16 @@ starts with a different first record (a different timestamp at least). When the 
 at start the epoch is a provisional random value, replaced by the hash when the first record
 arrives (no alert was ever sent under the provisional one).
 
-Each consumed record is decoded with the codec, converted with ``to_message`` (alerts through
-``AlertLog.append``, which drops redeliveries) and handed to a :class:`Sink` (the server's hub).
+Each consumed record goes to a :class:`Sink` (the server's hub) as its contract message: written
+straight from the Avro value as JSON text by the compiled writers of
+:mod:`ws_bridge.core.jsonwrite` when they take it; otherwise (alerts, another writer version, a
+damaged record, a value they leave to the reference path) decoded with the codec and converted
+with ``to_message`` (alerts through ``AlertLog.append``, which drops redeliveries).
+
+Fetches: the consumer waits up to ``RTX_BRIDGE_FETCH_MAX_WAIT_MS`` for
+``RTX_BRIDGE_FETCH_MIN_BYTES`` (Kafka's ``fetch.max.wait.ms`` and ``fetch.min.bytes``), so it
+fetches about once per batch interval rather than once per record or two: every fetch costs a
+round trip to the broker and its wake-ups, whatever it carries (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -36,11 +44,22 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas.codec import DecodeError, default_codec
+from schemas.fastread import VarintDecoder, varint_at
 from streams.settings import KafkaSettings
 from streams.topics import topic_name
 from ws_bridge.core.alertlog import AlertLog
+from ws_bridge.core.config import BridgeSettings
 from ws_bridge.core.errors import BridgeError
-from ws_bridge.core.protocol import SCHEMA_ROUTES, Message, to_message
+from ws_bridge.core.jsonwrite import message_writers
+from ws_bridge.core.protocol import SCHEMA_ROUTES, Encoded, Message, to_message
+
+VARINT: VarintDecoder = varint_at
+try:  # aiokafka's C varint decoder: ~0.1 us instead of ~0.7 for an 8-byte timestamp
+    from aiokafka.record._crecords.cutil import decode_varint_cython
+
+    VARINT = decode_varint_cython
+except ImportError:  # pragma: no cover - aiokafka installed without its C extensions
+    pass
 
 log = logging.getLogger("ws_bridge.kafka")
 
@@ -58,7 +77,7 @@ class Sink(Protocol):
 
     def set_alert_log(self, alert_log: AlertLog) -> None: ...
 
-    def publish(self, message: Message, kafka_ts_ms: int | None) -> None: ...
+    def publish(self, message: Message | Encoded, kafka_ts_ms: int | None) -> None: ...
 
     def publish_alert(self, seq: int, record: Mapping[str, Any], kafka_ts_ms: int | None) -> None:
         """Append to the alert log, then dispatch (unless it was a redelivery)."""
@@ -79,9 +98,12 @@ def epoch_of(topic: str, offset: int, timestamp_ms: int, key: bytes | None) -> s
 class KafkaSource:
     """Consumes the derived topics into a :class:`Sink`; reports positions and lag."""
 
-    def __init__(self, kafka: KafkaSettings, *, alert_history: int) -> None:
+    def __init__(
+        self, kafka: KafkaSettings, *, alert_history: int, settings: BridgeSettings | None = None
+    ) -> None:
         self._kafka = kafka
         self._history = alert_history
+        self._fetch = settings or BridgeSettings()  # its fetch_* sizes
         self._topics = {logical: topic_name(logical, kafka) for logical in LOGICAL}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -89,6 +111,7 @@ class KafkaSource:
         self._ends: dict[TopicPartition, int] = {}
         self._ready_at: dict[TopicPartition, int] = {}
         self._codec = default_codec()
+        self._writers = message_writers(self._codec, VARINT)
         self._alert_log: AlertLog | None = None
         self._provisional_epoch = False
         self.decode_errors = 0
@@ -123,6 +146,8 @@ class KafkaSource:
             client_id=f"{self._kafka.client_id}-bridge",
             enable_auto_commit=False,
             group_id=None,
+            fetch_max_wait_ms=self._fetch.fetch_max_wait_ms,
+            fetch_min_bytes=self._fetch.fetch_min_bytes,
         )
         try:
             async with asyncio.timeout(timeout_s):
@@ -209,7 +234,9 @@ class KafkaSource:
         assert consumer is not None  # noqa: S101 - start() set it
         while True:
             try:
-                batch = await consumer.getmany(timeout_ms=500, max_records=2000)
+                batch = await consumer.getmany(
+                    timeout_ms=500, max_records=self._fetch.fetch_max_records
+                )
             except KafkaError as exc:  # aiokafka retries internally; keep going
                 log.warning("Kafka fetch failed, retrying: %r", exc)
                 await asyncio.sleep(1.0)
@@ -225,10 +252,20 @@ class KafkaSource:
     def _handle(self, sink: Sink, record: ConsumerRecord[Any, Any]) -> None:
         tp = TopicPartition(record.topic, record.partition)
         self._positions[tp] = record.offset + 1
-        if record.value is None:  # a tombstone of the compacted LP topic
+        value = record.value
+        if value is None:  # a tombstone of the compacted LP topic
             return
+        writer = self._writers.get(value[:10])
+        if writer is not None:
+            try:
+                encoded = writer(value)
+            except Exception:  # noqa: BLE001 - any refusal: the reference path decides below
+                encoded = None
+            if encoded is not None:
+                sink.publish(encoded, record.timestamp)
+                return
         try:
-            decoded = self._codec.decode(record.value)
+            decoded = self._codec.decode(value)
         except DecodeError as exc:
             self.decode_errors += 1
             log.warning("Undecodable record %s[%d]@%d: %s", *tp, record.offset, exc)
