@@ -1,44 +1,56 @@
-"""Bridge load: Kafka -> WebSocket latency and bridge CPU with many subscribed clients.
+"""Bridge load: Kafka -> WebSocket latency and server CPU with many subscribed clients, for the
+bridge and, in the same run, the servers it is compared with.
 
     python bench/bridge_load.py [--steps 100,250,500,1000] [--seconds 20] [--warmup 3]
-        [--rate 2000] [--bridges 1|2] [--client-procs 2] [--probes 25] [--compression deflate|none]
+        [--rate 2000] [--server bridge[,centrifugo,baseline,floor]] [--repeat 1]
+        [--baseline DIR] [--bridges 1|2] [--client-procs 2] [--go-probes 100]
+        [--compression deflate|none]
 
 Needs a broker: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092; ``rtx-analytics kafka start``).
-Creates topics under a fresh ``RTX_TOPIC_PREFIX`` (``bench.bridge.<random>.``), starts
-``--bridges`` ``python -m streams.cli bridge`` processes (``RTX_BRIDGE_DEV_MODE=1``, free ports,
-connection limits raised) and waits for their ``/readyz``. Then, per step of ``--steps``:
+Creates topics under a fresh ``RTX_TOPIC_PREFIX`` per server (``bench.bridge.<random>.<server>.``)
+and starts every server of ``--server`` once, each waiting until it is ready:
 
-- ``--client-procs`` client processes (multiprocessing, spawn) open the step's connections
-  between them (``websockets.asyncio.client``, a dev token with role ``admin`` in the
-  ``Authorization`` header; with ``--bridges 2`` the processes alternate between the bridges),
-  and subscribe to all four channels;
+- ``bridge``: ``--bridges`` ``python -m streams.cli bridge`` processes of this checkout
+  (``RTX_BRIDGE_DEV_MODE=1``, free ports, connection limits raised), ready at ``/readyz``;
+- ``baseline``: the same, from the checkout at ``--baseline`` (e.g. ``git worktree add /tmp/before
+  <commit>``), to compare a change with the code before it in one run;
+- ``centrifugo``: Centrifugo (pinned version, built once from the Go module proxy) consuming its
+  topics with its own Kafka consumer in publication data mode (bench/centrifugo/launch.py);
+- ``floor``: bench/fanoutfloor, a Go hub doing only the fan-out (no Kafka, no Python).
+
+Then, ``--repeat`` times, per step of ``--steps`` and per server (the servers' order rotates from
+one repeat to the next), with only that server's topics getting messages:
+
+- the load clients open the step's connections and subscribe to all four channels: Go processes
+  (``bench/loadclient``; the bridge's protocol with a dev token in the ``Authorization`` header, or
+  Centrifugo's with the same token in its connect command), or ``--clients python``;
 - this process publishes ``--rate`` derived messages/s for ``--warmup`` + ``--seconds`` seconds
   (aiokafka, codec-encoded, in slices every 10 ms): routing-decision on routing.metrics 70%,
-  lp-metrics 15%, exposure-change 10%, alert 5%;
-- latency, per message received after the warm-up = the client's ``time.time()`` at receipt minus
-  the message's ``timestamp`` field. The bridge sets ``timestamp`` from the record's
-  ``eventTime``; this script sets eventTime = ``time.time()`` just before the send, and the Kafka
-  record timestamp to the same instant (ms), so the latency covers producer linger, broker, the
-  bridge's consumer, batching (up to 16 ms) and delivery, and the client's own scheduling;
-- bridge CPU = utime + stime from ``/proc/<pid>/stat`` over the measured window, summed over the
-  bridges.
+  lp-metrics 15%, exposure-change 10%, alert 5%; for Centrifugo the same records as the bridge's
+  message JSON with a ``centrifugo-channels`` header;
+- latency, per message received after the warm-up = the client's clock at receipt minus the
+  message's ``timestamp`` field. The bridge sets ``timestamp`` from the record's ``eventTime``;
+  this script sets eventTime = ``time.time()`` just before the send, and the Kafka record
+  timestamp to the same instant (ms), so the latency covers producer linger, broker, the
+  server's consumer, batching (up to 16 ms) and delivery, and the client's own scheduling;
+- server CPU = utime + stime from ``/proc/<pid>/stat`` over the measured window, summed over the
+  server's processes; ``us/kmsg`` divides it by the Kafka messages of the window (with one client
+  that is the fixed cost per message: consume, decode, encode).
 
-Timing every message of every connection costs the clients more CPU than the bridge spends, on
-the same two cores; so ``--probes`` connections per client process (default 25) time every
-message they get, and the others only count the data messages of the frames they receive
-after the warm-up (all connections receive the same stream). Probes keep latencies in a
-histogram (0.1 ms bins) and send it back over a queue. Prints per
-step: clients, delivered msgs/s (and the fraction of rate x clients), p50/p95/p99/max, gap
-(dropped) messages, bridge CPU seconds and messages delivered per bridge CPU-second, then the
-client count where p99 first passes 50 ms. Everything (broker, bridges, clients, producer) shares
-this machine, so the client processes compete with the bridge for the cores.
+Timing every message of every connection costs the clients more CPU than the server spends, on
+the same two cores; so ``--go-probes`` connections per client process time every message they
+get, and the others only count the data messages of the frames they receive after the warm-up.
+Prints a row per step and server, then (with several servers or repeats) the medians per server
+and step, the ratios to Centrifugo, and the client count where p99 first passes 50 ms.
+Everything (broker, servers, clients, producer) shares this machine.
 
 To see where a bridge spends its time, sample it while a step runs (its pid is on stderr):
-``.venv/bin/py-spy record -d 10 -r 200 -p PID -f raw -o /tmp/bridge.raw --nonblocking``.
+``py-spy record -d 10 -r 200 -p PID -f raw -o /tmp/bridge.raw --nonblocking``.
 
-This script holds the steps and the report; the bridges, topics and producer are in
-``bench/loadkit.py``, the client fleets in ``bench/loadclients.py`` (shared with
-``bench/floor.py``, ``bench/bridge_memory.py`` and ``bench/soak.py``).
+This script holds the steps; the report is ``bench/loadreport.py``, the bridges, topics and
+producer ``bench/loadkit.py``, the client fleets ``bench/loadclients.py`` (shared with
+``bench/floor.py``, ``bench/bridge_memory.py`` and ``bench/soak.py``), Centrifugo
+``bench/centrifugo/``.
 """
 
 from __future__ import annotations
@@ -50,9 +62,9 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from pathlib import Path
 
-from loadclients import BIN_MS, MAX_MS, N_BINS, ClientFleet, GoFleet
+from loadclients import N_BINS, ClientFleet, GoFleet
 from loadkit import (
     ServerProcess,
     bench_env,
@@ -66,84 +78,44 @@ from loadkit import (
     progress,
     raise_nofile,
 )
+from loadreport import HEADER, StepResult, percentile_from_hist, print_step, print_summary
+from profiles import Sampler, summarize
 
-GOAL_P99_MS = 50.0
-GOAL_CLIENTS = 1000
-
-
-# -- one step -----------------------------------------------------------------------------------
+SERVERS = ("bridge", "baseline", "centrifugo", "floor")
 
 
-def percentile_from_hist(hist: list[int], total: int, p: float) -> float:
-    if total == 0:
-        return float("nan")
-    rank = max(1, int(-(-p / 100 * total // 1)))
-    seen = 0
-    for i, c in enumerate(hist):
-        seen += c
-        if seen >= rank:
-            return (i + 0.5) * BIN_MS
-    return MAX_MS
-
-
-@dataclass
-class StepResult:
-    clients: int
-    connected: int
-    seconds: float
-    sent: int
-    messages: int
-    timed: int
-    frames: int
-    gap_frames: int
-    p50: float
-    p95: float
-    p99: float
-    max_ms: float
-    cpu_s: float
-    client_cpu_s: float
-    errors: list[str]
-
-    @property
-    def delivered_per_s(self) -> float:
-        return self.messages / self.seconds
-
-    def passes(self, rate: int) -> bool:
-        """p99 within the goal and (nearly) everything delivered."""
-        expected = rate * self.connected * self.seconds
-        return self.p99 <= GOAL_P99_MS and self.messages >= 0.99 * expected
-
-    @property
-    def per_core(self) -> float:
-        return self.messages / self.cpu_s if self.cpu_s > 0 else float("nan")
+def _fleet(
+    args: argparse.Namespace, running: Sequence[ServerProcess], clients: int, token: str
+) -> ClientFleet | GoFleet:
+    procs = max(args.client_procs, len(running))
+    urls = [b.url for b in running]
+    protocol = running[0].protocol
+    if args.clients == "go":
+        return GoFleet.start(urls, clients, procs, token, args.go_probes, protocol)
+    if protocol != "bridge":
+        raise SystemExit(f"--clients python speaks only the bridge's protocol, not {protocol}'s")
+    compression = None if args.compression == "none" else args.compression
+    return ClientFleet.start(urls, clients, procs, True, compression, token, args.probes)
 
 
 async def run_step(
-    args: argparse.Namespace, env: dict[str, str], running: Sequence[ServerProcess], clients: int
+    args: argparse.Namespace,
+    env: dict[str, str],
+    server: str,
+    running: Sequence[ServerProcess],
+    clients: int,
 ) -> StepResult:
-    token = dev_token("bench")
-    procs = max(args.client_procs, len(running))
-    fleet: ClientFleet | GoFleet
-    if args.clients == "go":
-        fleet = GoFleet.start([b.url for b in running], clients, procs, token, args.go_probes)
-    else:
-        fleet = ClientFleet.start(
-            [b.url for b in running],
-            clients,
-            procs,
-            True,
-            None if args.compression == "none" else args.compression,
-            token,
-            args.probes,
-        )
+    fleet = _fleet(args, running, clients, dev_token("bench"))
     loop = asyncio.get_running_loop()
     connected = await loop.run_in_executor(None, fleet.wait_connected)
-    progress(f"{connected}/{clients} clients connected and subscribed")
+    progress(f"{server}: {connected}/{clients} clients connected and subscribed")
     await asyncio.sleep(1.0)
     measure_from = time.time() + args.warmup
     fleet.begin(measure_from)
-    producing = asyncio.create_task(produce(env, args.rate, args.warmup + args.seconds))
+    as_json = server == "centrifugo"
+    producing = asyncio.create_task(produce(env, args.rate, args.warmup + args.seconds, as_json))
     await asyncio.sleep(max(0.0, measure_from - time.time()))
+    sampler = _sampler(args, server, running, clients)
     cpu0 = sum(cpu_seconds(b.pid) for b in running)
     t0 = time.monotonic()
     sent = await producing
@@ -151,20 +123,24 @@ async def run_step(
     cpu_s = sum(cpu_seconds(b.pid) for b in running) - cpu0
     window = time.monotonic() - t0
     results = await loop.run_in_executor(None, fleet.finish)
+    if sampler is not None:
+        profile = await loop.run_in_executor(None, sampler.finish)
+        if profile is not None:
+            print(f"  profile of {server} at {clients} clients:\n{summarize(profile)}", flush=True)
     hist = [0] * N_BINS
     for r in results:
         it = iter(r.hist)
         for i, c in zip(it, it, strict=True):
             hist[i] += c
-    total = sum(r.messages for r in results)
     timed = sum(r.probe_messages for r in results)
-    errors = [e for r in results for e in r.errors]
     return StepResult(
+        server=server,
         clients=clients,
         connected=connected,
         seconds=args.seconds,
+        rate=args.rate,
         sent=sent,
-        messages=total,
+        messages=sum(r.messages for r in results),
         timed=timed,
         frames=sum(r.frames for r in results),
         gap_frames=sum(r.gap_frames for r in results),
@@ -174,22 +150,18 @@ async def run_step(
         max_ms=max((r.max_ms for r in results), default=float("nan")),
         cpu_s=cpu_s * args.seconds / window if window > 0 else cpu_s,  # per measured second
         client_cpu_s=sum(r.cpu_s for r in results),
-        errors=errors,
+        errors=[e for r in results for e in r.errors],
     )
 
 
-def print_step(s: StepResult, rate: int) -> None:
-    expected = rate * s.connected
-    share = s.delivered_per_s / expected if expected else float("nan")
-    print(
-        f"  {s.clients:>6} {s.connected:>6} {s.delivered_per_s:>12,.0f} {share:>6.0%}"
-        f" {s.p50:>8.1f} {s.p95:>8.1f} {s.p99:>8.1f} {s.max_ms:>9.1f} {s.gap_frames:>6}"
-        f" {s.cpu_s:>7.1f} {s.cpu_s / s.seconds:>5.0%} {s.per_core:>12,.0f}"
-        f" {s.client_cpu_s:>8.1f}",
-        flush=True,
-    )
-    for e in s.errors[:3]:
-        print(f"         client error: {e}", flush=True)
+def _sampler(
+    args: argparse.Namespace, server: str, running: Sequence[ServerProcess], clients: int
+) -> Sampler | None:
+    """py-spy on the (first) bridge process over the measured window, with ``--profile``."""
+    if not args.profile or server not in ("bridge", "baseline"):
+        return None
+    out = Path(f"/tmp/bridge-profile-{server}-{clients}-{time.time():.0f}.txt")  # noqa: S108
+    return Sampler(args.py_spy, running[0].pid, args.seconds, out)
 
 
 def parse_args() -> argparse.Namespace:
@@ -201,11 +173,26 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--bridges", type=int, choices=(1, 2), default=1, help="bridge processes")
     p.add_argument(
         "--server",
-        choices=("bridge", "floor"),
         default="bridge",
-        help="bridge: rtx-analytics bridge; floor: bench/fanoutfloor, a Go hub doing only the "
-        "fan-out (no Kafka, no Python), to see what this machine allows (bench/floor.py)",
+        help=f"servers measured in this run, comma separated, of {', '.join(SERVERS)} "
+        "(see above; default bridge)",
     )
+    p.add_argument("--repeat", type=int, default=1, help="runs of every step and server")
+    p.add_argument(
+        "--bridge-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the 'bridge' server (repeatable), e.g. "
+        "RTX_BRIDGE_FETCH_MAX_WAIT_MS=0",
+    )
+    p.add_argument("--baseline", type=Path, help="checkout of the 'baseline' server's bridge")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the bridge with py-spy while measuring; print its top functions",
+    )
+    p.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy binary")
     p.add_argument(
         "--floor-threads", type=int, default=2, help="GOMAXPROCS of the floor server (default 2)"
     )
@@ -224,7 +211,7 @@ def parse_args() -> argparse.Namespace:
         choices=("go", "python"),
         default="go" if shutil.which("go") else "python",
         help="load client: go (bench/loadclient, cheap; default when go is on PATH) or python "
-        "(websockets; about half a core per 100 connections)",
+        "(websockets; about half a core per 100 connections; the bridge's protocol only)",
     )
     p.add_argument(
         "--compression",
@@ -232,77 +219,79 @@ def parse_args() -> argparse.Namespace:
         default="deflate",
         help="what clients offer (browsers offer permessage-deflate; default deflate)",
     )
-    return p.parse_args()
+    args = p.parse_args()
+    args.servers = [s.strip() for s in args.server.split(",") if s.strip()]
+    unknown = set(args.servers) - set(SERVERS)
+    if unknown or not args.servers:
+        p.error(f"--server: unknown {sorted(unknown)}; choose from {', '.join(SERVERS)}")
+    if args.profile and not args.py_spy:
+        p.error("--profile needs py-spy (pip install py-spy, or --py-spy PATH)")
+    if "baseline" in args.servers and args.baseline is None:
+        p.error("--server baseline needs --baseline DIR (a checkout of the bridge to compare)")
+    return args
+
+
+def start_server(
+    name: str, args: argparse.Namespace, env: dict[str, str], max_connections: int
+) -> contextlib.AbstractContextManager[Sequence[ServerProcess]]:
+    # The bridge accepts permessage-deflate only when told to (RTX_BRIDGE_COMPRESSION).
+    server_side = {"RTX_BRIDGE_COMPRESSION": args.compression}
+    if name == "bridge":
+        server_side.update(item.split("=", 1) for item in args.bridge_env)
+    if name == "floor":
+        from floor import floor_servers  # the sibling script (bench/ is sys.path[0])
+
+        return floor_servers(env, args.rate, args.floor_threads)
+    if name == "centrifugo":
+        from centrifugo.launch import centrifugo_servers
+
+        from ws_bridge.core.config import DEV_SECRET
+
+        return centrifugo_servers(env, DEV_SECRET)
+    root = args.baseline.resolve() if name == "baseline" else None
+    if root is None:
+        return bridges(env, args.bridges, max_connections, server_side)
+    return bridges(env, args.bridges, max_connections, server_side, root)
 
 
 async def main(args: argparse.Namespace) -> None:
     steps = [int(x) for x in args.steps.split(",") if x.strip()]
+    servers: list[str] = args.servers
     prefix = f"bench.bridge.{uuid.uuid4().hex[:8]}."
-    env = bench_env(prefix)
+    envs = {name: bench_env(f"{prefix}{name}.") for name in servers}
     nofile = raise_nofile()
     print(f"machine: {machine()}; RLIMIT_NOFILE {nofile}", flush=True)
     print(
-        f"bridge load: {args.bridges if args.server == 'bridge' else 'no'} bridge(s)"
-        f"{' (the Go fan-out floor instead)' if args.server == 'floor' else ''}, "
-        f"{args.client_procs} client processes, "
-        f"rate {args.rate}/s, {args.warmup:g}s warm-up + {args.seconds:g}s measured per step, "
-        f"client compression {args.compression}, broker {env['KAFKA_BOOTSTRAP_SERVERS']}, "
+        f"bridge load: servers {', '.join(servers)} ({args.bridges} process(es) per bridge), "
+        f"{args.client_procs} client processes, {args.repeat} repeat(s), rate {args.rate}/s, "
+        f"{args.warmup:g}s warm-up + {args.seconds:g}s measured per step, client compression "
+        f"{args.compression}, broker {envs[servers[0]]['KAFKA_BOOTSTRAP_SERVERS']}, "
         f"prefix {prefix}",
         flush=True,
     )
-    await create_topics(env)
+    for env in envs.values():
+        await create_topics(env)
     rows: list[StepResult] = []
     try:
-        # The bridge accepts permessage-deflate only when told to (RTX_BRIDGE_COMPRESSION).
-        server_side = {"RTX_BRIDGE_COMPRESSION": args.compression}
-        servers: contextlib.AbstractContextManager[Sequence[ServerProcess]]
-        if args.server == "floor":
-            from floor import floor_servers  # the sibling script (bench/ is sys.path[0])
-
-            servers = floor_servers(env, args.rate, args.floor_threads)
-        else:
-            servers = bridges(env, args.bridges, max(steps) * 2 + 100, server_side)
-        with servers as running:
-            print(
-                f"  {'step':>6} {'conn':>6} {'delivered/s':>12} {'ofexp':>6} {'p50 ms':>8}"
-                f" {'p95 ms':>8} {'p99 ms':>8} {'max ms':>9} {'gaps':>6} {'cpu s':>7} {'cpu':>5}"
-                f" {'msg/cpu-s':>12} {'cli cpu':>8}",
-                flush=True,
-            )
-            for clients in steps:
-                progress(f"step: {clients} clients")
-                step = await run_step(args, env, running, clients)
-                rows.append(step)
-                print_step(step, args.rate)
+        with contextlib.ExitStack() as stack:
+            limit = max(steps) * 2 + 100
+            running = {
+                name: stack.enter_context(start_server(name, args, envs[name], limit))
+                for name in servers
+            }
+            print(HEADER, flush=True)
+            for repeat in range(args.repeat):
+                order = servers[repeat % len(servers) :] + servers[: repeat % len(servers)]
+                for clients in steps:
+                    for name in order:
+                        progress(f"run {repeat + 1}, step: {clients} clients, {name}")
+                        step = await run_step(args, envs[name], name, running[name], clients)
+                        rows.append(step)
+                        print_step(step)
     finally:
-        await delete_topics(env)
-    print_summary(rows, args)
-
-
-def print_summary(rows: list[StepResult], args: argparse.Namespace) -> None:
-    over = [r.clients for r in rows if not r.passes(args.rate)]
-    print(
-        "columns: cpu = bridge CPU / wall time (100% = one core; summed over bridges); "
-        "msg/cpu-s = delivered data messages per bridge CPU-second; cli cpu = CPU seconds of all "
-        "client processes while measuring; gaps = frames holding a gap (drop) message",
-        flush=True,
-    )
-    print(
-        f"p99 passes {GOAL_P99_MS:g} ms (or < 99% delivered) at: "
-        f"{over[0] if over else 'none of the steps'} clients ({args.bridges} bridge(s))",
-        flush=True,
-    )
-    at_goal = [r for r in rows if r.clients == GOAL_CLIENTS]
-    verdict = (
-        "not measured"
-        if not at_goal
-        else ("met" if at_goal[0].passes(args.rate) else f"missed (p99 {at_goal[0].p99:.1f} ms)")
-    )
-    print(
-        f"goal: {GOAL_CLIENTS} clients on all channels, p99 <= {GOAL_P99_MS:g} ms "
-        f"Kafka timestamp -> client receipt at {args.rate} msgs/s: {verdict}",
-        flush=True,
-    )
+        for env in envs.values():
+            await delete_topics(env)
+    print_summary(rows, servers, args.repeat)
 
 
 if __name__ == "__main__":

@@ -277,13 +277,14 @@ class ClientFleet:
 
 
 class GoFleet:
-    """The same fleet as :class:`ClientFleet`, held by ``bench/loadclient`` (Go) processes.
+    """The same fleet as :class:`ClientFleet`, held by ``bench/loadclient`` (Go) processes, for
+    the bridge or for Centrifugo.
 
-    A Python client takes about half a core per 100 connections here, so on two cores the
-    clients, not the bridge, set the ceiling. The Go client does the same work (Bearer token,
-    subscribe to all channels, time every data message from its ``timestamp``) for a fraction
-    of the CPU; ``--go-probes`` connections per process time every message, the others count.
-    Built with ``go build`` on first use.
+        A Python client takes about half a core per 100 connections here, so on two cores the
+        clients, not the bridge, set the ceiling. The Go client does the same work (Bearer token,
+        subscribe to all channels, time every data message from its ``timestamp``) for a fraction
+        of the CPU; ``--go-probes`` connections per process time every message, the others count.
+        Built with ``go build`` on first use.
     """
 
     SOURCE = ROOT / "bench" / "loadclient"
@@ -307,7 +308,17 @@ class GoFleet:
         return cls.BINARY
 
     @classmethod
-    def start(cls, urls: list[str], total: int, procs: int, token: str, probes: int) -> GoFleet:
+    def start(
+        cls,
+        urls: list[str],
+        total: int,
+        procs: int,
+        token: str,
+        probes: int,
+        protocol: str = "bridge",
+    ) -> GoFleet:
+        """``procs`` load clients holding ``total`` connections; ``protocol``: ``bridge`` or
+        ``centrifugo`` (its client protocol: the token in a connect command)."""
         binary = cls.build()
         token_file = Path(f"/tmp/bridge-bench-token-{os.getpid()}")  # noqa: S108 - bench scratch
         token_file.write_text(token)
@@ -327,6 +338,8 @@ class GoFleet:
                         str(token_file),
                         "--probes",
                         str(probes),
+                        "--protocol",
+                        protocol,
                     ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,

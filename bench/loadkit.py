@@ -122,11 +122,16 @@ def dev_token(sub: str) -> str:
 @dataclass
 class ServerProcess:
     """A server subprocess on ``port`` serving ``/ws/analytics`` and ``/readyz``, its output in
-    ``log_path``: a bridge (:class:`Bridge`), or the fan-out floor (bench/floor.py)."""
+    ``log_path``: a bridge (:class:`Bridge`), the fan-out floor (bench/floor.py), or Centrifugo
+    (bench/centrifugo/launch.py: its own paths and client protocol)."""
 
     port: int
     proc: subprocess.Popen[bytes]
     log_path: Path
+
+    ws_path = "/ws/analytics"
+    ready_path = "/readyz"
+    protocol = "bridge"  # the load client's protocol (bench/loadclient --protocol)
 
     @property
     def pid(self) -> int:
@@ -134,13 +139,13 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/analytics"
+        return f"ws://127.0.0.1:{self.port}{self.ws_path}"
 
     def wait_ready(self, name: str, every_s: float) -> None:
-        """Until ``/readyz`` answers 200; RuntimeError (the process stopped) if it exits or
+        """Until ``ready_path`` answers 200; RuntimeError (the process stopped) if it exits or
         is not ready within READY_TIMEOUT_S."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        url = f"http://127.0.0.1:{self.port}/readyz"
+        url = f"http://127.0.0.1:{self.port}{self.ready_path}"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{name} exited ({self.proc.returncode}); see {self.log_path}")
@@ -166,7 +171,11 @@ class Bridge(ServerProcess):
     """One ``rtx-analytics bridge`` subprocess."""
 
     @classmethod
-    def start(cls, env: dict[str, str], max_connections: int, extra: dict[str, str]) -> Bridge:
+    def start(
+        cls, env: dict[str, str], max_connections: int, extra: dict[str, str], root: Path = ROOT
+    ) -> Bridge:
+        """A bridge from the checkout at ``root`` (another one than this: a baseline measured
+        in the same run, e.g. ``git worktree add /tmp/before <commit>``)."""
         port = free_port()
         benv = dict(env)
         benv.update(
@@ -181,7 +190,7 @@ class Bridge(ServerProcess):
         with log_path.open("wb") as log:
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "streams.cli", "bridge"],
-                cwd=ROOT,
+                cwd=root,
                 env=benv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -194,12 +203,16 @@ class Bridge(ServerProcess):
 
 @contextlib.contextmanager
 def bridges(
-    env: dict[str, str], count: int, max_connections: int, extra: dict[str, str] | None = None
+    env: dict[str, str],
+    count: int,
+    max_connections: int,
+    extra: dict[str, str] | None = None,
+    root: Path = ROOT,
 ) -> Iterator[list[Bridge]]:
     started: list[Bridge] = []
     try:
         for _ in range(count):
-            started.append(Bridge.start(env, max_connections, extra or {}))
+            started.append(Bridge.start(env, max_connections, extra or {}, root))
             progress(f"bridge ready on port {started[-1].port} (pid {started[-1].pid})")
         yield started
     finally:
@@ -287,9 +300,24 @@ class Records:
         }
         return self.topics[kind], alert_id.encode(), self.codec.encode("Alert", rec)
 
+    def as_json(self, value: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
+        """What Centrifugo's Kafka consumer gets instead of ``value`` (publication data mode):
+        the bridge's own message JSON of the record, and the header naming its channel. An
+        alert's ``seq`` is its number in this run (the bridge uses the Kafka offset)."""
+        from ws_bridge.core.messages import channel_of, encode, to_message
 
-async def produce(env: dict[str, str], rate: int, seconds: float) -> int:
-    """Publish ``rate`` messages/s of the mix for ``seconds``; return how many were sent."""
+        decoded = self.codec.decode(value)
+        if decoded.schema == "Alert":
+            message = to_message("Alert", decoded.record, seq=self.n, epoch=self.run_id)
+        else:
+            message = to_message(decoded.schema, decoded.record)
+        header = ("centrifugo-channels", channel_of(decoded.schema).encode())
+        return encode(message).text.encode(), [header]
+
+
+async def produce(env: dict[str, str], rate: int, seconds: float, as_json: bool = False) -> int:
+    """Publish ``rate`` messages/s of the mix for ``seconds``; return how many were sent.
+    ``as_json``: the bridge's message JSON for Centrifugo (:meth:`Records.as_json`)."""
     from aiokafka import AIOKafkaProducer
 
     from streams.settings import KafkaSettings
@@ -316,8 +344,13 @@ async def produce(env: dict[str, str], rate: int, seconds: float) -> int:
                 carry[kind] -= 1.0
                 now = time.time()
                 topic, key, value = records.make(kind, int(now * 1e6))
+                headers = None
+                if as_json:
+                    value, headers = records.as_json(value)
                 futures.append(
-                    await producer.send(topic, value, key=key, timestamp_ms=int(now * 1000))
+                    await producer.send(
+                        topic, value, key=key, timestamp_ms=int(now * 1000), headers=headers
+                    )
                 )
                 sent += 1
             if len(futures) > 5000:

@@ -6,6 +6,12 @@
 // (connect with a Bearer token, subscribe to all four channels, time each data message from its
 // "timestamp" field) for a small fraction of that CPU.
 //
+// With --protocol centrifugo it speaks Centrifugo's JSON client protocol instead (for
+// bench/bridge_load.py --server centrifugo): a connect command with the token, one subscribe
+// command per channel (all in one frame), and an empty reply to each server ping ("{}"). The
+// pushes carry the bridge's own message JSON as publication data, so the same scan finds and
+// times the same messages.
+//
 // Protocol with the parent, one line each way:
 //
 //	stdout: "ready <connected> <failed>"     once every connection was tried
@@ -40,6 +46,8 @@ const (
 	subMsg = `{"action":"subscribe","channels":["routing-metrics","lp-performance","exposure-updates","alerts"]}`
 )
 
+var channels = []string{"routing-metrics", "lp-performance", "exposure-updates", "alerts"}
+
 var dataTypes = map[string]bool{
 	"routing-decision": true, "routing-summary": true, "lp-metrics": true,
 	"exposure-change": true, "alert": true,
@@ -71,7 +79,49 @@ var (
 	tsField     = []byte(`","timestamp":"`)
 	gapMarker   = []byte(`"type":"gap"`)
 	stampMarker = []byte(`","timestamp":"`)
+	pong        = []byte(`{}`)
 )
+
+// centrifugoSubscribe connects (token in the connect command) and subscribes to every channel,
+// waiting for each reply so that a refused subscription fails the connection, as a refused
+// subscribe does with the bridge.
+func centrifugoSubscribe(conn *websocket.Conn, token string) error {
+	connect := fmt.Sprintf(`{"id":1,"connect":{"token":%q,"name":"loadclient"}}`, token)
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(connect)); err != nil {
+		return err
+	}
+	if err := awaitReplies(conn, 1); err != nil {
+		return err
+	}
+	cmds := make([]string, len(channels))
+	for i, ch := range channels {
+		cmds[i] = fmt.Sprintf(`{"id":%d,"subscribe":{"channel":%q}}`, i+2, ch)
+	}
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(strings.Join(cmds, "\n"))); err != nil {
+		return err
+	}
+	return awaitReplies(conn, len(channels))
+}
+
+// awaitReplies reads until n command replies (lines with an "id") came; an error reply fails.
+func awaitReplies(conn *websocket.Conn, n int) error {
+	for n > 0 {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return err
+		}
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if !bytes.HasPrefix(line, []byte(`{"id":`)) {
+				continue // a push or a ping
+			}
+			if bytes.Contains(line, []byte(`"error":`)) {
+				return fmt.Errorf("centrifugo refused: %s", line)
+			}
+			n--
+		}
+	}
+	return nil
+}
 
 // secondsCache maps "YYYY-MM-DDTHH:MM:SS" to unix seconds; one per connection goroutine.
 type secondsCache map[string]int64
@@ -103,7 +153,7 @@ func (c secondsCache) micros(stamp []byte) (int64, bool) {
 
 // read times every data message of a probe connection; other connections only count the data
 // messages of frames received after the measurement began (cheap: one SIMD scan per frame).
-func read(conn *websocket.Conn, st *stats, probe bool, wg *sync.WaitGroup) {
+func read(conn *websocket.Conn, st *stats, probe, centrifugo bool, wg *sync.WaitGroup) {
 	defer wg.Done()
 	cache := secondsCache{}
 	// One buffer per connection, reused for every frame: ReadMessage allocates each frame
@@ -131,6 +181,13 @@ func read(conn *websocket.Conn, st *stats, probe bool, wg *sync.WaitGroup) {
 		}
 		frame := buf
 		now := time.Now().UnixMicro()
+		if centrifugo && len(bytes.TrimSpace(frame)) == 2 && frame[0] == '{' {
+			// A server ping ("{}"): Centrifugo closes a connection whose pong does not come.
+			if conn.WriteMessage(websocket.TextMessage, pong) != nil {
+				return
+			}
+			continue
+		}
 		st.frames++
 		gap := bytes.Contains(frame, gapMarker)
 		if gap {
@@ -192,13 +249,19 @@ func main() {
 	token := flag.String("token-file", "", "file holding the bearer token (not on the command line)")
 	parallel := flag.Int("connect-concurrency", 50, "connections opened at once")
 	probes := flag.Int("probes", 100, "connections that time every message (the others count)")
+	proto := flag.String("protocol", "bridge", "bridge (rtx-analytics) or centrifugo")
 	flag.Parse()
+	centrifugo := *proto == "centrifugo"
 	raw, err := os.ReadFile(*token)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadclient: cannot read --token-file:", err)
 		os.Exit(2)
 	}
-	header := http.Header{"Authorization": {"Bearer " + strings.TrimSpace(string(raw))}}
+	tokenText := strings.TrimSpace(string(raw))
+	header := http.Header{"Authorization": {"Bearer " + tokenText}}
+	if centrifugo {
+		header = nil // the token goes in the connect command
+	}
 	targets := strings.Split(*urls, ",")
 	dialer := websocket.Dialer{HandshakeTimeout: 60 * time.Second, ReadBufferSize: 65536}
 
@@ -215,7 +278,9 @@ func main() {
 			defer dialWg.Done()
 			defer func() { <-sem }()
 			conn, _, err := dialer.Dial(targets[i%len(targets)], header)
-			if err == nil {
+			if err == nil && centrifugo {
+				err = centrifugoSubscribe(conn, tokenText)
+			} else if err == nil {
 				err = conn.WriteMessage(websocket.TextMessage, []byte(subMsg))
 			}
 			if err != nil {
@@ -239,7 +304,7 @@ func main() {
 		}
 		st := &stats{hist: map[int]int64{}}
 		readWg.Add(1)
-		go read(c, st, len(all) < *probes, &readWg)
+		go read(c, st, len(all) < *probes, centrifugo, &readWg)
 		all = append(all, st)
 	}
 	fmt.Printf("ready %d %d\n", len(all), failed.Load())
