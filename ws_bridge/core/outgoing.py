@@ -30,7 +30,7 @@ from ws_bridge.core.auth import Identity
 from ws_bridge.core.config import BridgeSettings
 from ws_bridge.core.outbox import Chunk, Outbox
 from ws_bridge.core.protocol import Encoded, Message, encode
-from ws_bridge.core.resume import AlertFeed
+from ws_bridge.core.resume import AlertFeed, StateOf
 
 CONTROL_MAX = 64  # queued extension messages; the oldest go first past this
 NO_CONTROL: deque[Encoded] = deque()  # shared and never appended to: see outbox.NO_CHUNKS
@@ -60,7 +60,11 @@ class Outgoing:
     pacing, frames in flight, the alert feed, and the log events for the shell."""
 
     def __init__(
-        self, identity: Identity, settings: BridgeSettings, alerts: AlertLog | None
+        self,
+        identity: Identity,
+        settings: BridgeSettings,
+        alerts: AlertLog | None,
+        states: StateOf | None = None,
     ) -> None:
         self.identity = identity
         self.subscriptions: set[str] = set()
@@ -75,7 +79,7 @@ class Outgoing:
         self._control: deque[Encoded] = NO_CONTROL  # its own deque on first use (memory)
         self._last_batch_at: float | None = None
         self._in_flight = 0
-        self._alerts = AlertFeed(alerts)
+        self._alerts = AlertFeed(alerts, states)
         self._events: list[LogEvent] = []
 
     @property

@@ -1,10 +1,12 @@
 """Client to server: commands, and the rules a client frame must follow. No I/O.
 
-Client frames are JSON text frames of at most :data:`MAX_FRAME_BYTES` bytes (docs/bridge.md section 1),
-parsed by :func:`parse_client_frame` into a command or a :class:`ProtocolError` (returned, never
-raised). A ``refresh`` frame alone may be longer (up to :data:`MAX_REFRESH_FRAME_BYTES`): a signed
-token does not fit in 512 bytes (an RS256 signature alone is 342 characters), and an old client
-never sends one, so the contract's limit holds for every frame the contract knows.
+Client frames are JSON text frames of at most :data:`MAX_FRAME_BYTES` bytes (docs/bridge.md
+section 1), parsed by :func:`parse_client_frame` into a command or a :class:`ProtocolError`
+(returned, never raised). Two kinds of frame may be longer, and only they: ``refresh`` (up to
+:data:`MAX_REFRESH_FRAME_BYTES`: a signed token does not fit in 512 bytes, an RS256 signature alone
+is 342 characters) and the alert actions (up to
+:data:`~ws_bridge.core.actions.MAX_ACTION_FRAME_BYTES`: a note of 500 characters). An old client
+sends neither, so the contract's limit holds for every frame the contract knows.
 
 The server-to-client half lives in :mod:`ws_bridge.core.messages` and is re-exported here, so the
 whole wire protocol is importable from this module.
@@ -17,7 +19,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.workflow import DESK_ACTIONS
+from ws_bridge.core.actions import MAX_ACTION_FRAME_BYTES, Act, parse_act
 from ws_bridge.core.errors import ProtocolError, TooLarge
+from ws_bridge.core.fields import (
+    kind_of,
+    optional_int,
+    optional_str,
+    optional_time,
+    request_id_of,
+)
 from ws_bridge.core.messages import (
     CHANNELS,
     SCHEMA_ROUTES,
@@ -42,6 +53,7 @@ from ws_bridge.core.messages import (
 
 __all__ = [
     "CHANNELS",
+    "MAX_ACTION_FRAME_BYTES",
     "MAX_FRAME_BYTES",
     "MAX_REFRESH_FRAME_BYTES",
     "REPLAY_DEFAULT_LIMIT",
@@ -50,6 +62,7 @@ __all__ = [
     "STATUS_PATH",
     "TYPE_CHANNELS",
     "WS_PATH",
+    "Act",
     "Command",
     "Encoded",
     "Message",
@@ -145,7 +158,7 @@ class Replay:
         return None if self.to_time is None else parse_timestamp(self.to_time)
 
 
-Command = Subscribe | Unsubscribe | Refresh | Replay
+Command = Subscribe | Unsubscribe | Refresh | Replay | Act
 
 
 def parse_client_frame(data: str | bytes) -> Command | ProtocolError:
@@ -163,11 +176,10 @@ def parse_client_frame(data: str | bytes) -> Command | ProtocolError:
         if size > MAX_FRAME_BYTES:
             return TooLarge("too-large", f"frame of {size} bytes exceeds {MAX_FRAME_BYTES}")
         return ProtocolError("bad-json", f"not valid JSON: {exc}")
-    is_refresh = isinstance(obj, dict) and obj.get("action") == "refresh"
-    if size > MAX_FRAME_BYTES and not is_refresh:
+    if size > _limit(obj):
         return TooLarge("too-large", f"frame of {size} bytes exceeds {MAX_FRAME_BYTES}")
     if not isinstance(obj, dict):
-        return ProtocolError("not-an-object", f"expected a JSON object, got {_kind(obj)}")
+        return ProtocolError("not-an-object", f"expected a JSON object, got {kind_of(obj)}")
     try:
         return _command(obj)
     except ProtocolError as bad:  # raised deep in the checks, returned fresh (no traceback kept)
@@ -179,13 +191,13 @@ def _command(obj: Mapping[str, Any]) -> Command:
     if action is None:
         raise ProtocolError("bad-field", 'missing "action"')
     if not isinstance(action, str):
-        raise ProtocolError("bad-field", f'"action" must be a string, got {_kind(action)}')
-    request_id = _request_id(obj)
+        raise ProtocolError("bad-field", f'"action" must be a string, got {kind_of(action)}')
+    request_id = request_id_of(obj)
     if action == "subscribe":
         known, unknown = _channels(obj)
-        since = _optional_int(obj, "since", minimum=-1)
-        since_time = _optional_time(obj, "sinceTime")
-        epoch = _optional_str(obj, "epoch", 128)
+        since = optional_int(obj, "since", minimum=-1)
+        since_time = optional_time(obj, "sinceTime")
+        epoch = optional_str(obj, "epoch", 128)
         if since is not None and since_time is not None:
             raise ProtocolError("bad-field", 'give "since" or "sinceTime", not both')
         if (since is not None or since_time is not None) and "alerts" not in known:
@@ -205,23 +217,27 @@ def _command(obj: Mapping[str, Any]) -> Command:
             raise ProtocolError(
                 "unknown-channel", f"replay is offered for alerts only, not {channel!r}"
             )
-        from_time = _optional_time(obj, "fromTime")
+        from_time = optional_time(obj, "fromTime")
         if from_time is None:
             raise ProtocolError("bad-field", 'replay needs "fromTime" (RFC 3339)')
-        to_time = _optional_time(obj, "toTime")
+        to_time = optional_time(obj, "toTime")
         if to_time is not None and parse_timestamp(to_time) < parse_timestamp(from_time):
             raise ProtocolError("bad-field", '"toTime" is before "fromTime"')
-        given = _optional_int(obj, "limit", minimum=1, maximum=REPLAY_MAX_LIMIT)
+        given = optional_int(obj, "limit", minimum=1, maximum=REPLAY_MAX_LIMIT)
         limit = REPLAY_DEFAULT_LIMIT if given is None else given
         return Replay(from_time, to_time, limit, request_id=request_id)
-    known_actions = "subscribe, unsubscribe, refresh, replay"
+    if action in DESK_ACTIONS:
+        return parse_act(action, obj, request_id)
+    known_actions = ", ".join(("subscribe", "unsubscribe", "refresh", "replay", *DESK_ACTIONS))
     raise ProtocolError("unknown-action", f"unknown action {action[:40]!r}; known: {known_actions}")
 
 
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
-        type(value), "null" if value is None else "a number"
-    )
+def _limit(obj: Any) -> int:
+    """The size limit of a parsed frame: larger only for refresh and the alert actions."""
+    action = obj.get("action") if isinstance(obj, dict) else None
+    if action == "refresh":
+        return MAX_REFRESH_FRAME_BYTES
+    return MAX_ACTION_FRAME_BYTES if action in DESK_ACTIONS else MAX_FRAME_BYTES
 
 
 def _channels(obj: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -231,49 +247,3 @@ def _channels(obj: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]
     known = tuple(dict.fromkeys(c for c in raw if c in CHANNELS))
     unknown = tuple(dict.fromkeys(c[:64] for c in raw if c not in CHANNELS))
     return known, unknown
-
-
-def _optional_int(
-    obj: Mapping[str, Any], name: str, *, minimum: int, maximum: int | None = None
-) -> int | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError("bad-field", f'"{name}" must be a whole number, got {_kind(value)}')
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and <= {maximum}" if maximum is not None else ""
-        raise ProtocolError("bad-field", f'"{name}" must be >= {minimum}{upper}')
-    return value
-
-
-def _optional_str(obj: Mapping[str, Any], name: str, max_len: int) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 0 < len(value) <= max_len:
-        raise ProtocolError("bad-field", f'"{name}" must be a string of 1..{max_len} characters')
-    return value
-
-
-def _optional_time(obj: Mapping[str, Any], name: str) -> str | None:
-    value = _optional_str(obj, name, 64)
-    if value is not None:
-        try:
-            parse_timestamp(value)
-        except ValueError:
-            raise ProtocolError(
-                "bad-field", f'"{name}" must be an RFC 3339 timestamp with Z'
-            ) from None
-    return value
-
-
-def _request_id(obj: Mapping[str, Any]) -> RequestId | None:
-    value = obj.get("id")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ProtocolError("bad-field", '"id" must be a string or a whole number')
-    if isinstance(value, str) and len(value) > 64:
-        raise ProtocolError("bad-field", '"id" must be at most 64 characters')
-    return value

@@ -11,6 +11,9 @@ The floor also drops a Kafka redelivery of an alert already sent.
 The cursor and a replay job move entries into the outbox only while it has room, so a long
 replay is paced by the client's reading speed instead of overflowing its queue; anything evicted
 from the history before the cursor read it is reported in a ``gap`` message.
+
+With alert actions on, each resumed or replayed alert is followed by its alert's current
+``alert-state`` (``states``), so a client that catches up also has every state it shows.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from ws_bridge.core.protocol import (
     replay_done_message,
 )
 
+StateOf = Callable[[Encoded], Encoded | None]
+"""The ``alert-state`` to send after an ``alert`` message (None: none)."""
+
 
 @dataclass(slots=True)
 class ReplayJob:
@@ -46,8 +52,9 @@ class ReplayJob:
 class AlertFeed:
     """The alert bookkeeping of one session."""
 
-    def __init__(self, log: AlertLog | None) -> None:
+    def __init__(self, log: AlertLog | None, states: StateOf | None = None) -> None:
         self.log = log
+        self.states = states
         self.cursor: tuple[str, int] | None = None  # (epoch, last seq read) while resuming
         self.floor: tuple[str, int] | None = None  # (epoch, last alert seq delivered)
         self.job: ReplayJob | None = None
@@ -143,12 +150,18 @@ class AlertFeed:
             entry = log.after(last)
             if entry is None:
                 self.cursor = None
-            elif outbox.has_room(entry.encoded) or not outbox:
+            elif _has_room(outbox, batch := self._with_state(entry.encoded)) or not outbox:
                 self.cursor = self.floor = (epoch, entry.seq)
-                push(entry.encoded)  # alone too big for the outbox: dropped and reported
+                for item in batch:  # alone too big for the outbox: dropped and reported
+                    push(item)
             else:
                 break
         return self._pump_job(outbox, push, now)
+
+    def _with_state(self, item: Encoded) -> list[Encoded]:
+        """``item``, then its alert's state when there is one."""
+        state = None if self.states is None else self.states(item)
+        return [item] if state is None else [item, state]
 
     def _pump_job(
         self, outbox: Outbox, push: Callable[[Encoded], None], now: float
@@ -158,11 +171,13 @@ class AlertFeed:
             return None
         while job.index < len(job.entries):
             item = encode(job.entries[job.index].encoded.message, replay=True)
-            if not outbox.has_room(item) and (outbox or job.queued):
+            batch = self._with_state(item)
+            if not _has_room(outbox, batch) and (outbox or job.queued):
                 break
             job.index += 1
             job.queued += 1
-            push(item)
+            for queued in batch:
+                push(queued)
         if job.index < len(job.entries) or job.queued > 0:
             return None
         self.job = None
@@ -174,3 +189,11 @@ class AlertFeed:
             complete=job.complete,
             request_id=job.request_id,
         )
+
+
+def _has_room(outbox: Outbox, items: list[Encoded]) -> bool:
+    """Whether ``items`` fit in ``outbox`` together, without dropping anything."""
+    return (
+        len(outbox) + len(items) <= outbox.max_messages
+        and outbox.nbytes + sum(item.nbytes for item in items) <= outbox.max_bytes
+    )

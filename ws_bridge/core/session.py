@@ -14,7 +14,10 @@ The outgoing side (batching, pacing, the outbox, what the fanout shares) is the 
 frame (commands, the rate limit, frame size) and the token's expiry.
 
 Alerts: each ``alert`` carries ``seq`` and ``epoch``; resume (``since``/``sinceTime``), the
-seam rule and time-range replay are in :mod:`ws_bridge.core.resume`.
+seam rule and time-range replay are in :mod:`ws_bridge.core.resume`. Alert actions (acknowledge,
+assign, ...) are decided by the context's :class:`~ws_bridge.core.actions.ActionDesk` and written
+by the shell, which answers through :meth:`ClientSession.action_confirmed` or
+:meth:`ClientSession.action_failed`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ws_bridge.core.access import ChannelPolicy
+from ws_bridge.core.actions import (
+    FAILED,
+    NOT_ALLOWED,
+    UNAVAILABLE,
+    Accepted,
+    Act,
+    ActionDesk,
+    Refusal,
+    confirmed_message,
+    refused_message,
+)
 from ws_bridge.core.alertlog import AlertLog
 from ws_bridge.core.auth import Identity, TokenVerifier
 from ws_bridge.core.config import BridgeSettings
@@ -71,6 +85,7 @@ class SessionContext:
     channels: ChannelPolicy
     snapshots: Callable[[Iterable[str]], list[Encoded]] = lambda channels: []
     alerts: AlertLog | None = None
+    actions: ActionDesk | None = None  # None: alert actions are off (no actions topic)
 
 
 class ClientSession(Outgoing):
@@ -80,7 +95,8 @@ class ClientSession(Outgoing):
         self, identity: Identity, ctx: SessionContext, *, now: float, peer: str | None = None
     ) -> None:
         s = ctx.settings
-        super().__init__(identity, s, ctx.alerts)
+        states = None if ctx.actions is None else ctx.actions.state_after
+        super().__init__(identity, s, ctx.alerts, states)
         self.peer = peer
         self.frames_received = 0
         self._ctx = ctx
@@ -135,6 +151,8 @@ class ClientSession(Outgoing):
             self._unsubscribe(command, now)
         elif isinstance(command, Refresh):
             self._refresh(command, now)
+        elif isinstance(command, Act):
+            self._act(command, now)
         else:
             self._replay(command, now)
         return None
@@ -176,6 +194,8 @@ class ClientSession(Outgoing):
                 self.subscriptions, now=now, request_id=cmd.request_id, resume=resume
             )
             self._send_control(message)
+        if resume is not None and "alerts" not in added:
+            added.append("alerts")  # the purge took queued states: send the current ones
         for snapshot in self._ctx.snapshots(added):
             self._push(snapshot)
         self._pump(now)
@@ -241,3 +261,40 @@ class ClientSession(Outgoing):
         else:
             self._alerts.start_replay(cmd.from_us, cmd.to_us, cmd.limit, rid)
             self._pump(now)
+
+    # -- alert actions ----------------------------------------------------------------------
+
+    def _act(self, act: Act, now: float) -> None:
+        desk = self._ctx.actions
+        if desk is None or desk.writer is None:
+            self._act_refused(act, Refusal(UNAVAILABLE, "alert actions are off"), now)
+            return
+        if not self._ctx.channels.allows(self.identity.roles, "alerts"):
+            self._act_refused(act, Refusal(NOT_ALLOWED, "your roles do not allow alerts"), now)
+            return
+        decision = desk.decide(self.identity, act, now)
+        if isinstance(decision, Refusal):
+            self._act_refused(act, decision, now)
+        elif decision.duplicate_seq is not None:
+            self._send_control(
+                confirmed_message(decision, decision.duplicate_seq, now=now, duplicate=True)
+            )
+        else:
+            desk.writer(decision, self)
+
+    def _act_refused(self, act: Act, refused: Refusal, now: float) -> None:
+        text = f"Action {act.action} on {act.alert_id} by {self.user} refused: {refused.code}"
+        self._log("action-refused", logging.INFO, text, code=refused.code)
+        self._send_control(refused_message(act, refused.code, refused.message, now=now))
+
+    def action_confirmed(self, accepted: Accepted, seq: int, now: float) -> None:
+        """The shell wrote ``accepted`` at ``seq`` (the broker acknowledged it)."""
+        act = accepted.act
+        text = f"User {self.user} did {act.action} on {act.alert_id} (action seq {seq})"
+        self._log("action", logging.INFO, text, action=act.action, seq=seq)
+        self._send_control(confirmed_message(accepted, seq, now=now, duplicate=False))
+
+    def action_failed(self, accepted: Accepted, message: str, now: float) -> None:
+        """The shell could not write ``accepted``: nothing was applied; the client may retry
+        with the same ``actionId``."""
+        self._act_refused(accepted.act, Refusal(FAILED, message), now)
