@@ -8,5 +8,9 @@ rule and routing advice. Pure (no I/O, no clock, no randomness): docs/markouts.m
 - :mod:`.accounts`, :mod:`.lps`, :mod:`.curves`: the aggregates (``AccountToxicity``,
   ``LpMarkout``, ``MarkoutCurve``); :mod:`.toxicity`: score, hysteresis, alerts, advice;
   :mod:`.boards`: ``MarkoutBoards``, all of them behind one interface;
-- :mod:`.records`: the record shapes; :mod:`.config`: ``MarkoutConfig`` (``[markouts]``).
+- :mod:`.records`: the record shapes; :mod:`.config`: ``MarkoutConfig`` (``[markouts]``);
+- what ``rtx-analytics markouts`` runs (its Kafka shell is :mod:`streams.worker.markouts`):
+  :mod:`.partition` (``PartitionStage``: one input partition's stage behind an event-time
+  :mod:`.merge`, with its offsets), :mod:`.hop` (the messages from the stages to the one boards
+  stage), :mod:`.feed` (``BoardsFeed``: the boards fed those messages, their records to write).
 """
