@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from streams.settings import ConfigError
 from streams.workflow import DESK_ACTIONS, NOTE_MAX, AlertState, Workflow, action_record, refusal
 from streams.workflow.events import ACTION_ID_MAX, NAME_MAX, ROLES_MAX
 from streams.workflow.wire import state_data
@@ -43,6 +42,7 @@ from ws_bridge.core.messages import (
     now_micros,
     parse_timestamp,
 )
+from ws_bridge.core.roles import RoleRules, role_rules
 
 MAX_ACTION_FRAME_BYTES: Final = 4096
 DEFAULT_ROLES: Final = frozenset({"dealer", "risk", "admin"})
@@ -134,23 +134,10 @@ class ActionPolicy:
         return tuple(a for a in DESK_ACTIONS if self.allows(held, a))
 
 
-def parse_action_roles(name: str, raw: str) -> tuple[tuple[str, frozenset[str]], ...]:
+def parse_action_roles(name: str, raw: str) -> RoleRules:
     """``RTX_BRIDGE_ACTION_ROLES``: ``acknowledge=dealer|risk;resolve=risk|admin;comment=*``
-    (ConfigError naming the variable); the policy's checks apply."""
-    rules: dict[str, frozenset[str]] = {}
-    for entry in (e.strip() for e in raw.split(";")):
-        if not entry:
-            continue
-        action, sep, roles = entry.partition("=")
-        role_set = frozenset(r.strip() for r in roles.split("|") if r.strip())
-        if not sep or not role_set:
-            raise ConfigError(f"{name}: {entry!r} is not action=role|role|... (or action=*)")
-        rules[action.strip()] = role_set
-    try:
-        ActionPolicy(rules)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    return tuple(sorted(rules.items()))
+    (ConfigError naming the variable); an action not named keeps the default."""
+    return role_rules(name, raw, DESK_ACTIONS, "action")
 
 
 class Identity(Protocol):

@@ -29,6 +29,7 @@ from ws_bridge.core.keys import (
     read_text,
 )
 from ws_bridge.core.protocol import CHANNELS
+from ws_bridge.core.roles import RoleRules, role_rules
 
 T = TypeVar("T")
 # Known to anyone who reads this file: accepted only with RTX_BRIDGE_DEV_MODE=1.
@@ -76,21 +77,11 @@ def _algorithms(name: str, raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
-def _channel_roles(name: str, raw: str) -> tuple[tuple[str, frozenset[str]], ...]:
+def _channel_roles(name: str, raw: str) -> RoleRules:
     """``alerts=admin|risk;exposure-updates=*``."""
-    rules: dict[str, frozenset[str]] = {}
-    for entry in (e.strip() for e in raw.split(";")):
-        if not entry:
-            continue
-        channel, sep, roles = entry.partition("=")
-        role_set = frozenset(r.strip() for r in roles.split("|") if r.strip())
-        if not sep or not role_set:
-            raise ConfigError(f"{name}: {entry!r} is not channel=role|role|... (or channel=*)")
-        if channel.strip() not in CHANNELS:
-            raise ConfigError(f"{name}: unknown channel {channel.strip()!r}; known: {CHANNELS}")
-        rules[channel.strip()] = role_set
+    rules = role_rules(name, raw, CHANNELS, "channel")
     ChannelPolicy(rules)  # same checks the policy makes
-    return tuple(sorted(rules.items()))
+    return rules
 
 
 def _origins(name: str, raw: str) -> tuple[str, ...]:
