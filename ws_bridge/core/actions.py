@@ -264,7 +264,7 @@ class ActionDesk:
         if (
             state is None
             or (act.seq is not None and act.seq != state.alert_seq)
-            or (act.epoch is not None and act.epoch != epoch)
+            or (act.epoch is not None and epoch is not None and act.epoch != epoch)
         ):
             return Refusal(UNKNOWN_ALERT, f"no alert {act.alert_id!r} at that position")
         if act.action_id is not None:

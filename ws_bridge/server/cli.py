@@ -42,6 +42,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     """Serve the WebSocket bridge until SIGTERM/SIGINT."""
     # Imported here: the server's dependencies load only for the command that serves.
     from ws_bridge.core.config import DEV_WARNING, BridgeSettings
+    from ws_bridge.server.actions import ActionLog, ActionsError
     from ws_bridge.server.kafka_source import KafkaSource, SourceError
     from ws_bridge.server.logs import configure_logging
     from ws_bridge.server.server import BridgeServer
@@ -59,11 +60,13 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             flush=True,
         )
     server = BridgeServer(
-        settings, KafkaSource(kafka, alert_history=settings.alert_history, settings=settings)
+        settings,
+        KafkaSource(kafka, alert_history=settings.alert_history, settings=settings),
+        actions=ActionLog(kafka, settings, write_timeout_s=settings.write_timeout_s),
     )
     try:
         asyncio.run(server.serve_forever())
-    except SourceError as exc:
+    except (SourceError, ActionsError) as exc:
         return _err(str(exc))
     return EXIT_OK
 

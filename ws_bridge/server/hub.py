@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,9 @@ class Hub:
         self._timestamps: list[int] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Called with each new alert-log entry after it is dispatched (the alert actions'
+        # workflow folds it: ws_bridge/server/actions.py).
+        self.on_alert: Callable[[int, Mapping[str, Any], int | None], None] | None = None
 
     # -- Sink (kafka_source) ------------------------------------------------------------------
 
@@ -99,6 +102,8 @@ class Hub:
         encoded = self._alerts.append(seq, record)
         if encoded is not None:
             self.publish(encoded, kafka_ts_ms)
+            if self.on_alert is not None:
+                self.on_alert(seq, record, kafka_ts_ms)
 
     # -- ticks --------------------------------------------------------------------------------
 

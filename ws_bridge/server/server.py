@@ -41,6 +41,7 @@ from ws_bridge.core.protocol import MAX_REFRESH_FRAME_BYTES, WS_PATH
 from ws_bridge.core.routes import Allowed, Listener, Refused, Route, RoutePolicy, public_status
 from ws_bridge.core.session import ClientSession, SessionContext
 from ws_bridge.server import dashboard
+from ws_bridge.server.actions import ActionLog
 from ws_bridge.server.http import BridgeMetrics, refusal, respond, respond_json
 from ws_bridge.server.hub import Connection, Hub, close_code
 from ws_bridge.server.logs import log_line
@@ -74,15 +75,19 @@ class BridgeServer:
         source: Source,
         *,
         clock: Callable[[], float] = time.time,
+        actions: ActionLog | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
+        self.actions = actions  # None: alert actions off (docs/bridge.md, "Alert actions")
         self._clock = clock
         self.verifier = TokenVerifier(settings, clock)
         self.policy = RoutePolicy(settings, self.verifier)
         self.limits = ConnectionLimits(settings.max_connections, settings.max_connections_per_user)
         self.metrics = BridgeMetrics(self._drops, source.status)
         self.hub = Hub(settings, self.metrics)
+        if actions is not None:
+            actions.attach(self.hub)
         self._closed_drops: Counter[str] = Counter()
         self._identities: dict[ServerConnection, Any] = {}
         self._server: Server | None = None
@@ -114,12 +119,15 @@ class BridgeServer:
         return dict(total)
 
     def _context(self) -> SessionContext:
+        desk = None if self.actions is None else self.actions.desk
+        snapshot = self.hub.fanout.snapshot
         return SessionContext(
             self.settings,
             self.verifier,
             ChannelPolicy(self.settings.channel_roles),
-            self.hub.fanout.snapshot,
+            snapshot if desk is None else lambda ch: [*snapshot(ch), *desk.snapshot(ch)],
             self.hub.alert_log,
+            desk,
         )
 
     async def start(self) -> None:
@@ -127,6 +135,8 @@ class BridgeServer:
         if not self.hub.has_alert_log:  # a source without an alert topic
             epoch = secrets.token_urlsafe(16)
             self.hub.set_alert_log(AlertLog(epoch, capacity=self.settings.alert_history))
+        if self.actions is not None:
+            await self.actions.start()  # folds the actions before any client is served
         self._ctx = self._context()
         self.hub.start()
         trim = malloc_trim() if self.settings.malloc_trim_s > 0 else None
@@ -167,6 +177,8 @@ class BridgeServer:
                 await self._trimming
             self._trimming = None
         await self.hub.stop()
+        if self.actions is not None:
+            await self.actions.stop()
         await self.source.stop()
         log_line(logging.INFO, "Analytics hub stopped")
 
