@@ -11,6 +11,7 @@ imports none of them (and ``streams`` never imports ``ws_bridge`` or ``infra``):
     replay     tail, replay                 streams.replay.cli      (print a topic; a time range)
     simulator  produce, simulate            streams.simulator.cli   (sample or realistic traffic)
     bridge     bridge, token                ws_bridge.server.cli    (WebSocket server; a JWT)
+    notify     notify                       streams.notify.cli      (webhooks, escalation)
 
 Order: entry points register in :data:`ENTRY_POINTS` order, then the subcommands are listed
 (``--help``, argparse's "choose from") in :data:`COMMANDS` order; those of any other entry point
@@ -31,8 +32,11 @@ from streams.logs import configure_logging
 from streams.settings import ConfigError
 
 GROUP = "rtx_analytics.commands"
-ENTRY_POINTS = ("kafka", "topics", "worker", "replay", "simulator", "bridge")
-COMMANDS = ("kafka", "topics", "worker", "bridge", "token", "tail", "produce", "simulate", "replay")
+ENTRY_POINTS = ("kafka", "topics", "worker", "replay", "simulator", "bridge", "notify")
+COMMANDS = (
+    "kafka", "topics", "worker", "bridge", "token", "tail", "produce", "simulate", "replay",
+    "notify",
+)  # fmt: skip
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 2, 130
 
 

@@ -81,5 +81,7 @@ def fold(
         events=len(steps),
         updated_us=updated,
         timeline=tuple(steps[-TIMELINE_MAX:]),
+        message=str(record.get("message") or ""),
+        source=source,
     )
     return replace(state, **builder.fields())

@@ -79,6 +79,8 @@ class AlertState:
     last_action_seq: int | None = None
     updated_us: int = 0
     timeline: tuple[Step, ...] = ()
+    message: str = ""  # the alert's text and who raised it (a rule's source, or a service)
+    source: str = ""
 
     @property
     def snoozed(self) -> bool:
