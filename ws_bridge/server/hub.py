@@ -39,7 +39,7 @@ from ws_bridge.core.protocol import Encoded, Message
 from ws_bridge.core.session import ClientSession, Close
 from ws_bridge.server.http import BridgeMetrics
 from ws_bridge.server.logs import emit, log, log_line
-from ws_bridge.server.wire import write_shared
+from ws_bridge.server.wire import plain, send_frame, write_shared
 
 NO_FRAMES: deque[tuple[str, bytes, int]] = deque()  # shared, never appended to (memory)
 
@@ -119,14 +119,26 @@ class Hub:
 
     async def _run(self) -> None:
         interval = self.settings.batch_interval_s
+        last = -interval
         while True:
             await self._wake.wait()
+            # At most one tick per interval: sleep only for what is left of it, so a message
+            # after an idle interval leaves at once, and no timer wakes the loop when nothing
+            # came (Kafka fetches arrive about once per interval: RTX_BRIDGE_FETCH_MAX_WAIT_MS).
+            left = last + interval - time.time()
+            if left > 0:
+                await asyncio.sleep(left)
             self._wake.clear()
+            # Never less than an interval after the last tick by the clock sessions pace with
+            # (the sleep's clock is the monotonic one: it may end a few microseconds short).
+            now = time.time()
+            if last < now < last + interval:
+                now = last + interval
+            last = now
             try:
-                self.tick(time.time())
+                self.tick(now)
             except Exception:  # a bug in one tick must not stop every client's stream
                 log.exception("Dispatch failed; dropping this tick's messages")
-            await asyncio.sleep(interval)
 
     def tick(self, now: float) -> None:
         if not self._pending:
@@ -138,16 +150,23 @@ class Hub:
         metrics = self._metrics
         for delivery in result.deliveries:
             wire = text_frame(delivery.frame)
-            metrics.built(delivery.count)
-            written = 0
+            count = delivery.count
+            metrics.built(count)
+            ready: list[Connection] = []
             for session in delivery.sessions:
                 conn = by_session[session]
-                if conn.write_now(wire, delivery.count):
-                    written += 1
+                if conn.can_write_now():
+                    ready.append(conn)
                 else:
-                    conn.push_shared(delivery.frame, wire, delivery.count)
-            if written:
-                metrics.sent(delivery.frame, delivery.count, written)
+                    conn.push_shared(delivery.frame, wire, count)
+            # The writes back to back: a client woken by the first finds the others' frames
+            # already there (a wake-up per write costs both sides more than the write).
+            for conn in ready:
+                conn.ws.transport.write(wire)
+            for conn in ready:
+                conn.wrote_now(count)
+            if ready:
+                metrics.sent(delivery.frame, count, len(ready))
         for session in result.queued:
             by_session[session].wake()
         for stamp in stamps:
@@ -170,16 +189,18 @@ class Connection:
         self._counted = 0
         self._writing = False  # the writer task is in the middle of a send
 
-    def write_now(self, wire: bytes, count: int) -> bool:
-        """Write a group's frame from the hub's tick, without waking this connection's writer:
-        only when nothing of this connection is queued or being written (order), and the socket
-        takes it without waiting (see :func:`write_shared`). Most frames to clients that keep up
-        go this way: one write each, no task switch."""
-        if self._shared or self._writing or not write_shared(self.ws, wire):
-            return False
+    def can_write_now(self) -> bool:
+        """Whether a group's frame may be written from the hub's tick, without waking this
+        connection's writer: only when nothing of this connection is queued or being written
+        (order), and the socket takes it without waiting (see :func:`write_shared`). Most frames
+        to clients that keep up go this way: one write each, no task switch."""
+        ws = self.ws
+        return not self._shared and not self._writing and not ws.paused and plain(ws)
+
+    def wrote_now(self, count: int) -> None:
+        """The hub wrote a group's frame of ``count`` messages (after :meth:`can_write_now`)."""
         self._counted += count
         self.session.frame_sent()
-        return True
 
     def push_shared(self, frame: str, wire: bytes, count: int) -> None:
         if self._shared is NO_FRAMES:
@@ -196,12 +217,15 @@ class Connection:
     async def _sleep(self, timeout_s: float) -> None:
         """Until :meth:`wake` (at once if it was called since the last sleep) or the timeout."""
         if not self._woken and timeout_s > 0:
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            # A timer handle rather than asyncio.timeout(): this runs for every frame a lagging
+            # connection sends, and the context manager costs several times as much.
+            timer = loop.call_later(timeout_s, _wake_up, waiter)
             try:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(timeout_s):
-                        await self._waiter
+                await waiter
             finally:
+                timer.cancel()
                 self._waiter = None
         self._woken = False
 
@@ -235,15 +259,20 @@ class Connection:
         await self.ws.close(close.code, close.reason)
 
     async def _send(self, frame: str, count: int, wire: bytes | None = None) -> bool:
-        """Write one frame: a group's (``wire`` prebuilt) or this session's own."""
+        """Write one frame: a group's (``wire`` prebuilt) or this session's own (framed here
+        unless an extension is negotiated: then ``websockets`` frames it)."""
+        ws = self.ws
+        own = wire is None
+        if wire is None and not ws.protocol.extensions:
+            wire = text_frame(frame)
         self._writing = True
         try:
-            if wire is None or not write_shared(self.ws, wire):
+            if wire is None or not write_shared(ws, wire):
                 async with asyncio.timeout(self._writes.timeout_s):
-                    await self.ws.send(frame)
+                    await send_frame(ws, frame, wire)
         except TimeoutError:
             log_line(logging.WARNING, f"Write timeout: dropping client {self.session.user}")
-            self.ws.transport.abort()
+            ws.transport.abort()
             return False
         except ConnectionClosed:
             return False
@@ -252,7 +281,7 @@ class Connection:
         self.session.frame_sent()
         metrics = self._writes.metrics
         metrics.sent(frame, count)
-        if wire is None:
+        if own:
             metrics.built(count)
         return True
 
@@ -285,6 +314,11 @@ class Connection:
             at = session.next_send_at(now)
             deadline = session.expires_deadline if at is None else min(at, session.expires_deadline)
             await self._sleep(deadline - now)
+
+
+def _wake_up(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def close_code(ws: ServerConnection) -> int:
