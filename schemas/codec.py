@@ -214,10 +214,19 @@ class Codec:
 
     @classmethod
     def from_directory(cls, directory: Path = SCHEMA_DIR) -> Codec:
+        """The schemas of ``directory`` as readers, and the earlier versions kept in its
+        ``previous/`` folder (``<Name>.<n>.avsc``) as writers: records an older producer wrote
+        (and a compacted topic keeps) still decode, resolved to the current schema."""
         files = sorted(directory.glob("*.avsc"))
         if not files:
             raise SchemaLoadError(f"no .avsc files in {directory}")
-        return cls(load_schema_file(p) for p in files)
+        readers = [load_schema_file(p) for p in files]
+        writers = [load_schema_file(p) for p in sorted(directory.glob("previous/*.avsc"))]
+        known = {info.name for info in readers}
+        for info in writers:
+            if info.name not in known:
+                raise SchemaLoadError(f"previous version of {info.name}: no current schema")
+        return cls(readers, writers)
 
     @property
     def names(self) -> list[str]:

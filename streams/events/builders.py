@@ -114,6 +114,8 @@ def position(
     lp: str | None = None,
     current_price: float | None = None,
     status: str = "OPEN",
+    realized_pnl: float | None = None,
+    realized_pnl_delta: float | None = None,
     event_id: str | None = None,
     event_time: datetime | int | None = None,
 ) -> Record:
@@ -139,6 +141,10 @@ def position(
         "book": book,
         "lp": lp,
         "status": status,
+        "realizedPnl": as_optional_number(e, "realizedPnl", realized_pnl, None, None, False),
+        "realizedPnlDelta": as_optional_number(
+            e, "realizedPnlDelta", realized_pnl_delta, None, None, False
+        ),
     }
 
 
@@ -241,6 +247,8 @@ def position_from_record(r: Mapping[str, Any]) -> Record:
         lp=r.get("lp"),
         current_price=r.get("currentPrice"),
         status=r["status"],
+        realized_pnl=r.get("realizedPnl"),
+        realized_pnl_delta=r.get("realizedPnlDelta"),
         event_id=r["eventId"],
         event_time=micros_of(r["eventTime"]),
     )

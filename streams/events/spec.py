@@ -261,6 +261,22 @@ POSITION = Event(
             choice("PositionStatus", POSITION_STATUSES, upper=True),
             default="OPEN",
         ),
+        # The position keeper's realised P&L in quote currency (docs/pnl.md, "Realised P&L"):
+        # cumulative since the position opened, and the part this change realised.
+        Field(
+            "realized_pnl",
+            "realizedPnl",
+            number(nullable=True),
+            default=None,
+            schema_default=True,
+        ),
+        Field(
+            "realized_pnl_delta",
+            "realizedPnlDelta",
+            number(nullable=True),
+            default=None,
+            schema_default=True,
+        ),
     ),
     check_first=("book", "lp", "status", "version", "volume"),
     relations=(

@@ -180,7 +180,7 @@ def compute_exposure(
     ``basis=None`` gives today's record: the limit measured on the gross figure, no basis
     fields. With a basis, ``exposureLimit``, ``utilizationPct`` and ``riskLevel`` are measured
     on ``basisExposure`` and the record carries the fields of :data:`BASIS_FIELDS`
-    (docs/proposals/ExposureChange.avsc until the contract takes them)."""
+    (schemas/avro/ExposureChange.avsc)."""
     record, _ = evaluate_exposure(
         partials, mids, limits, bands, event_time=event_time, overrides=overrides, basis=basis
     )

@@ -1,8 +1,8 @@
-"""The records risk emits (field names as in their proposed ``.avsc``, camelCase like
+"""The records risk emits (field names as in their ``.avsc``, camelCase like
 ExposureChange): ``PnlChange``, ``AccountRisk`` and ``AccountRiskTop``.
 
-The schemas are ``docs/proposals/PnlChange.avsc``, ``AccountRisk.avsc`` and
-``AccountRiskTop.avsc`` until the contract takes them; a test writes these records with them.
+The schemas are ``schemas/avro/PnlChange.avsc``, ``AccountRisk.avsc`` and
+``AccountRiskTop.avsc``; a test writes these records with them.
 Money is USD; P&L signs: + is a gain for the party named (the broker, or the clients).
 """
 

@@ -111,6 +111,8 @@ class EventMethods:
         lp: str | None = None,
         current_price: float | None = None,
         status: str = "OPEN",
+        realized_pnl: float | None = None,
+        realized_pnl_delta: float | None = None,
         event_id: str | None = None,
         event_time: datetime | int | None = None,
     ) -> Delivery:
@@ -128,6 +130,8 @@ class EventMethods:
                 lp=lp,
                 current_price=current_price,
                 status=status,
+                realized_pnl=realized_pnl,
+                realized_pnl_delta=realized_pnl_delta,
                 event_id=self._ids() if event_id is None else event_id,
                 event_time=event_time,
             )

@@ -29,7 +29,8 @@ MAY_OMIT = frozenset(
     {
         "lp", "price", "order_id", "account_id", "current_price", "execution_time_ms",
         "spread", "slippage", "avg_spread", "latency_ms", "quotes_per_second",
-        "reject_rate", "lp_rejected", "status", "action_items",
+        "reject_rate", "lp_rejected", "status", "action_items", "realized_pnl",
+        "realized_pnl_delta",
     }
 )  # fmt: skip
 

@@ -1,5 +1,5 @@
-"""PositionState records with the proposed realised-P&L fields (docs/proposals/
-PositionState.avsc), for the risk tests; quotes; a stage-1-to-global helper."""
+"""PositionState records with the realised-P&L fields (schemas/avro/PositionState.avsc),
+for the risk tests; quotes; a stage-1-to-global helper."""
 
 from __future__ import annotations
 

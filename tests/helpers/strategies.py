@@ -169,6 +169,7 @@ def comparable(schema: Mapping[str, Any] | str, value: Any) -> Any:
 
     def walk(s: Schema, ns: str | None, v: Any) -> Any:
         if isinstance(s, list):
+            declare(s, ns)
             return walk(_branch_for(s, ns, v), ns, v)
         if isinstance(s, str):
             if s in PRIMITIVES:
@@ -184,13 +185,30 @@ def comparable(schema: Mapping[str, Any] | str, value: Any) -> Any:
         if kind in PRIMITIVES:
             return primitive(kind, v)
         if kind == "array":
+            declare(s["items"], ns)
             return [walk(s["items"], ns, item) for item in v]
         if kind == "map":
+            declare(s["values"], ns)
             return {k: walk(s["values"], ns, item) for k, item in v.items()}
         if kind in NAMED:
             _, child_ns = names.define(s, ns)
             return walk_named(s, child_ns, v)
         return walk(kind, ns, v)
+
+    def declare(s: Schema, ns: str | None) -> None:
+        """Define the named types inside ``s`` even when no value walks them (an empty array
+        or map, a null branch): a later field may refer to them by name."""
+        if isinstance(s, list):
+            for branch in s:
+                declare(branch, ns)
+        elif isinstance(s, dict):
+            kind = s["type"]
+            if kind in NAMED:
+                _, child_ns = names.define(s, ns)
+                for f in s.get("fields", []):
+                    declare(f["type"], child_ns)
+            elif kind in ("array", "map"):
+                declare(s["items" if kind == "array" else "values"], ns)
 
     def walk_named(s: Mapping[str, Any], child_ns: str | None, v: Any) -> Any:
         if s["type"] in ("record", "error"):

@@ -36,6 +36,7 @@ from schemas.codec import (
     UnexpectedSchema,
     UnknownFingerprint,
     default_codec,
+    load_schema_file,
     schema_info,
 )
 from streams import events
@@ -146,7 +147,7 @@ def test_fingerprint_is_crc64_avro_of_the_canonical_form_little_endian(name: str
 
 
 def test_every_schema_has_a_distinct_fingerprint() -> None:
-    assert len({CODEC.schema(n).fingerprint for n in NAMES}) == len(NAMES) == 15
+    assert len({CODEC.schema(n).fingerprint for n in NAMES}) == len(NAMES) == 18
 
 
 def test_fingerprint_ignores_docs_and_defaults_but_not_types() -> None:
@@ -241,6 +242,52 @@ GOLDEN_RECORDS: dict[str, dict[str, Any]] = {
         "byBook": {"ABOOK": 80000.0},
         "byCurrency": {"EUR": 54250.0, "GBP": 38100.0, "USD": -80000.0},
         "positionCount": 2,
+        "basis": "bbook-net",
+        "basisExposure": 0.0,
+        "basisBySymbol": {},
+        "basisByCurrency": {},
+        "bbookNetBySymbol": {"EURUSD": {"volume": -10000.0, "usd": -10850.0}},
+        "bbookNetByCurrency": {"EUR": -10850.0, "USD": 10850.0},
+        "bbookNetLong": 0.0,
+        "bbookNetShort": 10850.0,
+    },
+    "PnlChange": {
+        "eventTime": T0,
+        "tradingDay": "2026-01-20",
+        "floating": -4120.0,
+        "realizedToday": -632.0,
+        "total": -4752.0,
+        "bySymbol": {
+            "EURUSD": {"floating": -1380.0, "realizedToday": -600.0, "total": -1980.0},
+            "USDJPY": {"floating": -3118.75, "realizedToday": -32.0, "total": -3150.75},
+        },
+        "byCurrency": {"USD": {"floating": -1380.0, "realizedToday": -600.0, "total": -1980.0}},
+        "clientsByBook": {"ABOOK": {"floating": 1960.0, "realizedToday": 0.0, "total": 1960.0}},
+        "positionCount": 4,
+        "markedAtMid": ["XAUUSD"],
+        "unmarked": [],
+        "unconverted": ["EURSEK"],
+    },
+    "AccountRisk": {
+        "eventTime": T0,
+        "tradingDay": "2026-01-20",
+        "accountId": "acc-A",
+        "basis": "bbook-net",
+        "openPositions": 2,
+        "exposure": 66000.0,
+        "floatingPnl": 4306.75,
+        "realizedToday": 600.0,
+        "pnlToday": 4906.75,
+        "largestPosition": {
+            "positionId": "b1",
+            "symbol": "EURUSD",
+            "side": "BUY",
+            "book": "BBOOK",
+            "volume": 60000.0,
+            "notionalUsd": 66000.0,
+        },
+        "markedAtMid": False,
+        "unconverted": [],
     },
     "LpPerformance": {
         "eventTime": T0,
@@ -285,6 +332,8 @@ GOLDEN_RECORDS: dict[str, dict[str, Any]] = {
         "book": "ABOOK",
         "lp": "OANDA",
         "status": "OPEN",
+        "realizedPnl": -37.5,
+        "realizedPnlDelta": -12.25,
     },
     "Quote": {
         "eventId": "3e2d1c0b-a987-4654-b321-0fedcba98765",
@@ -356,6 +405,31 @@ GOLDEN_RECORDS: dict[str, dict[str, Any]] = {
         "markoutBps": [0.0, -1.8431480969493867, -1.8431480969493867, None],
         "markoutUsd": [0.0, -20.0, -20.0, None],
         "status": ["KNOWN", "KNOWN", "NO_QUOTE", "TIMED_OUT"],
+    },
+    "AccountRiskTop": {
+        "eventTime": T0,
+        "tradingDay": "2026-01-20",
+        "basis": "bbook-net",
+        "n": 20,
+        "accounts": 3,
+        "byExposure": [
+            {
+                "eventTime": T0,
+                "tradingDay": "2026-01-20",
+                "accountId": "acc-B",
+                "basis": "bbook-net",
+                "openPositions": 1,
+                "exposure": 44000.0,
+                "floatingPnl": 192.0,
+                "realizedToday": 32.0,
+                "pnlToday": 224.0,
+                "largestPosition": None,
+                "markedAtMid": True,
+                "unconverted": ["EURSEK"],
+            }
+        ],
+        "byFloatingPnl": [],
+        "byRealizedToday": [],
     },
     "AccountToxicity": {
         "eventTime": T0,
@@ -436,10 +510,24 @@ GOLDEN_HEX: dict[str, str] = {
         "696c697a6174696f6e2e7761726e696e67020000000000005440020000000000c05240"
     ),
     "ExposureChange": (
-        "c3011decd625ab5702a880869ef0e5aea406000000000088f340000000000088f34000000000006a"
+        "c3012f59f2dab1771fc480869ef0e5aea406000000000088f340000000000088f34000000000006a"
         "f840000000000000544002040c45555255534400000000006ae8400c47425055534400000000004c"
         "dd4000020a4f414e4441000000000088f34000020a41424f4f4b000000000088f340000606455552"
-        "00000000407dea400647425000000000809ae24006555344000000000088f3c00004"
+        "00000000407dea400647425000000000809ae24006555344000000000088f3c00004021262626f6f"
+        "6b2d6e65740200000000000000000000020c455552555344000000000088c3c0000000000031c5c0"
+        "000406455552000000000031c5c006555344000000000031c5400002000000000000000002000000"
+        "000031c540"
+    ),
+    "AccountRisk": (
+        "c30148c07aaa6ade796680869ef0e5aea40614323032362d30312d32300a6163632d411262626f6f"
+        "6b2d6e65740400000000001df04000000000c0d2b0400000000000c0824000000000c02ab3400204"
+        "62310c455552555344064255590a42424f4f4b00000000004ced4000000000001df0400000"
+    ),
+    "AccountRiskTop": (
+        "c301f6074735ca00bdec80869ef0e5aea40614323032362d30312d32301262626f6f6b2d6e657428"
+        "060280869ef0e5aea40614323032362d30312d32300a6163632d421262626f6f6b2d6e6574020000"
+        "0000007ce540000000000000684000000000000040400000000000006c400001020c45555253454b"
+        "00000000"
     ),
     "LpPerformance": (
         "c301675932b088cae34c80869ef0e5aea4060a4f414e444100691d554d10751f3f666666666666ee"
@@ -451,10 +539,18 @@ GOLDEN_HEX: dict[str, str] = {
         "6333643465356680869ef0e5aea406084c4d415802613255302aa9233fcdccccccccccec3f000000"
         "00000048400000000000000000b81e85eb51b89e3f0000000000505840"
     ),
+    "PnlChange": (
+        "c3013e13eae2244854d880869ef0e5aea40614323032362d30312d3230000000000018b0c0000000"
+        "0000c083c0000000000090b2c0040c45555255534400000000009095c00000000000c082c0000000"
+        "0000f09ec00c5553444a505900000000805da8c000000000000040c000000000809da8c000020655"
+        "534400000000009095c00000000000c082c00000000000f09ec000020a41424f4f4b0000000000a0"
+        "9e4000000000000000000000000000a09e400008020c5841555553440000020c45555253454b00"
+    ),
     "PositionState": (
-        "c30170b3a7d4d1d653d74830643562396636652d326331612d346237642d386533662d3961306231"
+        "c301ce89fc23365d248a4830643562396636652d326331612d346237642d386533662d3961306231"
         "6332643365346680869ef0e5aea4060e706f732d372d31060c6163632d31320c4742505553440200"
-        "0000000088c34052b81e85eb51f43f029fcdaacfd556f43f00020a4f414e444100"
+        "0000000088c34052b81e85eb51f43f029fcdaacfd556f43f00020a4f414e444100020000000000c0"
+        "42c00200000000008028c0"
     ),
     "Quote": (
         "c301d7690b5a1b7688064833653264316330622d613938372d343635342d623332312d3066656463"
@@ -526,6 +622,23 @@ GOLDEN_HEX: dict[str, str] = {
 }
 
 
+# The golden records as the previous version of each evolved schema wrote them
+# (schemas/avro/previous/): a compacted topic keeps such records, so they must still decode.
+PREVIOUS_GOLDEN_HEX: dict[str, str] = {
+    "ExposureChange": (
+        "c3011decd625ab5702a880869ef0e5aea406000000000088f340000000000088f34000000000006a"
+        "f840000000000000544002040c45555255534400000000006ae8400c47425055534400000000004c"
+        "dd4000020a4f414e4441000000000088f34000020a41424f4f4b000000000088f340000606455552"
+        "00000000407dea400647425000000000809ae24006555344000000000088f3c00004"
+    ),
+    "PositionState": (
+        "c30170b3a7d4d1d653d74830643562396636652d326331612d346237642d386533662d3961306231"
+        "6332643365346680869ef0e5aea4060e706f732d372d31060c6163632d31320c4742505553440200"
+        "0000000088c34052b81e85eb51f43f029fcdaacfd556f43f00020a4f414e444100"
+    ),
+}
+
+
 def test_golden_records_cover_every_schema() -> None:
     assert sorted(GOLDEN_RECORDS) == sorted(GOLDEN_HEX) == NAMES
 
@@ -549,6 +662,51 @@ def test_stored_golden_bytes_decode_to_the_golden_record(name: str) -> None:
     assert decoded.schema == name
     assert decoded.writer is CODEC.schema(name)
     assert comparable(RAW[name], decoded.record) == comparable(RAW[name], GOLDEN_RECORDS[name])
+
+
+# The fields each evolved schema added, with their defaults (what an old record reads as).
+ADDED_FIELDS: dict[str, dict[str, Any]] = {
+    "PositionState": {"realizedPnl": None, "realizedPnlDelta": None},
+    "ExposureChange": {
+        "basis": None,
+        "basisExposure": None,
+        "basisBySymbol": {},
+        "basisByCurrency": {},
+        "bbookNetBySymbol": {},
+        "bbookNetByCurrency": {},
+        "bbookNetLong": None,
+        "bbookNetShort": None,
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(PREVIOUS_GOLDEN_HEX))
+def test_a_previous_versions_record_decodes_with_the_added_fields_at_their_defaults(
+    name: str,
+) -> None:
+    """Old writer, new reader: the record the previous schema wrote (its writer schema is kept
+    in schemas/avro/previous/) reads as the current schema, the added fields at their
+    defaults."""
+    data = bytes.fromhex(PREVIOUS_GOLDEN_HEX[name])
+    decoded = CODEC.decode(data)
+    assert decoded.schema == name
+    assert decoded.writer is not CODEC.schema(name)
+    assert data[2:HEADER_LEN] == decoded.writer.fingerprint
+    expected = {**{k: v for k, v in GOLDEN_RECORDS[name].items() if k not in ADDED_FIELDS[name]}}
+    expected.update(ADDED_FIELDS[name])
+    assert comparable(RAW[name], decoded.record) == comparable(RAW[name], expected)
+
+
+@pytest.mark.parametrize("name", sorted(PREVIOUS_GOLDEN_HEX))
+def test_a_current_record_decodes_with_a_reader_of_the_previous_version(name: str) -> None:
+    """New writer, old reader: a process that has only the previous schema as its reader and
+    the current one as a known writer reads today's record without the added fields."""
+    previous = load_schema_file(SCHEMA_DIR / "previous" / f"{name}.1.avsc")
+    old_reader = Codec([previous], [CODEC.schema(name)])
+    decoded = old_reader.decode(CODEC.encode(name, GOLDEN_RECORDS[name]))
+    assert decoded.schema == name
+    expected = {k: v for k, v in GOLDEN_RECORDS[name].items() if k not in ADDED_FIELDS[name]}
+    assert decoded.record == expected
 
 
 def test_decoded_timestamps_are_exact_int_microseconds_since_the_epoch() -> None:
@@ -745,6 +903,8 @@ def position_body(*, side_index: int = 0, event_time: int = T0) -> bytes:
         + zigzag(1)  # Book: BBOOK
         + zigzag(0)  # lp: null
         + zigzag(0)  # PositionStatus: OPEN
+        + zigzag(0)  # realizedPnl: null
+        + zigzag(0)  # realizedPnlDelta: null
     )
 
 

@@ -19,6 +19,7 @@ RAW: dict[str, dict[str, Any]] = {p.stem: json.loads(p.read_text(encoding="utf-8
 
 INPUT_EVENTS = {"RoutingDecision", "LpStatus", "PositionState", "Quote", "ServiceAlert"}
 DERIVED_EVENTS = {"Alert", "ExposureChange", "RoutingSummary", "LpPerformance"}
+RISK_EVENTS = {"PnlChange", "AccountRisk", "AccountRiskTop"}
 MARKOUT_EVENTS = {"TradeMarkout", "AccountToxicity", "LpMarkout", "MarkoutCurve", "RoutingAdvice"}
 WORKFLOW_EVENTS = {"AlertAction"}
 
@@ -32,8 +33,8 @@ CONTRACT_ENUMS = {
     "AlertCategory": ["exposure", "lp", "routing", "system"],
 }
 
-# The contract's message `data` fields (docs/bridge.md section 1), per schema, with the Avro type that
-# carries each one. "enum:X" is the named enum X; "?string" is ["null", "string"].
+# The contract's message `data` fields (docs/bridge.md section 1), per schema, with the Avro
+# type that carries each one. "enum:X" is the named enum X; "?string" is ["null", "string"].
 ROUTING_DECISION = {
     "symbol": "string",
     "side": "enum:Side",
@@ -121,8 +122,9 @@ def fields_of(name: str) -> dict[str, dict[str, Any]]:
     return {f["name"]: f for f in RAW[name]["fields"]}
 
 
-def test_the_fifteen_schemas_are_present() -> None:
-    assert set(RAW) == INPUT_EVENTS | DERIVED_EVENTS | MARKOUT_EVENTS | WORKFLOW_EVENTS
+def test_the_eighteen_schemas_are_present() -> None:
+    derived = DERIVED_EVENTS | RISK_EVENTS | MARKOUT_EVENTS
+    assert set(RAW) == INPUT_EVENTS | derived | WORKFLOW_EVENTS
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)

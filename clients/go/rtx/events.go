@@ -62,8 +62,12 @@ type Position struct {
 	LP           string   // the LP covering an ABOOK position; "" for BBOOK
 	CurrentPrice *float64 // mark price, > 0; nil = use the latest quote
 	Status       string   // OPEN or CLOSED; "" = OPEN
-	EventID      string
-	EventTime    time.Time
+	// The position keeper's realised P&L in quote currency (docs/pnl.md): cumulative since
+	// the position opened, and the part this change realised; nil = not reported.
+	RealizedPnl      *float64
+	RealizedPnlDelta *float64
+	EventID          string
+	EventTime        time.Time
 }
 
 // Quote is a bid/ask quote; keyed by Symbol.
@@ -136,6 +140,9 @@ type positionRecord struct {
 	Book         string   `avro:"book"`
 	LP           *string  `avro:"lp"`
 	Status       string   `avro:"status"`
+	// Realised P&L (quote currency): cumulative, and this change's part.
+	RealizedPnl      *float64 `avro:"realizedPnl"`
+	RealizedPnlDelta *float64 `avro:"realizedPnlDelta"`
 }
 
 type quoteRecord struct {
@@ -226,6 +233,8 @@ func (ev *Position) build(f fill) (positionRecord, error) {
 	r.Side = c.choice("side", ev.Side, sides, true)
 	r.OpenPrice = c.number("openPrice", ev.OpenPrice, positive)
 	r.CurrentPrice = c.optionalNumber("currentPrice", ev.CurrentPrice, positive)
+	r.RealizedPnl = c.optionalNumber("realizedPnl", ev.RealizedPnl, anyNumber)
+	r.RealizedPnlDelta = c.optionalNumber("realizedPnlDelta", ev.RealizedPnlDelta, anyNumber)
 	return r, c.err
 }
 

@@ -175,8 +175,9 @@ func (ev Position) message(f fill) (Message, error) {
 		return Message{}, err
 	}
 	s := positionSchema
-	// eventTime, version, three enums, two doubles, the unions' branches, a mark price.
-	size := 49 + lengths(r.EventID, r.PositionID, r.AccountID, r.Symbol, ev.LP) + len(r.PositionID)
+	// eventTime, version, three enums, two doubles, the unions' branches, a mark price and
+	// the two realised amounts.
+	size := 67 + lengths(r.EventID, r.PositionID, r.AccountID, r.Symbol, ev.LP) + len(r.PositionID)
 	return s.message(r.appendTo(s.start(size)), r.PositionID, r.EventID, r.EventTime), nil
 }
 

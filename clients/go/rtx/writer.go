@@ -120,7 +120,9 @@ func (r *positionRecord) appendTo(b []byte) []byte {
 	b = appendOptionalDouble(b, r.CurrentPrice)
 	b = appendEnum(b, books, r.Book)
 	b = appendOptionalString(b, r.LP)
-	return appendEnum(b, positionStatuses, r.Status)
+	b = appendEnum(b, positionStatuses, r.Status)
+	b = appendOptionalDouble(b, r.RealizedPnl)
+	return appendOptionalDouble(b, r.RealizedPnlDelta)
 }
 
 func (r *quoteRecord) appendTo(b []byte) []byte {

@@ -1,6 +1,7 @@
-"""The proposed schemas (docs/proposals/*.avsc): the records risk and exposure emit write and
-read back with them, field for field; PositionState with the realised-P&L fields and the old
-PositionState read each other's records (Avro schema resolution, both ways)."""
+"""The risk schemas (schemas/avro/PnlChange, AccountRisk, AccountRiskTop and the evolved
+ExposureChange): the records risk and exposure emit write and read back with them, field for
+field; PositionState with the realised-P&L fields and its previous version
+(schemas/avro/previous/) read each other's records (Avro schema resolution, both ways)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from streams.risk import AccountRisk, AccountRiskTop, PnlChange
 from tests.helpers.exposure import pos
 from tests.helpers.risk import micros, position, run
 
-PROPOSALS = Path(__file__).resolve().parents[3] / "docs" / "proposals"
+PREVIOUS = SCHEMA_DIR / "previous"
 T = micros("2026-01-20T12:00:00Z")
 
 
-def raw(name: str, where: Path = PROPOSALS) -> dict[str, Any]:
+def raw(name: str, where: Path = SCHEMA_DIR) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((where / f"{name}.avsc").read_text(encoding="utf-8"))
     return loaded
 
@@ -81,7 +82,7 @@ def test_the_records_write_and_read_back_with_their_schemas() -> None:
     }
 
 
-def test_exposure_on_a_basis_writes_with_the_proposed_exposure_change() -> None:
+def test_exposure_on_a_basis_writes_with_the_exposure_change_schema() -> None:
     book = PositionBook()
     for p in (pos("a", open_price=1.08), pos("b", symbol="USDJPY", side="SELL", open_price=150)):
         book.apply(p)
@@ -89,7 +90,7 @@ def test_exposure_on_a_basis_writes_with_the_proposed_exposure_change() -> None:
     record = compute_exposure(*args, event_time=T, basis="bbook-net")
     assert plain(round_trip(record, raw("ExposureChange"))) == record
     legacy = compute_exposure(*args, event_time=T)
-    old = raw("ExposureChange", SCHEMA_DIR)
+    old = raw("ExposureChange.1", PREVIOUS)
     defaults = {k: None if k in _NULLABLE else {} for k in BASIS_FIELDS}  # maps default to {}
     assert plain(round_trip(legacy, old, raw("ExposureChange"))) == {**legacy, **defaults}
 
@@ -98,8 +99,8 @@ _NULLABLE = {"basis", "basisExposure", "bbookNetLong", "bbookNetShort"}
 
 
 @pytest.mark.parametrize("name", ["PositionState", "ExposureChange"])
-def test_proposals_only_add_fields_with_defaults_at_the_end(name: str) -> None:
-    old, new = raw(name, SCHEMA_DIR), raw(name)
+def test_evolutions_only_add_fields_with_defaults_at_the_end(name: str) -> None:
+    old, new = raw(f"{name}.1", PREVIOUS), raw(name)
     kept = new["fields"][: len(old["fields"])]
     assert [f["name"] for f in kept] == [f["name"] for f in old["fields"]]
     assert all(a["type"] == b["type"] for a, b in zip(kept, old["fields"], strict=True))
@@ -109,7 +110,7 @@ def test_proposals_only_add_fields_with_defaults_at_the_end(name: str) -> None:
 def test_position_state_evolves_both_ways() -> None:
     """An old writer's record reads with realizedPnl null; a new writer's reads with the old
     schema (the new fields are skipped)."""
-    old, new = raw("PositionState", SCHEMA_DIR), raw("PositionState")
+    old, new = raw("PositionState.1", PREVIOUS), raw("PositionState")
     record = position("p1", 3, volume=10.0, open_price=1.1, t=T, realized=12.5, realized_delta=2.5)
     base = {k: v for k, v in record.items() if not k.startswith("realized")}
     assert plain(round_trip(base, old, new)) == {
