@@ -7,10 +7,11 @@ Used by ``rtx-analytics replay`` and from notebooks::
         ...
     df = replay.dataframe("routing", "2026-01-19", "2026-01-20", symbol="EURUSD")
 
-Kinds: ``alerts`` (the persisted alert log, Alert), ``routing`` (the routing-decision input
-topic, RoutingDecision) and ``routing-summaries`` (RoutingSummary records of the routing-metrics
-topic; the decisions passed through beside them are skipped). Topic names follow
-``RTX_TOPIC_PREFIX`` like everything else (``streams.topics``).
+Kinds: ``alerts`` (the persisted alert log, Alert), ``alert-actions`` (the audit trail of what
+desks and the notifier did with alerts, AlertAction; docs/workflow.md), ``routing`` (the
+routing-decision input topic, RoutingDecision) and ``routing-summaries`` (RoutingSummary records
+of the routing-metrics topic; the decisions passed through beside them are skipped). Topic names
+follow ``RTX_TOPIC_PREFIX`` like everything else (``streams.topics``).
 
 Time range: a record is in ``[start, end)`` when ``start <= its Kafka timestamp < end`` (start
 inclusive, end exclusive, millisecond precision: Kafka's). For routing decisions the Kafka
@@ -24,8 +25,8 @@ first with a timestamp >= end, or the high watermark when the replay starts if t
 Filters (optional, case-insensitive, comma-separated values mean "any of"): for routing
 decisions ``symbol`` is the ``symbol`` field and ``lp`` the ``lpSelected`` field; alerts have no
 symbol or LP field, so ``symbol`` matches alerts that name it as a whole word in their title or
-message, and ``lp`` alerts that name it in their title, message or source. Routing summaries are
-not per symbol or LP: a filter there is an error.
+message, and ``lp`` alerts that name it in their title, message or source. Routing summaries and
+alert actions are not per symbol or LP: a filter there is an error.
 
 Reading runs a Kafka consumer (no group, nothing committed) on a thread of its own with its own
 event loop, so the iterator is synchronous and works inside Jupyter's running loop too. Messages

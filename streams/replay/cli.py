@@ -31,9 +31,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     tail_p.set_defaults(func=cmd_tail)
 
     replay = subparsers.add_parser(
-        "replay", help="stored alerts or routing decisions of a time range"
+        "replay", help="stored alerts, alert actions or routing decisions of a time range"
     )
-    replay.add_argument("kind", choices=("alerts", "routing"), help="what to replay")
+    kinds = ("alerts", "alert-actions", "routing")
+    replay.add_argument("kind", choices=kinds, help="what to replay")
     replay.add_argument("--from", dest="start", required=True, help="ISO-8601 start, inclusive")
     replay.add_argument("--to", dest="end", help="ISO-8601 end, exclusive (default: now)")
     replay.add_argument("--symbol", help="only this symbol (comma-separated: any of them)")

@@ -17,6 +17,7 @@ KINDS: dict[str, tuple[str, str]] = {  # kind -> (logical topic, schema)
     "alerts": ("alerts", "Alert"),
     "routing": ("routing_decisions", "RoutingDecision"),
     "routing-summaries": ("routing_metrics", "RoutingSummary"),
+    "alert-actions": ("alert_actions", "AlertAction"),
 }
 
 
@@ -67,6 +68,10 @@ def build_filter(kind: str, symbol: str | None, lp: str | None) -> Callable[[Row
             raise BadRequest(
                 f"routing summaries are windows over all symbols and LPs: --{name} does not "
                 "apply (replay the routing decisions instead)"
+            )
+        if kind == "alert-actions":
+            raise BadRequest(
+                f"alert actions name an alert, not a symbol or LP: --{name} does not apply"
             )
         if kind == "routing":
             tests.append(_field_matcher(value, "symbol" if name == "symbol" else "lpSelected"))
