@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ws_bridge.core.config import BridgeSettings
 from ws_bridge.core.outbox import Chunk
 from ws_bridge.core.protocol import Encoded, Message, encode
 from ws_bridge.core.session import ClientSession
@@ -55,9 +56,22 @@ class Dispatch:
 
 
 class Fanout:
-    """Latest-state snapshots and once-per-subscription-set encoding."""
+    """Latest-state snapshots and once-per-subscription-set encoding.
 
-    def __init__(self) -> None:
+    ``settings``: the sessions' batch and queue limits (every session of a server has the same).
+    With them, a tick larger than one batch is shared too: its first ``batch_max`` messages as
+    the group's frame, the rest queued as shared chunks that the sessions send right after (as
+    a session that queued the whole tick would, byte for byte: only when the tick fits in an
+    empty queue, so nothing is dropped either way). Without them such a tick is queued whole.
+    """
+
+    def __init__(self, settings: BridgeSettings | None = None) -> None:
+        self._batch_max: int | None = None
+        self._max_messages = self._max_bytes = 0
+        if settings is not None:
+            self._batch_max = settings.batch_max
+            self._max_messages = settings.queue_max_messages
+            self._max_bytes = settings.queue_max_bytes
         self._exposure: Encoded | None = None
         self._lp: dict[str, Encoded] = {}
         self.messages_encoded = 0
@@ -121,23 +135,42 @@ class Fanout:
             chunk.at = now
             shared = self._split(chunk, members, now, queued)
             if shared:
-                frame = chunk.frame
+                first = self._first(chunk)
+                rest = None
+                if first is not chunk:  # a tick larger than a batch (see the class docstring)
+                    rest = Chunk(chunk.items[len(first) :], shared=True)
+                    rest.at = now
                 self.frames_built += 1
                 for session in shared:
-                    session.mark_shared(chunk, now)
-                deliveries.append(Delivery(frame, tuple(shared), len(selected), channels))
+                    session.mark_shared(first, now)
+                    if rest is not None:
+                        session.deliver_chunk(rest, now)
+                        queued.append(session)
+                deliveries.append(Delivery(first.frame, tuple(shared), len(first), channels))
         return Dispatch(deliveries, queued)
 
-    @staticmethod
+    def _first(self, chunk: Chunk) -> Chunk:
+        """What of the tick's ``chunk`` a group's frame carries: all of it, or its first batch
+        when it is larger than a batch but fits in an empty queue (see the class docstring)."""
+        size = self._batch_max
+        if size is None or len(chunk.items) <= size:
+            return chunk
+        if len(chunk.items) > self._max_messages or chunk.nbytes > self._max_bytes:
+            return chunk  # would drop in a lagging session's queue: each decides (no sharing)
+        return chunk.pieces(size)[0]
+
     def _split(
+        self,
         chunk: Chunk,
         members: Sequence[ClientSession],
         now: float,
         queued: list[ClientSession],
     ) -> list[ClientSession]:
+        """The members that share the tick's frame (:meth:`_first`); the others queue it."""
+        first = self._first(chunk)
         shared = []
         for session in members:
-            if session.can_share(chunk, now):
+            if session.can_share(first, now):
                 shared.append(session)
             else:
                 session.deliver_chunk(chunk, now)

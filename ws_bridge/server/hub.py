@@ -59,7 +59,7 @@ class Hub:
     def __init__(self, settings: BridgeSettings, metrics: BridgeMetrics) -> None:
         self.settings = settings
         self.writes = Writes(settings.write_timeout_s, metrics)
-        self.fanout = Fanout()
+        self.fanout = Fanout(settings)
         self._alerts: AlertLog | None = None
         self.connections: set[Connection] = set()
         self._metrics = metrics
@@ -168,7 +168,7 @@ class Hub:
             if ready:
                 metrics.sent(delivery.frame, count, len(ready))
         for session in result.queued:
-            by_session[session].wake()
+            by_session[session].pump_now(now)
         for stamp in stamps:
             self._metrics.latency.observe(max(0.0, now - stamp / 1000.0))
 
@@ -201,6 +201,43 @@ class Connection:
         """The hub wrote a group's frame of ``count`` messages (after :meth:`can_write_now`)."""
         self._counted += count
         self.session.frame_sent()
+
+    def pump_now(self, now: float) -> None:
+        """Send from the tick what this connection's writer would send at once (the rest of a
+        tick larger than a batch, a lagging session's queue), while the socket takes it without
+        waiting: no task switch per frame. The writer is woken only for what is left (a batch
+        not due yet, a paused socket, a close)."""
+        session = self.session
+        if session.poll(now) is None:
+            while self.can_write_now():
+                got = session.next_chunk_or_frame(now)
+                if got is None:
+                    break
+                count = self._take_count()
+                text, wire, own = (
+                    (got, text_frame(got), True)
+                    if isinstance(got, str)
+                    else (got.frame, got.wire, False)
+                )
+                self.ws.transport.write(wire)
+                self._frame_written(text, count, own)
+            self.log_events()
+            if self.can_write_now() and session.next_send_at(now) is None:
+                return
+        self.wake()
+
+    def _take_count(self) -> int:
+        """The messages of the frame about to be written (the session counted them)."""
+        count = self.session.messages_sent - self._counted
+        self._counted = self.session.messages_sent
+        return count
+
+    def _frame_written(self, text: str, count: int, own: bool) -> None:
+        self.session.frame_sent()
+        metrics = self._writes.metrics
+        metrics.sent(text, count)
+        if own:
+            metrics.built(count)
 
     def push_shared(self, frame: str, wire: bytes, count: int) -> None:
         if self._shared is NO_FRAMES:
@@ -278,11 +315,7 @@ class Connection:
             return False
         finally:
             self._writing = False
-        self.session.frame_sent()
-        metrics = self._writes.metrics
-        metrics.sent(frame, count)
-        if own:
-            metrics.built(count)
+        self._frame_written(frame, count, own)
         return True
 
     async def _writer(self) -> None:
@@ -302,8 +335,7 @@ class Connection:
             got = session.next_chunk_or_frame(now)
             self.log_events()
             if got is not None:
-                count = session.messages_sent - self._counted
-                self._counted = session.messages_sent
+                count = self._take_count()
                 if isinstance(got, str):
                     sent = await self._send(got, count)
                 else:  # one whole chunk, often a group's frame sent late: its wire is built

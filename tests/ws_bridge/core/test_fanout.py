@@ -4,7 +4,7 @@ get their own batches; a shared frame is exactly what the session's own batch wo
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hypothesis import given
@@ -24,6 +24,7 @@ from tests.helpers.bridge import (
     volumes,
 )
 from ws_bridge.core.alertlog import AlertLog
+from ws_bridge.core.config import BridgeSettings
 from ws_bridge.core.fanout import Fanout
 from ws_bridge.core.outbox import Chunk
 from ws_bridge.core.protocol import CHANNELS, encode, to_message
@@ -83,6 +84,28 @@ def test_a_tick_larger_than_batch_max_goes_through_the_sessions_queue() -> None:
     assert volumes(sess.next_batch(T0) or []) == [0, 1]
 
 
+def test_with_the_limits_a_tick_larger_than_batch_max_shares_its_first_batch() -> None:
+    """The first batch_max messages are the group's frame; the rest waits in the session's
+    queue as a shared chunk and leaves right after (catching up), as if queued whole."""
+    s = settings(batch_max=2)
+    fanout = Fanout(s)
+    sess = session(context(s, fanout=fanout), channels=("routing-metrics",))
+    result = fanout.dispatch([routing_item(i).message for i in range(5)], [sess], T0)
+    assert [(d.sessions, d.count) for d in result.deliveries] == [((sess,), 2)]
+    assert volumes(json.loads(result.deliveries[0].frame)) == [0, 1]
+    assert result.queued == [sess] and sess.next_send_at(T0) == T0
+    assert volumes(sess.next_batch(T0) or []) == [2, 3]
+    assert volumes(sess.next_batch(T0) or []) == [4]
+
+
+def test_a_tick_that_would_not_fit_an_empty_queue_is_not_shared() -> None:
+    s = settings(batch_max=2, queue_max_messages=4)
+    fanout = Fanout(s)
+    sess = session(context(s, fanout=fanout), channels=("routing-metrics",))
+    result = fanout.dispatch([routing_item(i).message for i in range(5)], [sess], T0)
+    assert result.deliveries == [] and result.queued == [sess]
+
+
 def test_closed_and_unsubscribed_sessions_get_nothing() -> None:
     fanout = Fanout()
     closed = session(channels=("routing-metrics",))
@@ -132,8 +155,11 @@ def test_shared_frames_are_exactly_what_each_session_would_have_sent_alone(
     """Run the same ticks through the fanout and through per-session batching only: every
     session receives the same frames, byte for byte, in the same order."""
 
-    def run(fanout: Fanout) -> list[list[str]]:
+    def run(make: Callable[[BridgeSettings], Fanout], drain: bool = False) -> list[list[str]]:
+        """``drain``: each session sends frames while it has one to send, as the bridge's writer
+        does (else one per step)."""
         s = settings(batch_max=batch_max, queue_max_messages=queue, queue_max_batches=2)
+        fanout = make(s)
         log = AlertLog("e1", capacity=100)
         ctx = context(s, log=log, fanout=fanout)
         sessions = []
@@ -162,17 +188,21 @@ def test_shared_frames_are_exactly_what_each_session_would_have_sent_alone(
                     frames[sessions.index(sess)].append(delivery.frame)
                     unsent[sessions.index(sess)] += 1
             for index, sess in enumerate(sessions):
-                frame = sess.next_frame(now)
-                if frame is not None:
+                while (frame := sess.next_frame(now)) is not None:
                     frames[index].append(frame)
                     unsent[index] += 1
+                    if not drain:
+                        break
                 if writes[index % 4] and unsent[index]:
                     sess.frame_sent()
                     unsent[index] -= 1
             now += advance_ms / 1000
         return frames
 
-    assert run(Fanout()) == run(_NoSharing())
+    assert run(lambda _s: Fanout()) == run(lambda _s: _NoSharing())
+    # With the sessions' limits ticks larger than a batch are shared too, and their rest leaves
+    # right after: the same frames as a session that queued the tick and sent while it could.
+    assert run(Fanout, drain=True) == run(lambda _s: _NoSharing(), drain=True)
 
 
 def test_snapshot_state_follows_the_newest_event_time() -> None:
