@@ -30,7 +30,7 @@ Callbacks are plain functions called in order on the client's task; slow work be
 and the meaning of each received message. The rest is in modules of its own: the errors
 (:mod:`.errors`, root ``ClientError``), the pure state and argument checks (:mod:`.state`:
 backoff, cursor, replay frame), the handshake (:mod:`.handshake`), callbacks and streams
-(:mod:`.delivery`) and replays on the wire (:mod:`.replay`).
+(:mod:`.delivery`), replays on the wire (:mod:`.replay`) and alert actions (:mod:`.actions`).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from ws_bridge.client.actions import ActionMethods, Actions
 from ws_bridge.client.delivery import Delivery
 from ws_bridge.client.errors import (
     ClientError,
@@ -89,7 +90,7 @@ State = Literal["connecting", "open", "reconnecting", "closed"]
 log = logging.getLogger("ws_bridge.client")
 
 
-class AnalyticsClient:
+class AnalyticsClient(ActionMethods):
     """One logical connection to the bridge, reconnecting as needed (see the module doc)."""
 
     def __init__(
@@ -122,6 +123,7 @@ class AnalyticsClient:
                       "replay_discarded": 0}  # fmt: skip
         self._delivery = Delivery(self.stats, self._report, self._gap)
         self._replays = Replays(self.stats, self._is_open, lambda: self._stopped, self._send)
+        self._actions = Actions(self._send, self._is_open)  # acknowledge, ... (actions.py)
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._opened = asyncio.Event()
@@ -226,6 +228,7 @@ class AnalyticsClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._delivery.end()
+        self._actions.stop(ConnectionFailed("closed", "the client was closed"))
         self._set_state("closed")
 
     async def __aenter__(self) -> AnalyticsClient:
@@ -279,6 +282,7 @@ class AnalyticsClient:
             if self.channels:
                 await self._send_subscribe(self.channels)
             self._replays.wake()
+            await self._actions.opened()
             async for frame in ws:
                 self._on_frame(frame)
         except ConnectionClosed:
@@ -347,11 +351,12 @@ class AnalyticsClient:
                 lost = self.cursor.apply_subscribed(data)
                 if lost is not None:
                     self._gap(lost)
-            elif kind == "refreshed" or kind == "error":
+            elif kind in ("refreshed", "error", "confirmed"):
                 self._answer(kind, data)
             self._delivery.deliver(kind, message)
 
     def _answer(self, kind: str, data: Message) -> None:
+        self._actions.answer(kind, data)
         pending = self._pending.pop(str(data.get("id")), None)
         if kind == "error":
             text = f"bridge refused a request: {data.get('message')}"
