@@ -10,10 +10,11 @@ timestamps in its own way:
   with milliseconds); JSON nulls, booleans and numbers as JSON; doubles written so they read
   back to the same value.
 - CSV: a header line, then one line per record; null is an empty cell, booleans are ``true`` /
-  ``false``, arrays and maps are JSON in the cell.
+  ``false``, arrays, maps and nested records are JSON in the cell.
 - Parquet: a typed schema derived from the Avro schema (timestamps are ``timestamp[us, UTC]``,
-  ``kafkaTime`` is ``timestamp[ms, UTC]``, enums strings, arrays lists, maps maps), written in
-  row groups as the rows arrive.
+  ``kafkaTime`` is ``timestamp[ms, UTC]``, enums strings, arrays lists, maps maps; a nested
+  record, or an array or map of records, is its JSON text), written in row groups as the rows
+  arrive.
 
 ``pyarrow`` is imported only for Parquet (the ``analyst`` extra).
 """
@@ -54,7 +55,8 @@ def need_extra(module: str) -> Any:
 @dataclass(frozen=True, slots=True)
 class Column:
     """One output column. ``kind``: string, long, int, double, float, boolean, ts_us, ts_ms,
-    array or map; ``inner`` is the item/value kind of an array/map."""
+    array, map or json (a nested record, or an array or map of them: JSON text in CSV and
+    Parquet); ``inner`` is the item/value kind of an array/map."""
 
     name: str
     kind: str
@@ -62,32 +64,42 @@ class Column:
     inner: str = ""
 
 
-def _kind(avro: Any) -> tuple[str, bool, str]:
+def _kind(avro: Any, named: dict[str, str]) -> tuple[str, bool, str]:
+    """(kind, nullable, inner) of an Avro type; ``named`` collects the kinds of the named
+    types defined so far (a later field may refer to one by its full name)."""
     if isinstance(avro, list):
         others = [b for b in avro if b != "null"]
         if len(others) != 1:
             raise ValueError(f"union {avro} is not [null, T]")
-        kind, _, inner = _kind(others[0])
+        kind, _, inner = _kind(others[0], named)
         return kind, "null" in avro, inner
     if isinstance(avro, dict):
         t = avro["type"]
         if avro.get("logicalType") == "timestamp-micros":
             return "ts_us", False, ""
-        if t == "enum":
-            return "string", False, ""
-        if t == "array":
-            return "array", False, _kind(avro["items"])[0]
-        if t == "map":
-            return "map", False, _kind(avro["values"])[0]
-        return _kind(t)
+        if t in ("enum", "record"):
+            for f in avro.get("fields", ()):  # define the named types inside
+                _kind(f["type"], named)
+            named[avro["name"]] = "string" if t == "enum" else "json"
+            return named[avro["name"]], False, ""
+        if t in ("array", "map"):
+            inner = _kind(avro["items" if t == "array" else "values"], named)[0]
+            return ("json", False, "") if inner in _NESTED else (t, False, inner)
+        return _kind(t, named)
     if avro in ("string", "long", "int", "double", "float", "boolean"):
         return str(avro), False, ""
+    if avro in named:
+        return named[avro], False, ""
     raise ValueError(f"Avro type {avro!r} has no replay column type")
+
+
+_NESTED = ("json", "array", "map")  # kinds a Parquet list or map cannot hold as its items
 
 
 def columns_for(parsed_schema: dict[str, Any]) -> list[Column]:
     """The columns of a row of this (fastavro-parsed) record schema, extra columns last."""
-    cols = [Column(f["name"], *_kind(f["type"])) for f in parsed_schema["fields"]]
+    named: dict[str, str] = {}
+    cols = [Column(f["name"], *_kind(f["type"], named)) for f in parsed_schema["fields"]]
     return [
         *cols,
         Column("partition", "int"),
@@ -240,7 +252,7 @@ class CsvWriter(Writer):
         self.out.flush()
 
 
-_SPECIAL_CSV = ("boolean", "array", "map")
+_SPECIAL_CSV = ("boolean", "array", "map", "json")
 _ARROW_ROW_GROUP = 65_536
 
 
@@ -255,6 +267,7 @@ def arrow_schema(columns: Sequence[Column]) -> Any:
         "boolean": pa.bool_(),
         "ts_us": pa.timestamp("us", tz="UTC"),
         "ts_ms": pa.timestamp("ms", tz="UTC"),
+        "json": pa.string(),
     }
 
     def arrow_type(c: Column) -> Any:
@@ -292,6 +305,8 @@ class ParquetWriter(Writer):
             values = [r[c.name] for r in rows]
             if c.kind == "map":
                 values = [list(v.items()) for v in values]
+            elif c.kind == "json":
+                values = [None if v is None else orjson.dumps(v).decode() for v in values]
             arrays.append(self.pa.array(values, type=field.type))
         self.writer.write_table(self.pa.Table.from_arrays(arrays, schema=self.schema))
 

@@ -3,16 +3,29 @@ the progress display and the choice of format."""
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import default_codec
 from streams.replay import BadRequest, output_format, parse_time
-from streams.replay.formats import Column, Progress, columns_for, iso_micros, iso_millis
+from streams.replay.formats import (
+    Column,
+    CsvWriter,
+    JsonLinesWriter,
+    ParquetWriter,
+    Progress,
+    columns_for,
+    iso_micros,
+    iso_millis,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -102,3 +115,35 @@ def test_text_rows_show_out_of_range_timestamps_as_numbers() -> None:
             "kafkaTime": "2026-01-01T00:00:00.123Z",
         }
     ]
+
+
+def test_nested_records_are_json_columns_in_every_format(tmp_path: Path) -> None:
+    """A nested record (AccountRisk.largestPosition), an array of records (AccountRiskTop's
+    lists) and a map of records (PnlChange.bySymbol) are "json" columns: nested objects in JSON
+    lines, JSON text in a CSV cell and in a Parquet string column."""
+    pnl = {c.name: c for c in columns_for(default_codec().schema("PnlChange").parsed)}
+    top = {c.name: c for c in columns_for(default_codec().schema("AccountRiskTop").parsed)}
+    risk = {c.name: c for c in columns_for(default_codec().schema("AccountRisk").parsed)}
+    assert pnl["bySymbol"] == Column("bySymbol", "json")
+    assert pnl["byCurrency"] == Column("byCurrency", "json"), "a reference to PnlFigures"
+    assert top["byFloatingPnl"] == Column("byFloatingPnl", "json")
+    assert risk["largestPosition"] == Column("largestPosition", "json", nullable=True)
+    assert risk["unconverted"] == Column("unconverted", "array", inner="string")
+    cols = [pnl["eventTime"], pnl["bySymbol"], Column("kafkaTime", "ts_ms")]
+    figures = {"EURUSD": {"floating": -1.5, "realizedToday": 0.0, "total": -1.5}}
+
+    def rows() -> list[dict[str, Any]]:
+        return [{"eventTime": 1_768_818_645_123_456, "bySymbol": figures, "kafkaTime": 0}]
+
+    out = io.BytesIO()
+    JsonLinesWriter(out, cols).write(rows())
+    assert orjson.loads(out.getvalue())["bySymbol"] == figures
+    text = io.StringIO()
+    CsvWriter(text, cols).write(rows())
+    assert orjson.loads(next(csv.DictReader(io.StringIO(text.getvalue())))["bySymbol"]) == figures
+    pq = pytest.importorskip("pyarrow.parquet")
+    writer = ParquetWriter(str(tmp_path / "pnl.parquet"), cols)
+    writer.write(rows())
+    writer.close()
+    table = pq.read_table(tmp_path / "pnl.parquet")
+    assert orjson.loads(table.column("bySymbol")[0].as_py()) == figures
