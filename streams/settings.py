@@ -143,6 +143,8 @@ class KafkaSettings:
     client_id: str = "rtx-analytics"
     # Retention of the trade markouts topic (topics apply; docs/markouts.md): days.
     markouts_retention_days: int = 30
+    # Retention of exposure, P&L and account risk (a month's charts; docs/pnl.md): days.
+    risk_retention_days: int = 31
 
     # Producer SDK
     producer_linger_ms: int = 1
@@ -163,6 +165,7 @@ class KafkaSettings:
             input_partitions=get("RTX_INPUT_PARTITIONS", integer(1, 1024), 6),
             client_id=get("RTX_CLIENT_ID", text, "rtx-analytics"),
             markouts_retention_days=get("RTX_MARKOUTS_RETENTION_DAYS", integer(1, 3650), 30),
+            risk_retention_days=get("RTX_RISK_RETENTION_DAYS", integer(1, 3650), 31),
             producer_linger_ms=get("RTX_PRODUCER_LINGER_MS", integer(0, 60_000), 1),
             producer_max_batch_bytes=get(
                 "RTX_PRODUCER_MAX_BATCH_BYTES", integer(1024, 64 * 1024**2), 262_144

@@ -13,6 +13,9 @@ from typing import Any, Literal
 from streams.settings import KafkaSettings
 
 DAY_MS = 24 * 60 * 60 * 1000
+HOUR_MS = 60 * 60 * 1000
+# A trading day is 25 hours long when the clocks go back (docs/pnl.md, "The trading day").
+TRADING_DAY_MS = 25 * HOUR_MS
 Kind = Literal["input", "derived", "workflow", "dead-letter", "internal"]
 
 
@@ -77,11 +80,16 @@ TOPICS: tuple[TopicSpec, ...] = (
         ("PositionState",),
         {
             "cleanup.policy": "compact",
-            "min.compaction.lag.ms": str(60 * 60 * 1000),
+            # Every version of the current trading day is kept (compaction leaves versions
+            # younger than this alone), so a rebuild sees each position's first version of
+            # today with the delta it realised: realised P&L today comes out exact after a
+            # restart (docs/pnl.md, "Realised P&L").
+            "min.compaction.lag.ms": str(TRADING_DAY_MS),
             "delete.retention.ms": str(DAY_MS),
         },
         "Full current state of each position; compacted, so the latest event per position "
-        "is its truth and re-applying one is harmless.",
+        "is its truth and re-applying one is harmless (versions younger than 25 h are kept: "
+        "realised P&L today).",
     ),
     TopicSpec(
         "quotes",
@@ -108,9 +116,55 @@ TOPICS: tuple[TopicSpec, ...] = (
         "derived",
         "scope (global)",
         ("ExposureChange",),
-        _delete(7 * DAY_MS),
-        "Exposure aggregates (exposure-change), coalesced.",
+        _delete(31 * DAY_MS),
+        "Exposure aggregates (exposure-change), coalesced. Retention: RTX_RISK_RETENTION_DAYS "
+        "(a month's charts).",
         partitions=1,
+        retention_days_setting="risk_retention_days",
+    ),
+    TopicSpec(
+        "pnl",
+        "pnl",
+        "derived",
+        "scope (global)",
+        ("PnlChange",),
+        _delete(31 * DAY_MS),
+        "The broker's B-book P&L (pnl-change: floating, realised today, by symbol and "
+        "currency) and the clients' by book, coalesced. Retention: RTX_RISK_RETENTION_DAYS.",
+        partitions=1,
+        retention_days_setting="risk_retention_days",
+    ),
+    TopicSpec(
+        "account_risk",
+        "account.risk",
+        "derived",
+        "accountId",
+        ("AccountRisk",),
+        {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(31 * DAY_MS),
+            "min.compaction.lag.ms": str(TRADING_DAY_MS),
+        },
+        "Each account's risk (positions, exposure, P&L today, largest position; tombstone "
+        "when it has none): compacted, so the latest record per account rebuilds the view; "
+        "every change of the last 25 h is kept for replay; every account is written again at "
+        "least every [risk] refresh_s. Account data: the bridge never serves this topic. "
+        "Retention: RTX_RISK_RETENTION_DAYS.",
+        partitions=3,
+        retention_days_setting="risk_retention_days",
+    ),
+    TopicSpec(
+        "account_risk_top",
+        "account.risk.top",
+        "derived",
+        "scope (global)",
+        ("AccountRiskTop",),
+        _delete(31 * DAY_MS),
+        "The top-N accounts by exposure, floating P&L and realised today, about once a second "
+        "(account-risk-top; account data: restricted roles on the bridge). Retention: "
+        "RTX_RISK_RETENTION_DAYS.",
+        partitions=1,
+        retention_days_setting="risk_retention_days",
     ),
     TopicSpec(
         "routing_metrics",
@@ -185,16 +239,17 @@ TOPICS: tuple[TopicSpec, ...] = (
         "internal",
         "internal.global",
         "internal",
-        "kind:subject (e.g. pos:3, mids:2, lp:OANDA)",
+        "kind:subject (e.g. pos:3, mids:2, acct:3:<accountId>, lp:OANDA)",
         (),
         {
             "cleanup.policy": "compact",
             "min.compaction.lag.ms": str(60 * 60 * 1000),
             "delete.retention.ms": str(DAY_MS),
         },
-        "Worker-internal: stage-1 partials (exposure per positions partition, quote mids, "
-        "routing windows) and forwarded LP inputs for the one global stage; JSON values. "
-        "Compacted, and read from the start when the global stage starts.",
+        "Worker-internal: stage-1 partials (exposure per positions partition, each account's "
+        "sums per positions partition, quotes, routing windows) and forwarded LP inputs for "
+        "the one global stage, and its snapshots; JSON values. Compacted, and read from the "
+        "start when the global stage starts.",
         partitions=1,
     ),
     # rtx-analytics markouts (docs/markouts.md)

@@ -40,3 +40,30 @@ def test_the_boards_input_and_state_have_one_partition() -> None:
         assert BY_LOGICAL[logical].kind == "internal"
     state = BY_LOGICAL["markouts_state"].desired_configs(KafkaSettings())
     assert int(state["max.message.bytes"]) >= 16 * 1024 * 1024
+
+
+def test_exposure_pnl_and_account_risk_keep_a_month_by_default_and_follow_the_setting() -> None:
+    """A month's charts (``replay exposure|pnl|accounts``): 31 days, RTX_RISK_RETENTION_DAYS."""
+    longer = KafkaSettings.from_env({"RTX_RISK_RETENTION_DAYS": "92"})
+    for logical in ("exposure", "pnl", "account_risk", "account_risk_top"):
+        spec = BY_LOGICAL[logical]
+        assert spec.desired_configs(KafkaSettings())["retention.ms"] == str(31 * DAY_MS), logical
+        assert spec.desired_configs(longer)["retention.ms"] == str(92 * DAY_MS), logical
+    assert BY_LOGICAL["pnl"].value_schemas == ("PnlChange",)
+    assert BY_LOGICAL["account_risk_top"].value_schemas == ("AccountRiskTop",)
+
+
+def test_account_risk_is_compacted_by_account_and_keeps_a_trading_day_of_changes() -> None:
+    spec = BY_LOGICAL["account_risk"]
+    configs = spec.desired_configs(KafkaSettings())
+    assert spec.key == "accountId" and spec.value_schemas == ("AccountRisk",)
+    assert configs["cleanup.policy"] == "compact,delete"
+    assert configs["min.compaction.lag.ms"] == str(25 * 60 * 60 * 1000)
+
+
+def test_positions_keep_every_version_of_a_trading_day() -> None:
+    """Realised P&L today after a rebuild needs each position's versions of today: compaction
+    leaves versions younger than 25 hours (the longest trading day) alone."""
+    configs = BY_LOGICAL["positions"].desired_configs(KafkaSettings())
+    assert configs["cleanup.policy"] == "compact"
+    assert int(configs["min.compaction.lag.ms"]) >= 25 * 60 * 60 * 1000
