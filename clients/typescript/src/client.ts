@@ -12,6 +12,7 @@
  * (pass the `ws` package's WebSocket where there is no global one); imports nothing from Node.
  */
 
+import { ActionRequests, FIELDS, actionFrame, type ActionOptions } from './actions.js';
 import type { AlertPosition } from './alerts.js';
 import { backoffDelay } from './backoff.js';
 import { AnalyticsClientError, ConnectionError, ServerError } from './errors.js';
@@ -26,7 +27,10 @@ import {
 } from './options.js';
 import { ReplayRequests, type ReplayAlertsOptions, type ReplayResult } from './replay.js';
 import { OPEN, detach, messageOf, type Socket } from './socket.js';
-import type { Channel, ConnectionState, RefreshedData, ServerMessage } from './types.js';
+import type { Channel, ConfirmedData, ConnectionState, DeskAction, Envelope, MessageType, RefreshedData, ServerMessage } from './types.js';
+
+/** A handler added with `on(type, handler)`: the whole message (`'*'`: every message). */
+export type MessageHandler<T extends MessageType = MessageType> = (message: Envelope<T>) => void;
 
 /** Counters, for dashboards' own status displays and for tests. */
 export interface ClientStats {
@@ -68,6 +72,8 @@ export class AnalyticsWebSocket {
     log: (line) => this.log(line),
   });
   private readonly counters = { framesReceived: 0, messagesReceived: 0 };
+  private readonly actions = new ActionRequests({ isOpen: () => this.isOpen(), send: (frame) => this.send(frame) });
+  private readonly listeners = new Map<string, Set<MessageHandler<never>>>();
 
   /** Throws ConfigError for bad options (unknown channel, bad URL, no WebSocket, ...). */
   constructor(options: AnalyticsWebSocketOptions, handlers: AnalyticsHandlers = {}) {
@@ -126,7 +132,68 @@ export class AnalyticsWebSocket {
     }
     this.failRefreshes(new ConnectionError('closed', 'the client was closed before the bridge answered the refresh'));
     this.replays.stop(new ConnectionError('closed', 'the client was closed before the replay finished'));
+    this.actions.stop(new ConnectionError('closed', 'the client was closed before the bridge answered the action'));
     this.setState('closed');
+  }
+
+  /**
+   * Call `handler(message)` for every message of `type` (`'*'`: every message, replayed and
+   * duplicate alerts included), as the constructor's handlers are called (`'alert'`: each live
+   * alert once); as many as you like per type. Returns the client (chainable).
+   */
+  on<T extends MessageType>(type: T | '*', handler: MessageHandler<T>): this {
+    let set = this.listeners.get(type);
+    if (set === undefined) this.listeners.set(type, (set = new Set()));
+    set.add(handler as MessageHandler<never>);
+    return this;
+  }
+
+  /** Remove `handler` from `type`, or every handler of `type` when none is given. */
+  off<T extends MessageType>(type: T | '*', handler?: MessageHandler<T>): this {
+    if (handler === undefined) this.listeners.delete(type);
+    else this.listeners.get(type)?.delete(handler as MessageHandler<never>);
+    return this;
+  }
+
+  // -- alert actions (./actions.ts): each resolves on the bridge's `confirmed` -------------------
+
+  /** "I have it." Rejects with a ServerError (`not-allowed`, `unknown-alert`, `already-acknowledged`, `already-resolved`, ...). */
+  acknowledge(alertId: string, note?: string, options?: ActionOptions): Promise<ConfirmedData> {
+    return this.act('acknowledge', alertId, FIELDS.acknowledge(note), options);
+  }
+
+  /** Assign the alert to a user. */
+  assign(alertId: string, assignee: string, note?: string, options?: ActionOptions): Promise<ConfirmedData> {
+    return this.act('assign', alertId, FIELDS.assign(assignee, note), options);
+  }
+
+  /** Add a comment to the alert's timeline. */
+  comment(alertId: string, note: string, options?: ActionOptions): Promise<ConfirmedData> {
+    return this.act('comment', alertId, FIELDS.comment(note), options);
+  }
+
+  /** Hold the alert's escalation until `until` (future, within 30 days); its end wakes the alert. */
+  snooze(alertId: string, until: string | Date, note?: string, options?: ActionOptions): Promise<ConfirmedData> {
+    return this.act('snooze', alertId, FIELDS.snooze(until, note), options);
+  }
+
+  /** Resolve the alert by hand, saying why. */
+  resolve(alertId: string, reason: string, options?: ActionOptions): Promise<ConfirmedData> {
+    return this.act('resolve', alertId, FIELDS.resolve(reason), options);
+  }
+
+  /** Open a resolved alert again. */
+  reopen(alertId: string, note?: string, options?: ActionOptions): Promise<ConfirmedData> {
+    return this.act('reopen', alertId, FIELDS.reopen(note), options);
+  }
+
+  private act(action: DeskAction, alertId: string, fields: Record<string, unknown>, options?: ActionOptions): Promise<ConfirmedData> {
+    const frame = actionFrame(action, alertId, fields, options);
+    const result = this.actions.add(this.requestId(), frame, options?.timeoutMs);
+    if (this.stopped) {
+      this.actions.stop(new ConnectionError('closed', `the client is not connected: call connect() before ${action}()`));
+    }
+    return result;
   }
 
   /** Subscribe to more channels now (if open) and on every reconnect. Throws ConfigError for unknown names. */
@@ -239,6 +306,7 @@ export class AnalyticsWebSocket {
     this.setState('open');
     if (this.wanted.length > 0) this.sendSubscribe([...this.wanted]);
     this.replays.pump();
+    this.actions.opened();
   }
 
   private closed(socket: Socket, code: number, reason: string): void {
@@ -298,6 +366,9 @@ export class AnalyticsWebSocket {
   private dispatch(message: ServerMessage): void {
     const h = this.handlers;
     this.call(h.onMessage, message);
+    // Handlers added with on(): '*' gets every message; a type's own get what its constructor
+    // handler gets (alerts: live ones, once each: decided below).
+    if (message.type !== 'alert') this.notify(message, true);
     switch (message.type) {
       case 'routing-decision':
         return this.call(h.onRoutingMetrics, message.data, message);
@@ -309,8 +380,15 @@ export class AnalyticsWebSocket {
         return this.call(h.onExposureUpdate, message.data, message);
       case 'alert':
         // A time-range replay's alerts are history, outside the live cursor: replayAlerts' result.
-        if (message.replay === true) return this.replays.alert(message);
-        if (this.settings.cursor.accept(message.data)) return this.call(h.onAlert, message.data, message);
+        if (message.replay === true) {
+          this.notify(message, false);
+          return this.replays.alert(message);
+        }
+        if (this.settings.cursor.accept(message.data)) {
+          this.notify(message, true);
+          return this.call(h.onAlert, message.data, message);
+        }
+        this.notify(message, false);
         return this.log(`skipped alert seq ${message.data.seq}: already delivered`);
       case 'gap':
         return this.call(h.onGap, message.data);
@@ -326,10 +404,24 @@ export class AnalyticsWebSocket {
       case 'replay-done':
         this.replays.done(message.data);
         return this.call(h.onReplayDone, message.data);
+      case 'alert-state':
+        return this.call(h.onAlertState, message.data, message);
+      case 'confirmed':
+        this.actions.confirmed(message.data);
+        return this.call(h.onConfirmed, message.data);
       case 'error':
+        this.actions.error(message.data);
         return this.serverError(message.data.code, message.data.message, message.data.channel, message.data.id);
       default:
         return; // a type this version does not know: onMessage had it
+    }
+  }
+
+  /** The handlers added with `on()` for this message's type (when `typed`), then those for `'*'`. */
+  private notify(message: ServerMessage, typed: boolean): void {
+    for (const type of typed ? [message.type, '*'] : ['*']) {
+      const set = this.listeners.get(type);
+      if (set !== undefined) for (const handler of [...set]) this.call(handler as MessageHandler, message);
     }
   }
 

@@ -4,7 +4,8 @@
  * types of every message.
  */
 
-export { AnalyticsWebSocket, type ClientStats } from './client.js';
+export { AnalyticsWebSocket, type ClientStats, type MessageHandler } from './client.js';
+export { ACTION_DEFAULT_TIMEOUT_MS, NOTE_MAX, actionFrame, type ActionOptions } from './actions.js';
 export { AlertCursor, type AlertPosition, type ResumeFields } from './alerts.js';
 export { DEFAULT_BACKOFF, backoffCeiling, backoffDelay, type BackoffOptions } from './backoff.js';
 export { AnalyticsClientError, ConfigError, ConnectionError, ProtocolViolation, ServerError } from './errors.js';

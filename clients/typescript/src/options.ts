@@ -9,7 +9,9 @@ import { ConfigError, type AnalyticsClientError } from './errors.js';
 import {
   CHANNELS,
   type AlertData,
+  type AlertStateData,
   type Channel,
+  type ConfirmedData,
   type ConnectionState,
   type Envelope,
   type ExposureChangeData,
@@ -80,6 +82,10 @@ export interface AnalyticsHandlers {
   onExposureUpdate?: (data: ExposureChangeData, message: Envelope<'exposure-change'>) => void;
   /** `alert`: each live alert exactly once, in seq order, across reconnects. */
   onAlert?: (data: AlertData, message: Envelope<'alert'>) => void;
+  /** `alert-state` (alerts): an alert's workflow state changed (or its current state, on subscribe and resume). */
+  onAlertState?: (data: AlertStateData, message: Envelope<'alert-state'>) => void;
+  /** `confirmed`: an alert action of this client was written (its promise resolves too). */
+  onConfirmed?: (data: ConfirmedData) => void;
   /** Messages were dropped (bridge `gap`), or an alert resume could not start where it left off. */
   onGap?: (gap: GapData) => void;
   /** Connection failures, bridge `error` messages, malformed frames, throwing handlers. */

@@ -132,7 +132,15 @@ export type ServerErrorCode =
   | 'rate-limited'
   | 'refresh-failed'
   | 'replay-unavailable'
-  | 'replay-busy';
+  | 'replay-busy'
+  // alert actions (docs/bridge.md, "Alert actions")
+  | 'not-allowed'
+  | 'unknown-alert'
+  | 'already-resolved'
+  | 'already-acknowledged'
+  | 'not-resolved'
+  | 'actions-unavailable'
+  | 'action-failed';
 
 /** Request id echoed by the bridge (`"id"` of a command). */
 export type RequestId = string | number;
@@ -198,6 +206,68 @@ export interface ReplayDoneData {
   id?: RequestId;
 }
 
+/** The alert actions a desk can take (docs/bridge.md, "Alert actions"). */
+export type DeskAction = 'acknowledge' | 'assign' | 'comment' | 'snooze' | 'resolve' | 'reopen';
+export const DESK_ACTIONS: readonly DeskAction[] = ['acknowledge', 'assign', 'comment', 'snooze', 'resolve', 'reopen'];
+
+/** `confirmed`: the bridge wrote an alert action (answer to its `id`). */
+export interface ConfirmedData {
+  action: DeskAction;
+  alertId: string;
+  actionId: string;
+  /** The action's position in the audit trail (the alert.actions topic's offset). */
+  actionSeq: number;
+  /** True when this action id had been written before (a retry): nothing was done twice. */
+  duplicate: boolean;
+  id?: RequestId;
+}
+
+/** One event of an alert's timeline in `alert-state`. */
+export interface TimelineStep {
+  /** `raised`, `resolved` (by the rule), or an action: `acknowledge`, `comment`, `escalate`, ... */
+  kind: string;
+  at: string;
+  /** The user, `system`, or for `raised`/`resolved` the rule's source. */
+  by: string | null;
+  seq: number;
+  /** False for an action that lost a race (e.g. a second acknowledge): it changed nothing. */
+  applied: boolean;
+  note?: string;
+  assignee?: string;
+  until?: string;
+  level?: number;
+}
+
+/** `alert-state` on alerts: an alert's workflow state, the fold of the alert log and the actions. */
+export interface AlertStateData {
+  id: string;
+  alertSeq: number;
+  epoch: string | null;
+  severity: AlertSeverity;
+  category: AlertCategory;
+  title: string;
+  message: string;
+  source: string;
+  raisedAt: string;
+  status: 'open' | 'acknowledged' | 'resolved';
+  acknowledgedBy: string | null;
+  acknowledgedAt: string | null;
+  assignee: string | null;
+  assignedBy: string | null;
+  snoozedUntil: string | null;
+  resolvedBy: string | null;
+  resolvedAt: string | null;
+  resolution: 'rule' | 'hand' | null;
+  reason: string | null;
+  escalations: number;
+  escalatedAt: string | null;
+  comments: number;
+  /** Events folded so far: grows with every new event of this alert. */
+  events: number;
+  lastActionSeq: number | null;
+  timeline: TimelineStep[];
+}
+
 /** Message type -> its `data`; the single source for {@link ServerMessage}. */
 export interface MessageDataByType {
   'routing-decision': RoutingDecisionData;
@@ -211,6 +281,8 @@ export interface MessageDataByType {
   unsubscribed: UnsubscribedData;
   refreshed: RefreshedData;
   'replay-done': ReplayDoneData;
+  'alert-state': AlertStateData;
+  confirmed: ConfirmedData;
 }
 
 export type MessageType = keyof MessageDataByType;
