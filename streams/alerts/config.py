@@ -37,6 +37,18 @@ _TOML_KEYS: Final[dict[str, dict[str, str]]] = {
         "abook_share_margin_pct": "abook_share_margin_pct",
         "min_window_count": "routing_min_window_count",
     },
+    "pnl": {
+        "daily_loss_warning_usd": "daily_loss_warning_usd",
+        "daily_loss_critical_usd": "daily_loss_critical_usd",
+        "daily_loss_margin_usd": "daily_loss_margin_usd",
+    },
+    "accounts": {
+        "winning_usd": "account_winning_usd",
+        "winning_margin_usd": "account_winning_margin_usd",
+        "exposure_limit_usd": "account_exposure_limit_usd",
+        "limit_pct": "account_limit_pct",
+        "limit_margin_pct": "account_limit_margin_pct",
+    },
 }
 _KEY_PATH: Final = {f: f"rules.{s}.{k}" for s, keys in _TOML_KEYS.items() for k, f in keys.items()}
 
@@ -62,6 +74,15 @@ class RulesConfig:
     abook_share_max_pct: float = 80.0
     abook_share_margin_pct: float = 5.0
     routing_min_window_count: int = 1
+    # The broker's B-book loss today (USD) and each account's P&L today and exposure.
+    daily_loss_warning_usd: float = 50_000.0
+    daily_loss_critical_usd: float = 100_000.0
+    daily_loss_margin_usd: float = 5_000.0
+    account_winning_usd: float = 10_000.0
+    account_winning_margin_usd: float = 1_000.0
+    account_exposure_limit_usd: float = 1_000_000.0
+    account_limit_pct: float = 100.0
+    account_limit_margin_pct: float = 5.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -79,11 +100,18 @@ class RulesConfig:
         _above("exposure_critical_pct", self.exposure_critical_pct, "exposure_warning_pct", self)
         _above("exposure_exceeded_pct", self.exposure_exceeded_pct, "exposure_critical_pct", self)
         _margin("exposure_margin_pct", self.exposure_margin_pct, "exposure_warning_pct", self)
+        _above(
+            "daily_loss_critical_usd", self.daily_loss_critical_usd, "daily_loss_warning_usd", self
+        )
+        _at_least("account_exposure_limit_usd", self.account_exposure_limit_usd, 0.0, strict=True)
         for limit, margin in (
             ("symbol_limit_pct", "symbol_margin_pct"),
             ("currency_limit_pct", "currency_margin_pct"),
             ("lp_reject_rate", "lp_reject_rate_margin"),
             ("lp_latency_ms", "lp_latency_margin_ms"),
+            ("daily_loss_warning_usd", "daily_loss_margin_usd"),
+            ("account_winning_usd", "account_winning_margin_usd"),
+            ("account_limit_pct", "account_limit_margin_pct"),
         ):
             _at_least(limit, getattr(self, limit), 0.0, strict=True)
             _margin(margin, getattr(self, margin), limit, self)

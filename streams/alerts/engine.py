@@ -1,4 +1,5 @@
-"""Alert rules: exposure snapshots, LP status and metrics, routing summaries -> Alert records.
+"""Alert rules: exposure snapshots, the broker's P&L, account figures, LP status and metrics,
+routing summaries -> Alert records.
 
 Pure logic (no I/O, no clock, no randomness). The stream processor feeds a :class:`RuleEngine`
 with decoded records and writes the Alert records it returns (``schemas/avro/Alert.avsc``) to the
@@ -8,9 +9,11 @@ persisted alert log. Time is only ever the event time of an input (or the ``now`
 :meth:`RuleEngine.restore`, yields the same ids and the worker can drop the ones it already
 wrote. ``docs/alerts.md`` describes every rule.
 
-This module holds the engine (state, hysteresis, transitions, snapshots); the rule definitions
-(levels, thresholds, titles, action items) are in :mod:`streams.alerts.rules`, and ids, time
-helpers and ServiceAlert conversion in :mod:`streams.alerts.records`.
+This module holds the engine (its inputs and snapshots); the hysteresis and the transitions are
+in :mod:`streams.alerts.leveled`, the rule definitions (levels, thresholds, titles, action
+items) in :mod:`streams.alerts.rules`, and ids, time helpers and ServiceAlert conversion in
+:mod:`streams.alerts.records`. The engine knows nothing of how figures are computed: the
+worker's pipeline gives it numbers (the P&L record, each account's P&L today and exposure).
 
 Leveled rules with hysteresis: a subject (the book, a symbol, an LP...) has at most one open
 alert per rule. A value enters the highest level whose threshold it reaches; it leaves a level
@@ -37,9 +40,10 @@ from typing import Any, Final
 
 from streams.alerts.config import RulesConfig as RulesConfig
 from streams.alerts.ids import AlertIds
+from streams.alerts.leveled import LeveledRules, Open
 from streams.alerts.records import Alert, iso, micros
 from streams.alerts.records import alert_id as alert_id  # re-exported: tests/reliability use it
-from streams.alerts.rules import Rule, build_rules, positive_limits
+from streams.alerts.rules import build_rules, positive_limits
 from streams.errors import StateError
 
 STATE_VERSION: Final = 1
@@ -52,20 +56,13 @@ class AlertStateError(StateError):
 # --- the engine ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Open:
-    id: str
-    level: str
-    title: str
-
-
 @dataclass(slots=True)
 class _LpSeen:
     time: int
     event_id: str
 
 
-class RuleEngine:
+class RuleEngine(LeveledRules):
     """All alert rules with their open alerts; deterministic, snapshot-able (state/restore)."""
 
     def __init__(
@@ -80,7 +77,7 @@ class RuleEngine:
         self._currency_limits = positive_limits("limits_by_currency", limits_by_currency)
         self._silent_us = round(c.lp_silent_after_s * 1_000_000)
         rules = build_rules(c)
-        self._rules = {r.rule_id: r for r in rules}
+        super().__init__(rules)
         (
             self._utilization,
             self._symbol,
@@ -90,17 +87,18 @@ class RuleEngine:
             self._reject,
             self._latency,
             self._abook,
+            self._daily_loss,
+            self._winning,
+            self._account_limit,
         ) = rules
-        self._open: dict[str, dict[str, _Open]] = {rid: {} for rid in self._rules}
-        self._last: dict[str, dict[str, int]] = {}
         self._lp: dict[str, _LpSeen] = {}
-        self.ids = AlertIds()
 
     # --- inputs ------------------------------------------------------------------------------
 
     def on_exposure(self, snapshot: Mapping[str, Any]) -> list[Alert]:
         """An ExposureChange record: utilisation levels, then per-symbol and per-currency limits
-        (configured ones only, in name order)."""
+        (configured ones only, in name order). With a ``basis`` the limits apply to the
+        figures on that basis (``basisBySymbol``, ``basisByCurrency``), as the utilisation."""
         t = micros(snapshot["eventTime"])
         if not self._accept("exposure", "", t):
             return []
@@ -108,8 +106,13 @@ class RuleEngine:
         out = self._leveled(
             self._utilization, "total", pct, t, "", f"Current exposure is at {pct:.1f}% of limit"
         )
-        by_symbol: Mapping[str, float] = snapshot.get("bySymbol") or {}
-        by_currency: Mapping[str, float] = snapshot.get("byCurrency") or {}
+        on_basis = snapshot.get("basis") is not None
+        by_symbol: Mapping[str, float] = (
+            snapshot.get("basisBySymbol" if on_basis else "bySymbol") or {}
+        )
+        by_currency: Mapping[str, float] = (
+            snapshot.get("basisByCurrency" if on_basis else "byCurrency") or {}
+        )
         for rule, limits, amounts, what in (
             (self._symbol, self._symbol_limits, by_symbol, "exposure"),
             (self._currency, self._currency_limits, by_currency, "net exposure"),
@@ -127,6 +130,46 @@ class RuleEngine:
                 note = f"{subject}: limit no longer configured"
                 out += self._transition(rule, subject, None, t, "", None, None, note)
         return out
+
+    def on_pnl(self, record: Mapping[str, Any]) -> list[Alert]:
+        """A PnlChange record: the daily-loss levels on the broker's B-book P&L today (its
+        ``total``: floating + realised today); the loss is -total, in USD."""
+        t = micros(record["eventTime"])
+        if not self._accept("pnl", "", t):
+            return []
+        total = float(record["total"])
+        text = (
+            f"B-book P&L today is {total:,.2f} USD ({float(record['floating']):,.2f} floating, "
+            f"{float(record['realizedToday']):,.2f} realised; trading day "
+            f"{record.get('tradingDay') or '?'})"
+        )
+        return self._leveled(self._daily_loss, "bbook", -total, t, "", text)
+
+    def on_accounts(self, t: int, figures: Mapping[str, tuple[float, float]]) -> list[Alert]:
+        """Accounts' (P&L today, exposure) in USD at event time ``t``: the winning-account
+        level and the per-account exposure limit. ``figures`` holds the accounts at or above a
+        level and those with an open alert (:meth:`accounts_with_alerts`); an account with an
+        open alert missing from it counts as 0 (it has nothing left)."""
+        if not self._accept("accounts", "", t):
+            return []
+        limit = self.config.account_exposure_limit_usd
+        out: list[Alert] = []
+        for account in sorted({*figures, *self.accounts_with_alerts()}):
+            pnl, exposure = figures.get(account, (0.0, 0.0))
+            text = f"Account {account} P&L today is {pnl:,.2f} USD"
+            out += self._leveled(self._winning, account, pnl, t, "", text)
+            pct = exposure * 100 / limit
+            text = (
+                f"Account {account} exposure is {exposure:,.2f} USD, {pct:.1f}% of the "
+                f"{limit:,.2f} USD per-account limit"
+            )
+            out += self._leveled(self._account_limit, account, pct, t, "", text)
+        return out
+
+    def accounts_with_alerts(self) -> list[str]:
+        """Accounts with an open winning-account or account-limit alert (sorted)."""
+        rules = (self._winning.rule_id, self._account_limit.rule_id)
+        return sorted({a for rid in rules for a in self._open[rid]})
 
     def on_lp_status(self, record: Mapping[str, Any]) -> list[Alert]:
         """An LpStatus record: resolves "LP Silent", raises or resolves "LP Connection Lost"."""
@@ -263,12 +306,12 @@ class RuleEngine:
         if not isinstance(state, Mapping) or state.get("version") != STATE_VERSION:
             raise AlertStateError(f"expected an alert-engine snapshot of version {STATE_VERSION}")
         try:
-            opened: dict[str, dict[str, _Open]] = {rid: {} for rid in self._rules}
+            opened: dict[str, dict[str, Open]] = {rid: {} for rid in self._rules}
             for rid, subjects in state["open"].items():
                 rule = self._rules[rid]
                 for subject, (aid, level, title) in subjects.items():
                     rule.level(level)
-                    opened[rid][str(subject)] = _Open(str(aid), str(level), str(title))
+                    opened[rid][str(subject)] = Open(str(aid), str(level), str(title))
             last = {
                 str(k): {str(key): int(t) for key, t in v.items()}
                 for k, v in state["lastTime"].items()
@@ -278,117 +321,3 @@ class RuleEngine:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AlertStateError(f"malformed alert-engine snapshot: {exc!r}") from exc
         self._open, self._last, self._lp, self.ids = opened, last, lp, ids
-
-    # --- machinery ---------------------------------------------------------------------------
-
-    def _accept(self, stream: str, key: str, t: int) -> bool:
-        times = self._last.setdefault(stream, {})
-        if key in times and t < times[key]:
-            return False
-        times[key] = t
-        return True
-
-    def _leveled(
-        self, rule: Rule, subject: str, value: float, t: int, event_id: str, text: str
-    ) -> list[Alert]:
-        """Hysteresis: enter the highest level reached; leave a level only below its threshold
-        minus the margin, for the level the value is then in (or none)."""
-        if math.isnan(value):
-            return []
-        opened = self._open[rule.rule_id].get(subject)
-        current = rule.rank(opened.level if opened else None)
-        reached = sum(1 for lv in rule.levels if value >= lv.threshold)  # thresholds ascend
-        note = None
-        if reached > current:
-            crossed = rule.levels[reached - 1].threshold
-        elif current and value < rule.levels[current - 1].threshold - rule.margin:
-            left = rule.levels[current - 1].threshold
-            crossed = left - rule.margin
-            note = f"{text}: below {crossed:g} ({left:g} minus the {rule.margin:g} margin)"
-        else:
-            return []
-        new = rule.levels[reached - 1].key if reached else None
-        return self._transition(rule, subject, new, t, event_id, value, crossed, text, note)
-
-    def _transition(
-        self,
-        rule: Rule,
-        subject: str,
-        new: str | None,
-        t: int,
-        event_id: str,
-        value: float | None,
-        crossed: float | None,
-        text: str,
-        note: str | None = None,
-    ) -> list[Alert]:
-        """Resolve the subject's open alert (if any), then raise ``new`` (if any): at most one
-        alert per rule and subject is open at every position of the log. ``text`` describes the
-        condition now; a resolution carries ``note`` (default ``text``) and ``crossed``, the
-        threshold crossed to leave; a raise carries its level's threshold."""
-        out: list[Alert] = []
-        opened = self._open[rule.rule_id].pop(subject, None)
-        if opened is not None:
-            note = text if note is None else note
-            if new is not None and rule.rank(new) > rule.rank(opened.level):
-                note = f"{text}; superseded by {rule.level(new).title.format(subject=subject)}"
-            out.append(self._resolution(rule, opened, t, event_id, value, crossed, note))
-        if new is not None:
-            out.append(self._raise(rule, subject, new, t, event_id, value, text))
-        return out
-
-    def _resolution(
-        self,
-        rule: Rule,
-        opened: _Open,
-        t: int,
-        event_id: str,
-        value: float | None,
-        crossed: float | None,
-        note: str,
-    ) -> Alert:
-        return {
-            "id": self.ids.issue(t, f"resolve|{opened.id}|{t}|{event_id}"),
-            "eventTime": t,
-            "severity": "info",
-            "category": rule.category,
-            "title": f"Resolved: {opened.title}",
-            "message": note,
-            "source": rule.source,
-            "actionItems": [],
-            "state": "RESOLVED",
-            "resolvesId": opened.id,
-            "ruleId": f"{rule.rule_id}.{opened.level}",
-            "value": value,
-            "threshold": crossed,
-        }
-
-    def _raise(
-        self,
-        rule: Rule,
-        subject: str,
-        new: str,
-        t: int,
-        event_id: str,
-        value: float | None,
-        text: str,
-    ) -> Alert:
-        level = rule.level(new)
-        title = level.title.format(subject=subject)
-        aid = self.ids.issue(t, f"{rule.rule_id}.{new}|{subject}|{t}|{event_id}")
-        self._open[rule.rule_id][subject] = _Open(aid, new, title)
-        return {
-            "id": aid,
-            "eventTime": t,
-            "severity": level.severity,
-            "category": rule.category,
-            "title": title,
-            "message": text,
-            "source": rule.source,
-            "actionItems": [a.format(subject=subject) for a in level.action_items],
-            "state": "RAISED",
-            "resolvesId": None,
-            "ruleId": f"{rule.rule_id}.{new}",
-            "value": value,
-            "threshold": None if math.isnan(level.threshold) else level.threshold,
-        }

@@ -20,6 +20,8 @@ from streams.settings import ConfigError
 SOURCE_EXPOSURE: Final = "ExposureMonitor"
 SOURCE_LP: Final = "LPMonitor"
 SOURCE_ROUTING: Final = "RoutingMonitor"
+SOURCE_PNL: Final = "PnlMonitor"
+SOURCE_ACCOUNTS: Final = "AccountMonitor"
 
 # The old hub's exposure monitor alert carries exactly these.
 GUIDE_ACTION_ITEMS: Final = (
@@ -65,6 +67,15 @@ _LP_ITEMS: Final = ("Check the LP session and network path", "Route A-book flow 
 _LP_FLOW_ITEMS: Final = ("Review the LP's recent executions", "Reduce flow routed to this LP")
 _BAND_ITEMS: Final = ("Review routing rules and LP availability", "Check the B-book risk appetite")
 _EXPOSURE_WARNING_ITEMS: Final = ("Review open positions", "Watch the exposure trend")
+_LOSS_ITEMS: Final = (
+    "Review the B-book's largest losing symbols",
+    "Hedge or pass flow to the A-book",
+)
+_WINNING_ITEMS: Final = (
+    "Review the account's trading",
+    "Consider routing the account to the A-book",
+)
+_ACCOUNT_LIMIT_ITEMS: Final = ("Review the account's open positions", "Reduce the account's limit")
 
 
 def build_rules(c: RulesConfig) -> tuple[Rule, ...]:
@@ -106,6 +117,21 @@ def build_rules(c: RulesConfig) -> tuple[Rule, ...]:
         Rule("routing.abook_share", routing, SOURCE_ROUTING, c.abook_share_margin_pct, (
             Level("low", c.abook_share_min_pct, "warning", band_title, _BAND_ITEMS),
             Level("high", c.abook_share_max_pct, "warning", band_title, _BAND_ITEMS),
+        )),
+        # The value is the B-book's loss today (USD, -P&L): levels are entered as it grows.
+        Rule("pnl.daily_loss", exp, SOURCE_PNL, c.daily_loss_margin_usd, (
+            Level("warning", c.daily_loss_warning_usd, "warning", "B-Book Daily Loss",
+                   _LOSS_ITEMS),
+            Level("critical", c.daily_loss_critical_usd, "critical", "B-Book Daily Loss Critical",
+                   _LOSS_ITEMS),
+        )),
+        Rule("account.winning", exp, SOURCE_ACCOUNTS, c.account_winning_margin_usd, (
+            Level("high", c.account_winning_usd, "warning", "Winning Account: {subject}",
+                   _WINNING_ITEMS),
+        )),
+        Rule("account.exposure_limit", exp, SOURCE_ACCOUNTS, c.account_limit_margin_pct, (
+            Level("exceeded", c.account_limit_pct, "warning",
+                   "Account Exposure Limit Exceeded: {subject}", _ACCOUNT_LIMIT_ITEMS),
         )),
     )  # fmt: skip
 
