@@ -151,6 +151,9 @@ export interface ErrorData {
   message: string;
   channel?: string;
   id?: RequestId;
+  /** For a refused alert action: the action and the alert it named. */
+  action?: DeskAction;
+  alertId?: string;
 }
 
 /**

@@ -25,7 +25,7 @@ describe('message types vs Avro schemas and docs/bridge.md', () => {
 
   it('covers every data message type and every example type in the docs', () => {
     assert.deepEqual(Object.keys(emitted(schemas)).sort(), ['alert', 'exposure-change', 'lp-metrics', 'routing-decision', 'routing-summary']);
-    for (const t of ['alert', 'exposure-change', 'lp-metrics', 'routing-decision', 'routing-summary', 'error', 'gap', 'subscribed', 'unsubscribed', 'refreshed', 'replay-done']) {
+    for (const t of ['alert', 'exposure-change', 'lp-metrics', 'routing-decision', 'routing-summary', 'error', 'gap', 'subscribed', 'unsubscribed', 'refreshed', 'replay-done', 'alert-state', 'confirmed']) {
       assert.ok(examples[t]?.length, `docs/bridge.md has an example of ${t}`);
     }
     assert.deepEqual(types['alert']!['severity']!.shape, { kind: 'enum', symbols: ['critical', 'error', 'info', 'warning'] });
@@ -53,5 +53,13 @@ describe('message types vs Avro schemas and docs/bridge.md', () => {
     assert.equal(problems.length, 2);
     assert.match(problems[0]!, /^lp-metrics\.observedUptimePct: may be null/);
     assert.match(problems[1]!, /^exposure-change\.riskLevel: TS .* vs schema .*extreme/);
+  });
+
+  it('checks nested objects of docs examples too (an alert-state timeline step)', () => {
+    const state = structuredClone(examples['alert-state']![0]!) as { timeline: Record<string, unknown>[] };
+    state.timeline[0]!.colour = 'red';
+    const bad = contractProblems({}, types, { 'alert-state': [state] });
+    assert.equal(bad.length, 1);
+    assert.match(bad[0]!, /^alert-state\.timeline: docs example value .* does not fit the TS type/);
   });
 });

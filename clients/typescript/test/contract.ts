@@ -20,7 +20,8 @@ export type Shape =
   | { kind: 'enum'; symbols: string[] }
   | { kind: 'array'; items: Shape }
   | { kind: 'map'; values: Shape }
-  | { kind: 'union'; of: Shape[] };
+  | { kind: 'union'; of: Shape[] }
+  | { kind: 'object'; fields: Record<string, FieldShape> };
 
 export interface FieldShape {
   shape: Shape;
@@ -130,7 +131,27 @@ function tsShape(parts: readonly ts.Type[], checker: ts.TypeChecker): Shape {
   }
   const index = checker.getIndexInfoOfType(type, ts.IndexKind.String);
   if (index !== undefined) return { kind: 'map', values: tsShape([index.type], checker) };
+  // An interface (e.g. an alert-state's timeline step): its properties, as a message's fields.
+  if (type.flags & ts.TypeFlags.Object && checker.getPropertiesOfType(type).length > 0) {
+    return { kind: 'object', fields: fieldShapes(type, checker) };
+  }
   return { kind: 'unknown' };
+}
+
+/** Property -> shape (null and undefined noted apart) of an interface type. */
+function fieldShapes(type: ts.Type, checker: ts.TypeChecker): Record<string, FieldShape> {
+  const fields: Record<string, FieldShape> = {};
+  for (const prop of checker.getPropertiesOfType(type)) {
+    const propType = checker.getTypeOfSymbol(prop);
+    const all = propType.isUnion() ? propType.types : [propType];
+    const parts = all.filter((t) => !(t.flags & (ts.TypeFlags.Null | ts.TypeFlags.Undefined)));
+    fields[prop.name] = {
+      shape: tsShape(parts, checker),
+      nullable: all.some((t) => t.flags & ts.TypeFlags.Null),
+      optional: (prop.flags & ts.SymbolFlags.Optional) !== 0,
+    };
+  }
+  return fields;
 }
 
 /** Message type -> field -> shape, from the `MessageDataByType` interface of `typesFile`. */
@@ -143,18 +164,7 @@ export function describeTypes(typesFile: string): Description {
   if (byType === undefined) throw new Error(`${typesFile} has no interface MessageDataByType`);
   const out: Description = {};
   for (const member of checker.getPropertiesOfType(checker.getTypeAtLocation(byType))) {
-    const fields: Record<string, FieldShape> = {};
-    for (const prop of checker.getPropertiesOfType(checker.getTypeOfSymbol(member))) {
-      const type = checker.getTypeOfSymbol(prop);
-      const all = type.isUnion() ? type.types : [type];
-      const parts = all.filter((t) => !(t.flags & (ts.TypeFlags.Null | ts.TypeFlags.Undefined)));
-      fields[prop.name] = {
-        shape: tsShape(parts, checker),
-        nullable: all.some((t) => t.flags & ts.TypeFlags.Null),
-        optional: (prop.flags & ts.SymbolFlags.Optional) !== 0,
-      };
-    }
-    out[member.name] = fields;
+    out[member.name] = fieldShapes(checker.getTypeOfSymbol(member), checker);
   }
   return out;
 }
@@ -187,6 +197,12 @@ function fits(value: unknown, f: FieldShape): boolean {
   if (s.kind === 'array') return Array.isArray(value) && value.every((v) => fits(v, { shape: s.items, nullable: false, optional: false }));
   if (s.kind === 'map') {
     return typeof value === 'object' && !Array.isArray(value) && Object.values(value as object).every((v) => fits(v, { shape: s.values, nullable: false, optional: false }));
+  }
+  if (s.kind === 'object') {
+    if (typeof value !== 'object' || Array.isArray(value)) return false;
+    const entries = Object.entries(value as Record<string, unknown>);
+    const required = Object.entries(s.fields).filter(([, f]) => !f.optional).map(([name]) => name);
+    return required.every((name) => name in (value as object)) && entries.every(([name, v]) => s.fields[name] !== undefined && fits(v, s.fields[name]!));
   }
   return typeof value === s.kind;
 }
