@@ -5,6 +5,7 @@ escalation and wake actions it asks to write, the reminders; and the [notify] co
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,3 +154,13 @@ def test_a_slack_body_is_one_line_of_text() -> None:
     text = json.loads(note.body)["text"]
     assert list(json.loads(note.body)) == ["text"]
     assert text.startswith("*CRITICAL* Alert " + ID) and "raised" in text
+
+
+def test_the_example_config_file_gives_the_defaults() -> None:
+    """infra/rtx.example.toml documents every [notify] and [workflow.escalation] key."""
+    from streams.worker.pipeline.config import load_document
+    from streams.workflow.config import escalation_policy
+
+    doc = load_document(str(Path(__file__).resolve().parents[3] / "infra" / "rtx.example.toml"))
+    assert notify_config(doc) == NotifyConfig()
+    assert escalation_policy(doc) == EscalationPolicy()
