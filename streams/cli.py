@@ -7,7 +7,7 @@ imports none of them (and ``streams`` never imports ``ws_bridge`` or ``infra``):
 
     kafka      kafka start|stop|status      infra.kafka_local.cli   (local broker)
     topics     topics apply|list            streams.topics.cli      (topics as code)
-    worker     worker                       streams.worker.cli      (stream processing)
+    worker     worker, markouts             streams.worker.cli      (stream processing)
     replay     tail, replay                 streams.replay.cli      (print a topic; a time range)
     simulator  produce, simulate            streams.simulator.cli   (sample or realistic traffic)
     bridge     bridge, token                ws_bridge.server.cli    (WebSocket server; a JWT)
@@ -34,8 +34,8 @@ from streams.settings import ConfigError
 GROUP = "rtx_analytics.commands"
 ENTRY_POINTS = ("kafka", "topics", "worker", "replay", "simulator", "bridge", "notify")
 COMMANDS = (
-    "kafka", "topics", "worker", "bridge", "token", "tail", "produce", "simulate", "replay",
-    "notify",
+    "kafka", "topics", "worker", "markouts", "bridge", "token", "tail", "produce", "simulate",
+    "replay", "notify",
 )  # fmt: skip
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 2, 130
 

@@ -17,7 +17,7 @@ from streams.topics import TOPICS
 from streams.worker.pipeline.config import load_document, pipeline_config
 from streams.worker.settings import WorkerSettings
 
-__all__ = ["load_document", "missing_topics", "pipeline_config", "run"]
+__all__ = ["load_document", "missing_topics", "pipeline_config", "prepare", "run"]
 
 log = logging.getLogger("rtx.worker")
 
@@ -35,6 +35,22 @@ async def missing_topics(kafka: KafkaSettings) -> list[str]:
     ]
 
 
+def prepare(kafka: KafkaSettings, metrics_port: int) -> None:
+    """Check that the topic table is applied, and serve metrics on ``metrics_port`` (0: off):
+    what a stream processor does before it starts (the worker, ``rtx-analytics markouts``)."""
+    missing = asyncio.run(missing_topics(kafka))
+    if missing:
+        raise ConfigError(
+            f"topics missing on {kafka.bootstrap_servers}: {', '.join(missing)} "
+            "(run 'rtx-analytics topics apply' first)"
+        )
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+        print(f"metrics: http://127.0.0.1:{metrics_port}/metrics")
+
+
 def run(loglevel: str = "info") -> int:
     """Run one worker until SIGINT/SIGTERM. Returns the exit code."""
     kafka = KafkaSettings.from_env()
@@ -45,17 +61,7 @@ def run(loglevel: str = "info") -> int:
         f"limit {config.limits.global_usd:,.0f} USD, coalescing {settings.exposure_coalesce_ms} ms"
         + (f", config {settings.config_file}" if settings.config_file else ", default rules")
     )
-    missing = asyncio.run(missing_topics(kafka))
-    if missing:
-        raise ConfigError(
-            f"topics missing on {kafka.bootstrap_servers}: {', '.join(missing)} "
-            "(run 'rtx-analytics topics apply' first)"
-        )
-    if settings.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
-        print(f"metrics: http://127.0.0.1:{settings.metrics_port}/metrics")
+    prepare(kafka, settings.metrics_port)
 
     import faust
 

@@ -69,7 +69,7 @@ def test_help_of_the_real_command_lists_the_commands_in_the_documented_order() -
         if line.startswith("    ") and not line.startswith("      ")
     ]
     assert listed == list(cli.COMMANDS)
-    assert "invalid choice: 'nope' (choose from 'kafka', 'topics', 'worker', 'bridge'" in (
+    assert "invalid choice: 'nope' (choose from 'kafka', 'topics', 'worker', 'markouts', 'bridge'" in (
         run(str(RTX), "nope").stderr
     )
 
