@@ -193,6 +193,10 @@ class ClientSession(Outgoing):
             message = subscribed_message(
                 self.subscriptions, now=now, request_id=cmd.request_id, resume=resume
             )
+            desk = self._ctx.actions
+            if desk is not None and desk.writer is not None and "alerts" in self.subscriptions:
+                # What this token may do with alerts: a dashboard shows only those buttons.
+                message["data"]["actions"] = list(desk.policy.allowed_actions(self.identity.roles))
             self._send_control(message)
         if resume is not None and "alerts" not in added:
             added.append("alerts")  # the purge took queued states: send the current ones

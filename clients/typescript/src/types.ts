@@ -183,6 +183,8 @@ export interface SubscribedData {
   resumeAfter?: number | null;
   lastSeq?: number | null;
   id?: RequestId;
+  /** With alert actions on and `alerts` subscribed: the actions this token's roles allow. */
+  actions?: DeskAction[];
 }
 
 /** `unsubscribed`: answer to an unsubscribe with `id`. */

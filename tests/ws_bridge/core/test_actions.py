@@ -313,3 +313,21 @@ def test_old_clients_frames_are_unchanged_by_actions_on() -> None:
     d.raise_alert(0)
     sess = session(d.ctx, channels=("exposure-updates",))
     assert drain(sess, T0) == []
+
+
+@pytest.mark.parametrize(
+    ("roles", "allowed"), [(("dealer",), list(DESK_ACTIONS)), (("viewer",), [])]
+)
+def test_subscribed_names_the_actions_the_token_may_take(
+    roles: tuple[str, ...], allowed: list[str]
+) -> None:
+    d = desk_context()
+    sess = session(d.ctx, ident=identity("dana", roles))
+    sess.receive(json.dumps({"action": "subscribe", "channels": ["alerts"], "id": "s1"}), T0)
+    (subscribed,) = [m for m in drain(sess, T0) if m["type"] == "subscribed"]
+    assert subscribed["data"]["actions"] == allowed
+    plain = session(d.ctx, ident=identity("dana", roles))
+    plain.receive(
+        json.dumps({"action": "subscribe", "channels": ["lp-performance"], "id": "s2"}), T0
+    )
+    assert all("actions" not in m["data"] for m in drain(plain, T0))
