@@ -7,6 +7,7 @@
 import { render } from './render.js';
 import {
   applyAlert,
+  applyAlertState,
   applyExposure,
   applyGap,
   applyLp,
@@ -14,6 +15,7 @@ import {
   applyRoutingSummary,
   createState,
   exposureStale,
+  setAllowedActions,
 } from './state.js';
 
 const CHANNELS = ['exposure-updates', 'lp-performance', 'routing-metrics', 'alerts'];
@@ -141,6 +143,15 @@ async function connect(url, token) {
         applyAlert(state, data, { timestamp: message?.timestamp ?? null, replay: false });
         scheduleRender('alerts');
       },
+      onAlertState: (data) => {
+        applyAlertState(state, data);
+        scheduleRender('alerts');
+      },
+      // The bridge says which alert actions this token may take: only those get buttons.
+      onSubscribed: (data) => {
+        if (data.channels.includes('alerts')) setAllowedActions(state, data.actions);
+        scheduleRender('alerts');
+      },
       onGap: (gap) => {
         applyGap(state, gap);
         noteError(`gap on ${gap.channel}: ${gap.dropped} messages dropped`);
@@ -155,6 +166,66 @@ async function connect(url, token) {
     },
   );
   client.connect();
+}
+
+/** Snooze length of the snooze button. */
+const SNOOZE_MS = 15 * 60_000;
+
+/**
+ * One alert action from a button (event delegation on the feed: no inline handlers, the page's
+ * CSP allows none). The note field gives the comment, the assignee or the resolve's reason.
+ * The bridge answers with `confirmed` (the state then arrives as alert-state, on every
+ * dashboard) or an error, shown in the footer.
+ */
+async function runAction(button) {
+  const current = client;
+  if (current === null) return;
+  const { action, id, seq, epoch } = button.dataset;
+  const noteInput = document.getElementById('action-note');
+  const note = noteInput.value.trim() || undefined;
+  const pin = { ...(seq === undefined ? {} : { seq: Number(seq) }), ...(epoch === undefined ? {} : { epoch }) };
+  const needs = { assign: 'an assignee', comment: 'a comment', resolve: 'a reason' }[action];
+  if (needs !== undefined && note === undefined) {
+    noteError(`${action}: type ${needs} in the note field first`);
+    return;
+  }
+  button.disabled = true;
+  try {
+    if (action === 'acknowledge') await current.acknowledge(id, note, pin);
+    else if (action === 'assign') await current.assign(id, note, undefined, pin);
+    else if (action === 'comment') await current.comment(id, note, pin);
+    else if (action === 'snooze') await current.snooze(id, new Date(Date.now() + SNOOZE_MS), note, pin);
+    else if (action === 'resolve') await current.resolve(id, note, pin);
+    else if (action === 'reopen') await current.reopen(id, note, pin);
+    noteInput.value = '';
+  } catch (error) {
+    noteError(`${action} ${id}: ${error.code ?? 'failed'}: ${error.message ?? error}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function watchAlertFeed() {
+  const list = document.getElementById('alert-list');
+  list.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-action]');
+    if (button !== null) runAction(button);
+  });
+  // A timeline stays open across redraws ('toggle' does not bubble: listen while capturing).
+  list.addEventListener(
+    'toggle',
+    (event) => {
+      const details = event.target;
+      if (!(details instanceof HTMLDetailsElement) || !details.dataset.id) return;
+      if (details.open) state.openTimelines.add(details.dataset.id);
+      else state.openTimelines.delete(details.dataset.id);
+    },
+    true,
+  );
+  document.getElementById('unacked-only').addEventListener('change', (event) => {
+    state.unacknowledgedOnly = event.target.checked;
+    scheduleRender('alerts');
+  });
 }
 
 function disconnect() {
@@ -183,6 +254,7 @@ function main() {
     state.connection = 'closed';
     scheduleRender('status');
   });
+  watchAlertFeed();
   scheduleRender('all');
   // The only timer: flag the exposure stale when its heartbeats stop (redrawn on change only).
   setInterval(() => {

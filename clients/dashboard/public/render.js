@@ -3,7 +3,7 @@
 // never parsed as HTML.
 
 import { drawGauge, drawShare } from './charts.js';
-import { bandOf, num, pct, shareSeries, topEntries, usd } from './state.js';
+import { bandOf, buttonsFor, num, pct, shareSeries, statusOf, topEntries, usd, visibleAlerts } from './state.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -137,8 +137,8 @@ function renderRouting(state) {
 function renderAlerts(state) {
   const list = $('alert-list');
   list.replaceChildren();
-  for (const a of state.alerts) {
-    const done = a.state === 'RESOLVED' || a.resolvedBy !== null;
+  for (const a of visibleAlerts(state)) {
+    const done = a.state === 'RESOLVED' || statusOf(state, a) === 'resolved';
     const item = el('li', `alert sev-${a.severity}${done ? ' resolved' : ''}`);
     item.dataset.id = a.id;
     if (a.seq !== null) item.dataset.seq = String(a.seq);
@@ -157,6 +157,7 @@ function renderAlerts(state) {
       for (const action of a.actionItems) ul.append(el('li', '', action));
       item.append(ul);
     }
+    if (a.state !== 'RESOLVED') workflow(state, a, head, item);
     list.append(item);
   }
   const c = state.alertCounts;
@@ -171,6 +172,52 @@ function renderAlerts(state) {
           ? `history unavailable: ${h.error}`
           : '';
   return 'alerts';
+}
+
+const clock = (iso) => (iso ? iso.slice(11, 19) : '');
+
+/** Badges (status, who, snooze, escalations), the buttons the token may use, the timeline. */
+function workflow(state, a, head, item) {
+  const s = state.alertStates.get(a.id);
+  const status = statusOf(state, a);
+  item.dataset.status = status;
+  const badges = [el('span', `badge status-${status}`, status)];
+  if (s?.acknowledgedBy) badges.push(el('span', 'badge', `acknowledged by ${s.acknowledgedBy}`));
+  if (s?.assignee) badges.push(el('span', 'badge', `assigned to ${s.assignee}`));
+  if (s?.snoozedUntil) badges.push(el('span', 'badge snoozed', `snoozed until ${clock(s.snoozedUntil)}`));
+  if (s?.escalations) badges.push(el('span', 'badge escalated', `escalated ×${s.escalations}`));
+  if (s?.resolvedBy && status === 'resolved') badges.push(el('span', 'badge', `resolved by ${s.resolvedBy}`));
+  head.append(...badges);
+  const actions = buttonsFor(status, state.allowedActions);
+  if (actions.length > 0) {
+    const row = el('div', 'alert-buttons');
+    for (const action of actions) {
+      const button = el('button', `act act-${action}`, action);
+      button.type = 'button';
+      Object.assign(button.dataset, { action, id: a.id });
+      if (a.seq !== null) button.dataset.seq = String(a.seq);
+      if (a.epoch !== null) button.dataset.epoch = a.epoch;
+      row.append(button);
+    }
+    item.append(row);
+  }
+  if (s !== undefined && s.timeline.length > 0) {
+    const details = el('details', 'timeline');
+    details.dataset.id = a.id;
+    details.open = state.openTimelines.has(a.id);
+    details.append(el('summary', '', `timeline (${s.events})`));
+    const ol = el('ol');
+    for (const step of s.timeline) {
+      const what = [step.kind, step.by ? `by ${step.by}` : '', step.assignee ? `→ ${step.assignee}` : '', step.level ? `level ${step.level}` : '']
+        .filter(Boolean)
+        .join(' ');
+      const li = el('li', step.applied ? '' : 'not-applied', `${clock(step.at)} ${what}${step.note ? `: ${step.note}` : ''}`);
+      li.dataset.kind = step.kind;
+      ol.append(li);
+    }
+    details.append(ol);
+    item.append(details);
+  }
 }
 
 function renderStatus(state) {

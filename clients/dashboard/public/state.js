@@ -37,6 +37,12 @@ export function createState() {
     lastDecision: null,
     alerts: [],
     alertKeys: new Set(),
+    // The alert workflow (docs/workflow.md): each alert's latest alert-state, the actions this
+    // token may take (from the bridge's subscribed), the feed's filter, open timelines.
+    alertStates: new Map(),
+    allowedActions: [],
+    unacknowledgedOnly: false,
+    openTimelines: new Set(),
     alertCounts: { info: 0, warning: 0, error: 0, critical: 0 },
     history: { status: 'none', count: 0, complete: true, truncated: false, error: null },
     gaps: 0,
@@ -158,6 +164,7 @@ export function applyAlert(state, data, { timestamp = null, replay = false } = {
     actionItems: Array.isArray(data.actionItems) ? data.actionItems : [],
     state: data.state ?? 'RAISED',
     resolvesId: data.resolvesId ?? null,
+    epoch: typeof data.epoch === 'string' ? data.epoch : null,
     resolvedBy: null,
     time: timestamp,
     replay,
@@ -181,6 +188,61 @@ export function applyAlert(state, data, { timestamp = null, replay = false } = {
   }
   state.dirty.add('alerts');
   return true;
+}
+
+/** How many alert states are kept beyond those of the alerts shown. */
+export const MAX_STATES = 2 * MAX_ALERTS;
+
+/**
+ * An alert's workflow state (`alert-state`). States of one alert may come twice (the snapshot on
+ * subscribe, then a replay): the one with more events wins, an equal one replaces (same events,
+ * newer message). Returns true when it was kept.
+ */
+export function applyAlertState(state, data) {
+  state.messages += 1;
+  const held = state.alertStates.get(data.id);
+  if (held !== undefined && held.events > data.events) return false;
+  state.alertStates.delete(data.id); // re-inserted last: the map's order is recency
+  state.alertStates.set(data.id, data);
+  if (state.alertStates.size > MAX_STATES) {
+    const shown = new Set(state.alerts.map((a) => a.id));
+    for (const id of state.alertStates.keys()) {
+      if (state.alertStates.size <= MAX_STATES) break;
+      if (!shown.has(id)) state.alertStates.delete(id);
+    }
+  }
+  state.dirty.add('alerts');
+  return true;
+}
+
+/** The actions this token may take (the bridge's `subscribed` data.actions). */
+export function setAllowedActions(state, actions) {
+  state.allowedActions = Array.isArray(actions) ? actions : [];
+  state.dirty.add('alerts');
+}
+
+/** The workflow status of a shown alert: from its alert-state, else from the feed alone. */
+export function statusOf(state, alert) {
+  const s = state.alertStates.get(alert.id);
+  if (s !== undefined) return s.status;
+  return alert.resolvedBy !== null ? 'resolved' : 'open';
+}
+
+/** The feed as drawn: every alert, or (the filter) the raised alerts nobody acknowledged yet. */
+export function visibleAlerts(state) {
+  if (!state.unacknowledgedOnly) return state.alerts;
+  return state.alerts.filter((a) => a.state !== 'RESOLVED' && statusOf(state, a) === 'open');
+}
+
+const BUTTONS = {
+  open: ['acknowledge', 'assign', 'comment', 'snooze', 'resolve'],
+  acknowledged: ['assign', 'comment', 'snooze', 'resolve'],
+  resolved: ['comment', 'reopen'],
+};
+
+/** The action buttons of a raised alert in this status: what the status allows and the token may do. */
+export function buttonsFor(status, allowed) {
+  return (BUTTONS[status] ?? []).filter((action) => allowed.includes(action));
 }
 
 function newerFirst(a, b) {

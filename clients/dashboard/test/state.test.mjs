@@ -9,18 +9,23 @@ import {
   MAX_ALERTS,
   alertKey,
   applyAlert,
+  applyAlertState,
   applyExposure,
   applyLp,
   applyRoutingDecision,
   applyRoutingSummary,
   bandOf,
+  buttonsFor,
   createState,
   exposureStale,
   num,
   pct,
+  setAllowedActions,
   shareSeries,
+  statusOf,
   topEntries,
   usd,
+  visibleAlerts,
 } from '../public/state.js';
 
 const alert = (seq, extra = {}) => ({
@@ -156,4 +161,39 @@ test('helpers: top entries by magnitude, risk bands, formatting', () => {
   assert.equal(usd(null), '–');
   assert.equal(pct(92.345), '92.3%');
   assert.equal(num(Number.POSITIVE_INFINITY), null);
+});
+
+const workflowState = (id, status, events, extra = {}) => ({ id, status, events, timeline: [], ...extra });
+
+test('alert-state: the state with more events wins; an equal one replaces', () => {
+  const state = createState();
+  assert.equal(applyAlertState(state, workflowState('a-1', 'acknowledged', 2, { acknowledgedBy: 'dana' })), true);
+  assert.equal(applyAlertState(state, workflowState('a-1', 'open', 1)), false, 'an older state (fewer events) is ignored');
+  assert.equal(state.alertStates.get('a-1').status, 'acknowledged');
+  assert.equal(applyAlertState(state, workflowState('a-1', 'resolved', 3)), true);
+  assert.equal(state.alertStates.get('a-1').status, 'resolved');
+  assert.ok(state.dirty.has('alerts'));
+});
+
+test('the unacknowledged filter shows raised alerts still open, by their state or the feed', () => {
+  const state = createState();
+  for (const n of [1, 2, 3]) applyAlert(state, alert(n));
+  applyAlert(state, alert(4, { state: 'RESOLVED', resolvesId: 'a-3' }));
+  applyAlertState(state, workflowState('a-1', 'acknowledged', 2));
+  assert.equal(statusOf(state, state.alerts.find((a) => a.id === 'a-3')), 'resolved');
+  assert.equal(visibleAlerts(state).length, 4);
+  state.unacknowledgedOnly = true;
+  assert.deepEqual(visibleAlerts(state).map((a) => a.id), ['a-2']);
+});
+
+test('buttons: what the status allows and the token may do', () => {
+  const dealer = ['acknowledge', 'assign', 'comment', 'snooze', 'resolve', 'reopen'];
+  assert.deepEqual(buttonsFor('open', dealer), ['acknowledge', 'assign', 'comment', 'snooze', 'resolve']);
+  assert.deepEqual(buttonsFor('acknowledged', dealer), ['assign', 'comment', 'snooze', 'resolve']);
+  assert.deepEqual(buttonsFor('resolved', dealer), ['comment', 'reopen']);
+  assert.deepEqual(buttonsFor('open', []), [], 'a viewer gets no buttons');
+  assert.deepEqual(buttonsFor('open', ['comment']), ['comment']);
+  const state = createState();
+  setAllowedActions(state, undefined);
+  assert.deepEqual(state.allowedActions, []);
 });
