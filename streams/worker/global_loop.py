@@ -6,7 +6,8 @@ The stage is rebuilt from Kafka when the partition is assigned
 (:meth:`~streams.worker.pipeline.GlobalStage.recover`: the compacted internal topic from the
 stage's last snapshot), with the alert ids the log holds, so a replayed cause never adds an
 alert twice. :meth:`GlobalLoop.tick` runs every 5 ms: coalesced or heartbeat exposure,
-time-based rules, tombstones for closed routing windows, and a state snapshot now and then.
+time-based rules, tombstones for closed routing windows, the periodic risk outputs (P&L,
+account risk, the top-N), and a state snapshot now and then.
 """
 
 from __future__ import annotations
@@ -66,16 +67,19 @@ class GlobalLoop:
             await self._start(sender, min(records[0].offset for records in batch.values()))
         stage = self.stage
         assert stage is not None  # noqa: S101 - set by _start
-        # The stage's own snapshots (read only when a stage starts) are skipped undecoded, told
-        # apart by key: each is up to ~0.5 MB of JSON, and parsing it every 30 s fragments the
-        # heap (the soak). The key is compared inline: this runs for every message.
+        # The stage's own snapshots and their pieces (read only when a stage starts; keys
+        # "state...") are skipped undecoded, told apart by key: each is up to ~0.5 MB of JSON,
+        # and parsing it every 30 s fragments the heap (the soak). The key is compared inline:
+        # this runs for every message.
         values = [
             r.value
             for records in batch.values()
             for r in records
-            if r.value and r.key != SNAPSHOT_KEY
+            if r.value and (r.key or b"")[:5] != SNAPSHOT_KEY
         ]
         await self.writer.add(sender, stage.apply_encoded(values, time.monotonic()), self.alert_ids)
+        # Every message below this offset is applied: a snapshot taken now covers them.
+        stage.covered = max(records[-1].offset for records in batch.values()) + 1
         return await sender.submit()
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -98,6 +102,7 @@ class GlobalLoop:
             self.kafka.bootstrap_servers, self.topics["internal"], 0, until
         )
         stage, alerts = GlobalStage.recover(self.config, history, time.monotonic())
+        stage.covered = until
         await self.writer.add(sender, alerts, self.alert_ids)
         self.stage = stage
         log.info(
@@ -128,7 +133,9 @@ class GlobalLoop:
             await sender.add(internal, key.encode(), None)
         if now - self._last_snapshot >= self.settings.state_snapshot_s:
             self._last_snapshot = now
-            await self.writer.add_internal(sender, [stage.snapshot().message()])
+            await self.writer.add_internal(sender, stage.snapshot_messages())
+            for key in stage.take_tombstones():
+                await sender.add(internal, key.encode(), None)
         futures = await sender.submit()
         for future in futures:
             future.add_done_callback(self._tick_sent)

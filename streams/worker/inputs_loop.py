@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -33,6 +34,7 @@ from streams.worker.pipeline import (
     parse_input,
     service_alert,
 )
+from streams.worker.pipeline.records import Record
 
 log = logging.getLogger("rtx.worker")
 
@@ -52,6 +54,7 @@ class InputsLoop:
             context.config.routing,
             closed_retention_us=settings.closed_retention_s * MICROS_PER_S,
             max_closed=settings.max_closed,
+            calendar=context.config.risk.calendar(),
         )
         # Ids of service alerts in the alert log, read from the log's tail before the first one
         # is written and again after partitions moved or outputs failed (others may write).
@@ -134,20 +137,15 @@ class InputsLoop:
             self.stage.drop(self._logical.get(tp.topic, ""), tp.partition)
 
     async def _rebuild_positions(self, partition: int, until: int) -> None:
+        """The partition's exposure and risk books from the compacted positions topic."""
         started = time.monotonic()
-        book = self.stage.positions.book(partition)
-        applied = 0
+        history = []
         if until > 0:
-            for r in await read_partition(
+            history = await read_partition(
                 self.kafka.bootstrap_servers, self.topics["positions"], partition, until
-            ):
-                if r.value is None:
-                    continue
-                try:
-                    book.apply(parse_input(self.codec, "PositionState", r.value))
-                    applied += 1
-                except (DecodeError, events.InvalidEvent):
-                    continue  # dead-lettered when it was first processed
+            )
+        applied = self.stage.positions.rebuild(partition, self._valid_positions(history))
+        book = self.stage.positions.book(partition)
         log.info(
             "positions partition %d: %d open positions rebuilt from %d events in %.2f s",
             partition,
@@ -155,3 +153,12 @@ class InputsLoop:
             applied,
             time.monotonic() - started,
         )
+
+    def _valid_positions(self, history: list[Any]) -> Iterator[Record]:
+        for r in history:
+            if r.value is None:
+                continue
+            try:
+                yield parse_input(self.codec, "PositionState", r.value)
+            except (DecodeError, events.InvalidEvent):
+                continue  # dead-lettered when it was first processed

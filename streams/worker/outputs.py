@@ -32,7 +32,12 @@ class OutputWriter:
         for out in outputs:
             if out.schema == "Alert" and not alert_ids.add(out.key):
                 continue
-            value = encode_with(self.codec.schema(out.schema), out.record, validate=False)
+            record = out.record
+            value = (
+                None
+                if record is None
+                else encode_with(self.codec.schema(out.schema), record, validate=False)
+            )
             await sender.add(self.topics[out.topic], out.key.encode(), value)
             m.DERIVED.labels(topic=out.topic).inc()
 
@@ -46,3 +51,5 @@ class OutputWriter:
                 log.error("internal message %s of %d bytes not sent", message.key, len(value))
                 continue
             await sender.add(topic, message.key.encode(), value)
+            if message.then_delete:
+                await sender.add(topic, message.key.encode(), None)

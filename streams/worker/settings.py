@@ -24,6 +24,7 @@ class WorkerSettings:
     app_id: str = "rtx-analytics"
     config_file: str | None = None
     exposure_limit_usd: float | None = None  # overrides [exposure.limits] global_usd
+    exposure_basis: str | None = None  # overrides [exposure] basis
     exposure_coalesce_ms: int = 50
     exposure_heartbeat_s: float = 5.0
     routing_window_s: int | None = None  # overrides [routing] window_s
@@ -49,6 +50,9 @@ class WorkerSettings:
             app_id=get("RTX_APP_ID", _app_id, "rtx-analytics"),
             config_file=config_file,
             exposure_limit_usd=get("RTX_EXPOSURE_LIMIT_USD", number(0, positive=True), None),
+            exposure_basis=get(
+                "RTX_EXPOSURE_BASIS", choice("bbook-net", "bbook-gross", "gross"), None
+            ),
             exposure_coalesce_ms=get("RTX_EXPOSURE_COALESCE_MS", integer(0, 60_000), 50),
             exposure_heartbeat_s=get("RTX_EXPOSURE_HEARTBEAT_S", number(0, positive=True), 5.0),
             routing_window_s=get("RTX_ROUTING_WINDOW_S", integer(1, 86_400), None),

@@ -6,7 +6,17 @@ from streams.settings import KafkaSettings
 from streams.topics import topic_name
 from streams.worker.pipeline import INPUTS
 
-OUTPUTS = ("exposure", "routing_metrics", "lp_performance", "alerts", "dead_letter", "internal")
+OUTPUTS = (
+    "exposure",
+    "pnl",
+    "account_risk",
+    "account_risk_top",
+    "routing_metrics",
+    "lp_performance",
+    "alerts",
+    "dead_letter",
+    "internal",
+)
 """The topics the worker writes (the internal topic it also reads)."""
 
 

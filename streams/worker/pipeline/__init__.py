@@ -6,10 +6,11 @@ result as one, stage 1 publishes *partials* per partition to the internal topic,
 stage combines the latest partial of every partition::
 
     positions p  --> PositionBook p --(pos:p partial)----.
-    quotes p     --> latest mids    --(mids:p)-----------+--> GlobalStage: exposure, alert rules,
-    routing p    --> PartitionWindows p --(route:p:w)----+       routing summaries, LP tracker,
-                 '-> routing-decision pass-through       |       alert log entries
-    lp status    --(lps:LP)------------------------------'
+                 '-> RiskBook p --(acct:p:account)-------+
+    quotes p     --> latest quotes  --(mids:p)-----------+--> GlobalStage: exposure, P&L and
+    routing p    --> PartitionWindows p --(route:p:w)----+       account risk (RiskStage), alert
+                 '-> routing-decision pass-through       |       rules, routing summaries, LP
+    lp status    --(lps:LP)------------------------------'       tracker, alert log entries
     service alerts --> validated --> alert log
 
 Modules:
@@ -18,6 +19,7 @@ Modules:
 - :mod:`.inputs`: the input topics and how a record is decoded and validated;
 - :mod:`.stage1`: ``InputStage`` (positions, quotes, routing per partition);
 - :mod:`.global_stage`: ``GlobalStage``, and its recovery from the internal topic;
+- :mod:`.risk_stage`: ``RiskStage``, the global stage's P&L, account risk and top-N;
 - :mod:`.config`: ``PipelineConfig`` from the TOML file and the worker's variables.
 
 Everything is driven by the inputs and an injected clock, so it is tested without Kafka

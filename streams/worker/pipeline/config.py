@@ -12,9 +12,47 @@ from typing import Any
 from streams import exposure as ex
 from streams.alerts.engine import RulesConfig
 from streams.lp.tracker import LpConfig
+from streams.market.basis import DEFAULT_BASIS, Basis, parse_basis
+from streams.risk import RiskConfig
 from streams.routing.windows import RoutingConfig
-from streams.settings import ConfigError
+from streams.settings import ConfigError, check_keys
 from streams.worker.settings import WorkerSettings
+
+# [risk] keys the worker reads itself (RiskConfig takes the others).
+_RISK_OUTPUT_KEYS = ("refresh_s", "top_interval_s", "accounts_interval_s")
+
+
+def _seconds(key: str, value: Any, minimum: float, maximum: float) -> float:
+    """A number of seconds in [minimum, maximum] from the config file."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key}={value!r}: expected a number of seconds")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{key}={value}: must be >= {minimum:g} and <= {maximum:g}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskOutputs:
+    """How often the worker writes account risk: the accounts changed since the last time at
+    most every ``accounts_interval_s``; every live account again at least every ``refresh_s``
+    (its floating P&L moves with the quotes); the top-N and the account alerts every
+    ``top_interval_s``."""
+
+    refresh_s: float = 300.0
+    top_interval_s: float = 1.0
+    accounts_interval_s: float = 0.5
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> RiskOutputs:
+        return cls(
+            refresh_s=_seconds("risk.refresh_s", m.get("refresh_s", 300.0), 1.0, 86_400.0),
+            top_interval_s=_seconds(
+                "risk.top_interval_s", m.get("top_interval_s", 1.0), 0.05, 3_600.0
+            ),
+            accounts_interval_s=_seconds(
+                "risk.accounts_interval_s", m.get("accounts_interval_s", 0.5), 0.0, 3_600.0
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +65,11 @@ class PipelineConfig:
     lp: LpConfig = field(default_factory=LpConfig)
     coalesce_s: float = 0.05
     heartbeat_s: float = 5.0
+    # What the exposure limit and utilisation are measured on (docs/exposure.md, "Exposure
+    # basis"); the per-account exposure of risk uses the same.
+    basis: Basis = DEFAULT_BASIS
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    risk_outputs: RiskOutputs = field(default_factory=RiskOutputs)
 
 
 def load_document(path: str | None) -> dict[str, Any]:
@@ -75,6 +118,14 @@ def pipeline_config(settings: WorkerSettings, doc: dict[str, Any]) -> PipelineCo
         routing = RoutingConfig(
             window_s=settings.routing_window_s, allowed_lateness_s=routing.allowed_lateness_s
         )
+    basis = parse_basis("exposure.basis", _table(doc, "exposure").get("basis", DEFAULT_BASIS))
+    if settings.exposure_basis is not None:
+        basis = parse_basis("RTX_EXPOSURE_BASIS", settings.exposure_basis)
+    risk_table = _table(doc, "risk")
+    check_keys("risk", risk_table, ("top_n", "day_roll", "day_zone", *_RISK_OUTPUT_KEYS))
+    risk = RiskConfig.from_mapping(
+        {k: v for k, v in risk_table.items() if k not in _RISK_OUTPUT_KEYS}
+    )
     return PipelineConfig(
         limits=limits,
         bands=ex.RiskBands.from_mapping(_table(doc, "exposure", "risk_bands")),
@@ -84,4 +135,13 @@ def pipeline_config(settings: WorkerSettings, doc: dict[str, Any]) -> PipelineCo
         lp=LpConfig.from_mapping(_table(doc, "lp")),
         coalesce_s=settings.exposure_coalesce_ms / 1000,
         heartbeat_s=settings.exposure_heartbeat_s,
+        basis=basis,
+        risk=RiskConfig(
+            basis=basis,
+            top_n=risk.top_n,
+            day_roll=risk.day_roll,
+            day_zone=risk.day_zone,
+            symbol_overrides=overrides,
+        ),
+        risk_outputs=RiskOutputs.from_mapping(risk_table),
     )

@@ -1,8 +1,9 @@
 """Stage 1 (pure): the state of the input partitions a worker holds, and the internal messages
 that state gives the global stage (:mod:`streams.worker.pipeline.records`).
 
-- :class:`PositionsStage`: open positions per positions partition; its partial when it changed;
-- :class:`QuotesStage`: the latest mid per symbol of each quotes partition;
+- :class:`PositionsStage`: open positions per positions partition, twice: the exposure book
+  (its partial when it changed) and the risk book (the sums of each account changed);
+- :class:`QuotesStage`: the latest bid, ask and mid per symbol of each quotes partition;
 - :class:`RoutingStage`: routing windows per routing-decisions partition, as deltas, and the
   digests of A-book decisions for the LP tracker;
 - :class:`InputStage`: the three together, as the worker drives them: records applied one by
@@ -13,16 +14,18 @@ Service alerts need no state: :func:`service_alert` turns one into the alert to 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from streams import exposure as ex
 from streams.alerts.records import from_service_alert
+from streams.risk import RiskBook, TradingCalendar
 from streams.routing.windows import PartitionWindows, RoutingConfig
 from streams.worker.pipeline.records import (
     Internal,
     Output,
     Record,
+    account_message,
     decision_message,
     lp_status_message,
     mids_message,
@@ -44,14 +47,22 @@ DIGEST_FIELDS = (
 
 
 class PositionsStage:
-    """Open positions per positions partition; emits the partition's partial when it changed."""
+    """Open positions per positions partition: the exposure book (one partial per partition,
+    emitted when it changed) and the risk book beside it (one partial per account, emitted
+    for the accounts whose sums changed; docs/pnl.md, "Two stages")."""
 
     def __init__(
-        self, *, closed_retention_us: int = ex.HOUR_US, max_closed: int = ex.MAX_CLOSED
+        self,
+        *,
+        closed_retention_us: int = ex.HOUR_US,
+        max_closed: int = ex.MAX_CLOSED,
+        calendar: TradingCalendar | None = None,
     ) -> None:
         self.books: dict[int, ex.PositionBook] = {}
+        self.risk_books: dict[int, RiskBook] = {}
         self.closed_retention_us = closed_retention_us
         self.max_closed = max_closed
+        self.calendar = calendar or TradingCalendar()
 
     def loaded(self, partition: int) -> bool:
         return partition in self.books
@@ -64,11 +75,36 @@ class PositionsStage:
             )
         return book
 
+    def risk_book(self, partition: int) -> RiskBook:
+        book = self.risk_books.get(partition)
+        if book is None:
+            book = self.risk_books[partition] = RiskBook(
+                self.calendar,
+                closed_retention_us=self.closed_retention_us,
+                max_closed=self.max_closed,
+            )
+        return book
+
     def drop(self, partition: int) -> None:
         self.books.pop(partition, None)
+        self.risk_books.pop(partition, None)
 
-    def apply(self, partition: int, record: Mapping[str, Any]) -> bool:
-        return self.book(partition).apply(record)
+    def apply(self, partition: int, record: Mapping[str, Any]) -> tuple[bool, bool]:
+        """(the exposure partial changed, an account's sums changed)."""
+        return self.book(partition).apply(record), self.risk_book(partition).apply(record)
+
+    def rebuild(self, partition: int, records: Iterable[Mapping[str, Any]]) -> int:
+        """Both books of a partition from its compacted history (oldest first). What the
+        rebuild changes is what the internal topic holds already (the previous owner sent
+        it), so nothing is marked to send. Returns the events applied."""
+        book, risk = self.book(partition), self.risk_book(partition)
+        applied = 0
+        for record in records:
+            book.apply(record)
+            risk.apply(record)
+            applied += 1
+        risk.drain()
+        return applied
 
     def remembered_closed(self) -> int:
         """Closed position ids the books remember (their bounded memory, for a gauge)."""
@@ -78,28 +114,48 @@ class PositionsStage:
         book = self.book(partition)
         return positions_message(partition, book.last_event_time, book.partial().to_record())
 
+    def account_messages(self, partition: int) -> list[Internal]:
+        """The partials of the accounts changed since the last call (each keyed by partition
+        and account; an empty partial: the account has nothing left in the partition)."""
+        book = self.risk_book(partition)
+        t = book.last_event_time
+        return [
+            message
+            for account, partial in book.drain()
+            for message in account_message(partition, account, t, partial.to_record(), partial)
+        ]
+
 
 class QuotesStage:
-    """Latest mid per symbol of each quotes partition."""
+    """Latest mid (exposure) and bid and ask (P&L marks) per symbol of each quotes partition."""
 
     def __init__(self) -> None:
         self.mids: dict[int, dict[str, float]] = {}
+        self.quotes: dict[int, dict[str, tuple[float, float]]] = {}
         self.times: dict[int, int] = {}
 
     def apply(self, partition: int, record: Mapping[str, Any]) -> bool:
         mids = self.mids.setdefault(partition, {})
-        mid = (record["bid"] + record["ask"]) / 2
+        quotes = self.quotes.setdefault(partition, {})
+        symbol: str = record["symbol"]
+        bid_ask = (record["bid"], record["ask"])
         t = int(record["eventTime"])
-        if t < self.times.get(partition, 0) and record["symbol"] in mids:
+        if t < self.times.get(partition, 0) and symbol in mids:
             return False  # an older quote than the one we have (redelivery)
         self.times[partition] = max(t, self.times.get(partition, 0))
-        if mids.get(record["symbol"]) == mid:
+        if quotes.get(symbol) == bid_ask:
             return False
-        mids[record["symbol"]] = mid
+        quotes[symbol] = bid_ask
+        mids[symbol] = (bid_ask[0] + bid_ask[1]) / 2
         return True
 
     def message(self, partition: int) -> Internal:
-        return mids_message(partition, self.times.get(partition, 0), self.mids.get(partition, {}))
+        return mids_message(
+            partition,
+            self.times.get(partition, 0),
+            self.mids.get(partition, {}),
+            self.quotes.get(partition, {}),
+        )
 
 
 class LocalRates:
@@ -190,7 +246,8 @@ class InputStage:
     """Stage 1 of one worker: :meth:`applier` gives the function that applies a validated record
     of an input topic (all but ``alerts_inbound``); :meth:`take` then returns the batch's
     internal messages: decision digests and LP statuses in input order, then the partial of
-    every positions and quotes partition that changed, then the routing deltas."""
+    every positions and quotes partition that changed, then the partials of the accounts that
+    changed, then the routing deltas."""
 
     def __init__(
         self,
@@ -198,9 +255,10 @@ class InputStage:
         *,
         closed_retention_us: int = ex.HOUR_US,
         max_closed: int = ex.MAX_CLOSED,
+        calendar: TradingCalendar | None = None,
     ) -> None:
         self.positions = PositionsStage(
-            closed_retention_us=closed_retention_us, max_closed=max_closed
+            closed_retention_us=closed_retention_us, max_closed=max_closed, calendar=calendar
         )
         self.quotes = QuotesStage()
         self.routing = RoutingStage(routing)
@@ -212,6 +270,7 @@ class InputStage:
         }
         self._internal: list[Internal] = []
         self._positions_changed: set[int] = set()
+        self._accounts_changed: set[int] = set()
         self._quotes_changed: set[int] = set()
 
     def applier(self, logical: str) -> Apply:
@@ -220,8 +279,11 @@ class InputStage:
         return self._appliers[logical]
 
     def position(self, partition: int, record: Record, _now: float) -> None:
-        if self.positions.apply(partition, record):
+        exposure, accounts = self.positions.apply(partition, record)
+        if exposure:
             self._positions_changed.add(partition)
+        if accounts:
+            self._accounts_changed.add(partition)
 
     def quote(self, partition: int, record: Record, _now: float) -> None:
         if self.quotes.apply(partition, record):
@@ -238,7 +300,10 @@ class InputStage:
         out, self._internal = self._internal, []
         out += [self.positions.message(p) for p in sorted(self._positions_changed)]
         out += [self.quotes.message(p) for p in sorted(self._quotes_changed)]
+        for p in sorted(self._accounts_changed):
+            out += self.positions.account_messages(p)
         self._positions_changed.clear()
+        self._accounts_changed.clear()
         self._quotes_changed.clear()
         out += self.routing.drain_due(now, force=True)
         return out

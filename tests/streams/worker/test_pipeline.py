@@ -89,13 +89,17 @@ def exposures(outputs: list[Output]) -> list[dict[str, Any]]:
 
 
 def test_a_batch_gives_one_partial_per_changed_partition_in_partition_order() -> None:
+    """One exposure partial per changed partition, then one account partial per changed
+    (partition, account)."""
     stage = InputStage(RoutingConfig())
     apply = stage.applier("positions")
     apply(1, pos("a", 1), NOW)
     apply(1, pos("b", 1), NOW)
     apply(0, pos("c", 1), NOW)
     apply(1, pos("a", 1), NOW)  # a redelivery changes nothing
-    assert [m.key for m in stage.take(NOW)] == ["pos:0", "pos:1"]
+    keys = [m.key for m in stage.take(NOW)]
+    assert [k for k in keys if k.startswith("pos:")] == ["pos:0", "pos:1"]
+    assert keys == ["pos:0", "pos:1", "acct:0:acc-1", "acct:1:acc-1"]
     assert stage.take(NOW) == [], "taken: nothing changed since"
     apply(0, pos("c", 1), NOW)  # the same event again: no change, no message
     assert stage.take(NOW) == []
@@ -110,7 +114,12 @@ def test_positions_of_two_partitions_combine_into_the_ground_truth_exposure() ->
     stage.applier("positions")(0, pos("a", 1, volume=10_000), NOW)
     stage.applier("positions")(1, pos("b", 1, symbol="GBPUSD", volume=20_000), NOW)
     messages = stage.take(NOW)
-    assert [m.key for m in messages] == ["pos:0", "pos:1", "mids:0", "mids:2"]
+    assert [m.key for m in messages if not m.key.startswith("acct:")] == [
+        "pos:0",
+        "pos:1",
+        "mids:0",
+        "mids:2",
+    ]
     (exposure,) = exposures(global_stage.apply_encoded(values(messages), NOW))
     assert exposure["totalExposure"] == pytest.approx(10_000 * 1.085 + 20_000 * 1.27)
     assert exposure["positionCount"] == 2

@@ -39,6 +39,12 @@ def test_variables_override_the_file() -> None:
         ("[exposure.symbols]\nUS30 = 5", "exposure.symbols.US30"),
         ("[routing]\nwindow_s = 0", "routing.window_s"),
         ("[rules.exposure]\ncritical_pct = 10", "rules.exposure"),
+        ('[exposure]\nbasis = "net"', "exposure.basis"),
+        ("[risk]\ntop_n = 0", "risk.top_n"),
+        ('[risk]\nday_zone = "Mars/Olympus"', "risk.day_zone"),
+        ("[risk]\nrefresh_s = 0", "risk.refresh_s"),
+        ("[risk]\nbasis = 'gross'", "risk.basis"),
+        ("[rules.pnl]\ndaily_loss_critical_usd = 10", "rules.pnl"),
     ],
 )
 def test_bad_values_name_the_key(toml: str, key: str) -> None:
@@ -66,11 +72,26 @@ def test_unreadable_or_invalid_file_names_the_variable(tmp_path: Path) -> None:
         ("RTX_WORKER_ROLE", "both"),
         ("RTX_WORKER_MAX_CLOSED", "-5"),
         ("RTX_WORKER_CLOSED_RETENTION_S", "1h"),
+        ("RTX_EXPOSURE_BASIS", "net"),
     ],
 )
 def test_bad_worker_variable_names_it(var: str, value: str) -> None:
     with pytest.raises(ConfigError, match=var):
         WorkerSettings.from_env({var: value})
+
+
+def test_the_exposure_basis_is_bbook_net_unless_the_file_or_the_variable_says_otherwise() -> None:
+    """[exposure] basis, then RTX_EXPOSURE_BASIS on top; risk measures accounts on the same
+    basis, with the [risk] table's top-N and trading-day roll."""
+    assert pipeline_config(WorkerSettings(), {}).basis == "bbook-net"
+    doc = tomllib.loads(
+        '[exposure]\nbasis = "gross"\n[risk]\ntop_n = 5\nday_roll = "16:00"\nrefresh_s = 60'
+    )
+    config = pipeline_config(WorkerSettings(), doc)
+    assert (config.basis, config.risk.basis, config.risk.top_n) == ("gross", "gross", 5)
+    assert config.risk.day_roll == "16:00" and config.risk_outputs.refresh_s == 60.0
+    env = WorkerSettings.from_env({"RTX_EXPOSURE_BASIS": "BBOOK-GROSS"})
+    assert pipeline_config(env, doc).basis == pipeline_config(env, doc).risk.basis == "bbook-gross"
 
 
 def test_closed_id_bounds_reach_every_book() -> None:

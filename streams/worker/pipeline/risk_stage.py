@@ -1,0 +1,160 @@
+"""The global stage's risk part (pure): every account's partials merged by a
+:class:`streams.risk.RiskView`, the broker's P&L published like exposure, account risk, the
+top accounts and the risk alerts (docs/pnl.md).
+
+- ``acct`` messages (one account's sums in one positions partition) go to :meth:`RiskStage.put`,
+  the bid and ask of ``mids`` messages to :meth:`RiskStage.quotes`, in the internal topic's
+  order, so realised P&L is converted at the rate the view holds when it learns of it, in a
+  replay as in the original run;
+- :meth:`RiskStage.recompute`, once per batch that changed anything: ``pnl_change()``, the
+  daily-loss rule, and the record through a :class:`streams.exposure.Coalescer` (at most one
+  per interval, a heartbeat);
+- :meth:`RiskStage.due`, on the worker's timer: the coalesced P&L, the account risk of the
+  accounts changed (and, in slices, of every account again), the top-N and the account alerts;
+- :meth:`RiskStage.state` / :meth:`RiskStage.restore`: the view's state without the partials
+  (the compacted internal topic holds those; :meth:`begin_replay` ... :meth:`end_replay`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from streams import exposure as ex
+from streams.alerts.engine import RuleEngine
+from streams.risk import AccountPartial, RiskView
+from streams.worker.pipeline.config import PipelineConfig
+from streams.worker.pipeline.records import Output, Record
+
+
+class RiskStage:
+    """The risk view of the global stage and the outputs it gives; see the module docstring."""
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self.outputs = config.risk_outputs
+        self.view = RiskView(config.risk)
+        self.coalescer = ex.Coalescer(config.coalesce_s, config.heartbeat_s)
+        self.latest_pnl: Record | None = None
+        self.dirty = False  # anything changed since the last recompute
+        self._accounts_at: float | None = None  # when changed accounts were last written
+        self._top_at: float | None = None
+        self._refresh: list[str] = []  # accounts still to write again in this refresh round
+        self._refresh_at = 0.0  # when the last slice of the round was written
+        self._refresh_round = 0
+        self._round_size = 1
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    def put(self, msg: Mapping[str, Any]) -> None:
+        """An ``acct`` message: the latest sums of an account in a positions partition."""
+        record = msg["partial"]
+        partial = AccountPartial.from_record(record) if record is not None else None
+        if self.view.put(f"pos:{msg['p']}", str(msg["a"]), partial, int(msg.get("t") or 0)):
+            self.dirty = True
+
+    def quotes(self, msg: Mapping[str, Any]) -> None:
+        """The bid and ask per symbol of a ``mids`` message (a message without them, from a
+        stage 1 older than P&L, marks at the mids)."""
+        t = int(msg.get("t") or 0)
+        view = self.view
+        quotes: Mapping[str, Any] | None = msg.get("q")
+        if quotes is None:
+            for symbol, mid in msg["mids"].items():
+                self.dirty |= view.on_mid(symbol, float(mid), t)
+            return
+        for symbol, (bid, ask) in quotes.items():
+            self.dirty |= view.on_quote(symbol, bid, ask, t)
+
+    # --- outputs -------------------------------------------------------------------------------
+
+    def recompute(self, rules: RuleEngine, now: float) -> list[Output]:
+        """After a batch: the P&L record, its daily-loss alerts, and the record to publish
+        now (coalesced)."""
+        if not self.dirty:
+            return []
+        self.dirty = False
+        record: Record = dict(self.view.pnl_change())
+        self.latest_pnl = record
+        out = [_alert(a) for a in rules.on_pnl(record)]
+        published = self.coalescer.offer(record, now)
+        if published is not None:
+            out.append(Output("pnl", "global", "PnlChange", published))
+        return out
+
+    def due(self, rules: RuleEngine, now: float) -> list[Output]:
+        """Periodic: the coalesced or heartbeat P&L, the changed accounts, a slice of the
+        refresh round, the top-N and the account alerts."""
+        out: list[Output] = []
+        pending = self.coalescer.due(now)
+        if pending is not None:
+            out.append(Output("pnl", "global", "PnlChange", pending))
+        every = self.outputs.accounts_interval_s
+        if self._accounts_at is None or now - self._accounts_at >= every:
+            self._accounts_at = now
+            out += [self._account(a) for a in self.view.changed_accounts()]
+        out += [self._account(a) for a in self._refresh_slice(now)]
+        if self._top_at is None or now - self._top_at >= self.outputs.top_interval_s:
+            self._top_at = now
+            top: Record = dict(self.view.top())
+            out.append(Output("account_risk_top", "global", "AccountRiskTop", top))
+            out += [_alert(a) for a in self._account_alerts(rules)]
+        return out
+
+    def _account(self, account: str) -> Output:
+        """The account's AccountRisk, or a tombstone when it has nothing left."""
+        record = self.view.account_risk(account)
+        return Output(
+            "account_risk", account, "AccountRisk", None if record is None else dict(record)
+        )
+
+    def _refresh_slice(self, now: float) -> list[str]:
+        """Every live account is written again once per ``refresh_s`` (its floating P&L moves
+        with the quotes), spread over the round in slices, not all at once."""
+        if not self._refresh:
+            if now - self._refresh_at < self.outputs.refresh_s and self._refresh_round:
+                return []
+            self._refresh = self.view.accounts()[::-1]  # popped from the end: sorted order
+            self._refresh_round += 1
+            self._refresh_at = now
+            self._round_size = max(len(self._refresh), 1)
+            return []
+        share = (now - self._refresh_at) / self.outputs.refresh_s
+        count = min(len(self._refresh), math.ceil(self._round_size * share))
+        if count <= 0:
+            return []
+        self._refresh_at = now
+        return [self._refresh.pop() for _ in range(count)]
+
+    def _account_alerts(self, rules: RuleEngine) -> list[dict[str, Any]]:
+        """Winning accounts and accounts over their limit: the accounts at or above a level
+        (the view scores every account, then checks the candidates exactly) and the accounts
+        whose alert is open."""
+        c = rules.config
+        limit_usd = c.account_exposure_limit_usd * c.account_limit_pct / 100
+        view = self.view
+        figures = {
+            r["accountId"]: (r["pnlToday"], r["exposure"])
+            for r in view.accounts_over(pnl_today=c.account_winning_usd, exposure=limit_usd)
+        }
+        for account in rules.accounts_with_alerts():
+            if account not in figures:
+                record = view.account_risk(account)
+                if record is not None:
+                    figures[account] = (record["pnlToday"], record["exposure"])
+        return rules.on_accounts(view.event_time, figures)
+
+    # --- recovery ------------------------------------------------------------------------------
+
+    def state(self) -> Record:
+        """The view's state without the partials (the internal topic holds those)."""
+        return self.view.state(partials=False)
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.view.restore(state)
+        self.dirty = True
+
+
+def _alert(record: Record) -> Output:
+    return Output("alerts", record["id"], "Alert", record)
