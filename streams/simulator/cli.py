@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 
 from streams.sdk import Publisher, SdkError
 from streams.settings import ConfigError, KafkaSettings
-from streams.simulator.generator import SimConfig
+from streams.simulator.generator import SimConfig, Simulator
 from streams.simulator.runner import (
     NOMINAL_MAX_RATE,
     Pacing,
@@ -25,6 +26,7 @@ from streams.simulator.runner import (
     simulate,
 )
 from streams.simulator.samples import sample_events
+from streams.simulator.traders import labels_document
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -142,6 +144,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--report-every", type=_positive(float), default=5.0, metavar="S", help="progress period"
     )
+    p.add_argument(
+        "--hidden-informed",
+        type=_share,
+        default=0.04,
+        metavar="SHARE",
+        help="share of the accounts (besides the known toxic ones) that turn informed within "
+        "60-600 simulated seconds (default 0.04; 0 = none)",
+    )
+    p.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="write the trader labels (informed or noise accounts, last-look LPs) as JSON",
+    )
+
+
+def _share(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {raw!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be 0..1, got {raw}")
+    return value
 
 
 def _default_limit() -> float:
@@ -165,9 +190,25 @@ def _config(args: argparse.Namespace) -> SimConfig:
             run_id=run_id,
             breach_every_s=args.breach_every,
             first_breach_s=min(30.0, args.breach_every),
+            hidden_informed=args.hidden_informed,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _write_labels(path: str, config: SimConfig) -> None:
+    """The trader labels of ``config``, as JSON (they need no run: docs/simulator.md)."""
+    sim = Simulator(config)
+    doc = labels_document(
+        config.seed, sim.labels.values(), {lp.name: lp.profile.last_look for lp in sim.lps}
+    )
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1)
+    except OSError as exc:
+        raise ConfigError(f"--labels {path}: cannot write: {exc.strerror or exc}") from exc
+    informed = sum(lb.kind == "informed" for lb in sim.labels.values())
+    _say(f"labels: {informed} informed of {len(sim.labels)} accounts, written to {path}")
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -180,6 +221,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         f"{args.events} events" if args.events else None,
     )
     limits = " or ".join(e for e in ends if e) or "Ctrl-C"
+    if args.labels:
+        _write_labels(args.labels, config)
     _say(
         f"simulating broker traffic to {settings.bootstrap_servers} (prefix "
         f"{settings.topic_prefix!r}): seed {args.seed}, run id {config.run_id}, {pace}, until "

@@ -15,7 +15,11 @@ What happens, in simulated time:
   change and every 5 s, service alerts, exposure episodes) take precedence over the flow;
 - orders from a fixed population of accounts: large accounts and toxic flow are A-booked to the
   best connected LP, the rest B-booked; an LP may reject (``lpRejected``), and the order then
-  goes to the next LP, or to the B-book when none is left;
+  goes to the next LP, or to the B-book when none is left; a last-look LP rejects most orders
+  during which the quoted mid moved against it; every decision carries the account and price;
+- informed accounts (the toxic ones, and a few that turn informed later: labelled,
+  :mod:`.traders`) move the market their way after each fill: their side anticipates the mid a
+  few seconds ahead; noise accounts move nothing;
 - positions open (version 1), change (mark to market, partial close, add: version + 1) and
   close (``CLOSED``, version + 1) — only open positions are changed or closed;
 - an exposure controller steers the gross USD exposure of the open positions towards a target
@@ -41,6 +45,7 @@ from streams.simulator.model import (
     SimEvent,
     Stats,
 )
+from streams.simulator.traders import QuoteHistory, TraderLabel, impact_size, label
 
 __all__ = ["EVENT_TYPES", "SimConfig", "SimEvent", "Simulator", "Stats"]
 
@@ -56,6 +61,12 @@ class Simulator:
         self.market = Market(self._rng)
         self.lps = [Lp(p, self._rng, 0.0) for p in LP_PROFILES[: c.lps]]
         self.accounts = [self._account(i) for i in range(c.accounts)]
+        self.labels: dict[str, TraderLabel] = {
+            a.id: label(c.seed, a.id, a.toxic, c.hidden_informed, c.informed_after_s,
+                        c.informed_before_s)
+            for a in self.accounts
+        }  # fmt: skip
+        self._quoted = QuoteHistory()  # the mids of the quotes published
         self._account_weights = [a.weight for a in self.accounts]
         self._symbols = [i.symbol for i in INSTRUMENTS]
         self._symbol_weights = [i.weight for i in INSTRUMENTS]
@@ -79,6 +90,7 @@ class Simulator:
         self._at(self._rng.expovariate(1 / c.alert_every_s), "alert", 0)
         for inst in INSTRUMENTS:
             bid, ask = self.market.quote(inst.symbol, 0.0)
+            self._quoted.record(inst.symbol, 0.0, bid, ask)
             self._pending.append(("quote", {"symbol": inst.symbol, "bid": bid, "ask": ask}))
         for lp in self.lps:
             self._pending.append(("lp_status", lp.status_event(0.0)))
@@ -189,6 +201,7 @@ class Simulator:
         if rng.random() < 0.5:
             symbol = rng.choices(self._symbols, self._symbol_weights)[0]
             bid, ask = self.market.quote(symbol, self.now, self._widen())
+            self._quoted.record(symbol, self.now, bid, ask)
             source = next((lp.name for lp in self.lps if lp.state == "up"), None)
             self._pending.append(
                 ("quote", {"symbol": symbol, "bid": bid, "ask": ask, "lp": source})
@@ -232,14 +245,16 @@ class Simulator:
                 (lp for lp in self.lps if lp.connected), key=lambda lp: lp.latency_ms
             )
             for lp in candidates:
-                rejected = rng.random() < lp.reject_rate
+                draw = rng.random()
                 slip = rng.gauss(-0.1 if lp.state == "degraded" else 0.05, 0.3) * inst.spread
+                exec_ms = round(lp.latency_ms * rng.lognormvariate(0, 0.3), 2)
+                rejected = draw < self._reject_rate(lp, order, exec_ms)
                 self._pending.append(
                     ("routing_decision", {
                         **order,
                         "decision": "ABOOK",
                         "lp": lp.name,
-                        "execution_time_ms": round(lp.latency_ms * rng.lognormvariate(0, 0.3), 2),
+                        "execution_time_ms": exec_ms,
                         "spread": spread,
                         "slippage": round(slip, inst.digits + 1),
                         "lp_rejected": rejected,
@@ -260,6 +275,26 @@ class Simulator:
         )  # fmt: skip
         return "BBOOK", None
 
+    def _reject_rate(self, lp: Lp, order: dict[str, Any], exec_ms: float) -> float:
+        if not lp.profile.last_look:
+            return lp.reject_rate
+        request = self.now - exec_ms / 1000
+        return self._quoted.last_look_rate(
+            lp.reject_rate, order["symbol"], order["side"], request, self.now
+        )
+
+    def _informed(self, order: dict[str, Any], account: Account) -> None:
+        """A filled order of an informed account: its symbol drifts its way (a cross through
+        its first leg) over the next ``foresight_s``."""
+        c = self.config
+        if not c.impact or not self.labels[account.id].informed_at(self.now):
+            return
+        inst = BY_SYMBOL[order["symbol"]]
+        leg = BY_SYMBOL[inst.legs[0]] if inst.legs else inst
+        size = impact_size(inst.spread, inst.mid, leg.vol_per_sqrt_s, c.foresight_s, c.impact)
+        sign = 1.0 if order["side"] == "BUY" else -1.0
+        self.market.impact.push(leg.symbol, self.now, sign * size, c.foresight_s)
+
     def _fill_price(self, symbol: str, side: str) -> float:
         bid, ask = self.market.quote(symbol, self.now, self._widen())
         return ask if side == "BUY" else bid
@@ -276,6 +311,7 @@ class Simulator:
         order = {"symbol": symbol, "side": side, "volume": volume, "price": price,
                  "order_id": order_id, "account_id": account.id}  # fmt: skip
         book, lp = self._route(order, account)
+        self._informed(order, account)
         pos = Position(f"pos-{self.config.ids}-{self._orders}", account, symbol, side, volume,
                        price, book, lp)  # fmt: skip
         self._index[pos.id] = len(self._open)
@@ -305,6 +341,7 @@ class Simulator:
                      "order_id": f"ord-{self.config.ids}-{self._orders}",
                      "account_id": pos.account.id}  # fmt: skip
             self._route(order, pos.account)  # the position keeps its book and LP
+            self._informed(order, pos.account)
             self._gross[pos.symbol] += extra
             pos.volume += extra
         pos.version += 1

@@ -19,6 +19,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from streams.simulator.traders import Impact
+
 LP_HEARTBEAT_S = 5.0
 """The LP manager publishes each LP's status on every change and this often (the contract)."""
 
@@ -69,6 +71,7 @@ class Market:
         self._start = {i.symbol: i.mid for i in instruments}
         self._mids = dict(self._start)
         self._moved_at = dict.fromkeys(self._mids, 0.0)
+        self.impact = Impact()  # informed orders' drifts (streams.simulator.traders)
 
     def mid(self, symbol: str) -> float:
         return self._mids[symbol]
@@ -83,13 +86,15 @@ class Market:
             mid = self._mids[a] * self._mids[b] if multiply else self._mids[a] / self._mids[b]
             self._mids[symbol] = mid
             return mid
-        dt = now - self._moved_at[symbol]
+        since = self._moved_at[symbol]
+        dt = now - since
         if dt <= 0:
             return self._mids[symbol]
         self._moved_at[symbol] = now
         mid = self._mids[symbol]
         pull = -MEAN_REVERSION_PER_S * math.log(mid / self._start[symbol]) * dt
-        mid *= math.exp(pull + inst.vol_per_sqrt_s * math.sqrt(dt) * self._rng.gauss(0.0, 1.0))
+        step = pull + inst.vol_per_sqrt_s * math.sqrt(dt) * self._rng.gauss(0.0, 1.0)
+        mid *= math.exp(step + self.impact.drift(symbol, since, now))
         self._mids[symbol] = mid
         return mid
 
@@ -125,6 +130,7 @@ class LpProfile:
     reject_rate: float
     spread_factor: float  # its spreads relative to the instrument's typical one
     quotes_per_second: float
+    last_look: bool = False  # rejects after adverse moves (streams.simulator.traders)
 
 
 LP_PROFILES: tuple[LpProfile, ...] = (
@@ -132,7 +138,7 @@ LP_PROFILES: tuple[LpProfile, ...] = (
     LpProfile("LMAX", 9.0, 0.006, 0.95, 420.0),
     LpProfile("Currenex", 18.0, 0.010, 1.00, 300.0),
     LpProfile("Integral", 24.0, 0.015, 1.05, 250.0),
-    LpProfile("Hotspot", 14.0, 0.020, 1.15, 220.0),
+    LpProfile("Hotspot", 14.0, 0.020, 1.15, 220.0, last_look=True),
 )
 # Mean simulated seconds in each state before the next transition.
 MEAN_UP_S, MEAN_DEGRADED_S, MEAN_DOWN_S = 90.0, 20.0, 12.0

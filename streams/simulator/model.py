@@ -45,6 +45,14 @@ class SimConfig:
     ramp_s: float = 15.0  # how long an episode takes to climb (and to come back down)
     hold_s: float = 10.0  # how long it stays over the limit
     alert_every_s: float = 60.0  # mean simulated seconds between service alerts
+    # Labelled trader types (streams.simulator.traders): the share of the accounts not known
+    # as toxic that turn informed, when (simulated seconds), how far ahead informed flow sees
+    # and how strongly the market follows it (0: informed orders move nothing).
+    hidden_informed: float = 0.04
+    informed_after_s: float = 60.0
+    informed_before_s: float = 600.0
+    foresight_s: float = 5.0
+    impact: float = 1.5
 
     def __post_init__(self) -> None:
         if not 0 < self.rate < float("inf"):
@@ -55,9 +63,17 @@ class SimConfig:
             raise ValueError(f"accounts must be 1..1000000, got {self.accounts!r}")
         if not 1 <= self.lps <= len(LP_PROFILES):
             raise ValueError(f"lps must be 1..{len(LP_PROFILES)}, got {self.lps!r}")
-        for name in ("breach_every_s", "first_breach_s", "ramp_s", "hold_s", "alert_every_s"):
+        for name in (
+            "breach_every_s", "first_breach_s", "ramp_s", "hold_s", "alert_every_s", "foresight_s"
+        ):  # fmt: skip
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.hidden_informed <= 1:
+            raise ValueError(f"hidden_informed must be 0..1, got {self.hidden_informed!r}")
+        if not 0 <= self.informed_after_s <= self.informed_before_s < float("inf"):
+            raise ValueError("need 0 <= informed_after_s <= informed_before_s")
+        if not 0 <= self.impact < float("inf"):
+            raise ValueError(f"impact must be >= 0, got {self.impact!r}")
 
     @property
     def ids(self) -> str:
