@@ -20,7 +20,9 @@ held off by the token and the IP allow-list.
 An IPv4-mapped IPv6 peer (``::ffff:10.0.0.1``, from a dual-stack socket) is checked as IPv4.
 
 **Channels**: channel -> roles; ``*`` means any authenticated user. A channel without a rule is
-open to any authenticated user, so a deployment without rules behaves like the old hub.
+open to any authenticated user, so a deployment without rules behaves like the old hub for its
+channels; channels of client (account-level) data are restricted by default
+(:data:`DEFAULT_CHANNEL_ROLES`), until a rule of their own says otherwise.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from ws_bridge.core.protocol import CHANNELS
 
 ANY = "*"
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Account-level data is client data: restricted to these roles unless RTX_BRIDGE_CHANNEL_ROLES
+# gives the channel a rule of its own (docs/bridge.md section 6).
+DEFAULT_CHANNEL_ROLES: dict[str, frozenset[str]] = {"account-risk": frozenset({"risk", "admin"})}
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
@@ -174,6 +179,8 @@ class ChannelPolicy:
             if not role_set:
                 raise ValueError(f"channel {channel!r} has an empty role list")
             self.rules[channel] = role_set
+        for channel, defaults in DEFAULT_CHANNEL_ROLES.items():
+            self.rules.setdefault(channel, defaults)
 
     def allows(self, roles: Iterable[str], channel: str) -> bool:
         allowed = self.rules.get(channel)

@@ -21,8 +21,9 @@ already :class:`~ws_bridge.core.protocol.Encoded` alerts from the alert log) and
 
 A shared frame is, byte for byte, what the session's own ``next_frame`` would have produced.
 
-The fanout also keeps the latest ``exposure-change`` and the latest ``lp-metrics`` of every LP,
-so a new subscriber gets a snapshot first (:meth:`Fanout.snapshot`).
+The fanout also keeps the latest ``exposure-change``, ``pnl-change`` and ``account-risk-top``
+and the latest ``lp-metrics`` of every LP, so a new subscriber gets a snapshot first
+(:meth:`Fanout.snapshot`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from ws_bridge.core.config import BridgeSettings
 from ws_bridge.core.outbox import Chunk
 from ws_bridge.core.protocol import Encoded, Message, encode
 from ws_bridge.core.session import ClientSession
+
+# Channels whose every message is the whole state (P&L, the top accounts): the latest one is
+# a new subscriber's snapshot.
+LATEST_STATE = ("pnl-updates", "account-risk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,8 @@ class Fanout:
             self._max_bytes = settings.queue_max_bytes
         self._exposure: Encoded | None = None
         self._lp: dict[str, Encoded] = {}
+        # channel -> its latest message, for the channels of one latest-state message
+        self._latest: dict[str, Encoded] = {}
         self.messages_encoded = 0
         self.frames_built = 0
 
@@ -88,7 +95,8 @@ class Fanout:
         return out
 
     def observe(self, item: Encoded) -> None:
-        """Keep ``item`` if it is the newest exposure or the newest metrics of its LP."""
+        """Keep ``item`` if it is the newest exposure, P&L or top accounts, or the newest
+        metrics of its LP."""
         # By channel, not type: each of the two channels carries one type, and the channel is
         # there without parsing a message written straight from Kafka (Encoded.parsed None).
         channel = item.channel
@@ -100,15 +108,21 @@ class Fanout:
             held = self._lp.get(name)
             if held is None or item.timestamp >= held.timestamp:
                 self._lp[name] = item
+        elif channel in LATEST_STATE:
+            latest = self._latest.get(channel)
+            if latest is None or item.timestamp >= latest.timestamp:
+                self._latest[channel] = item
 
     def snapshot(self, channels: Iterable[str]) -> list[Encoded]:
-        """The latest state of ``channels``: every LP's metrics (by name), then exposure."""
+        """The latest state of ``channels``: every LP's metrics (by name), then exposure, then
+        the latest P&L and top accounts."""
         wanted = set(channels)
         out: list[Encoded] = []
         if "lp-performance" in wanted:
             out.extend(self._lp[name] for name in sorted(self._lp))
         if "exposure-updates" in wanted and self._exposure is not None:
             out.append(self._exposure)
+        out.extend(self._latest[c] for c in LATEST_STATE if c in wanted and c in self._latest)
         return out
 
     def dispatch(

@@ -31,7 +31,7 @@ from typing import Any
 from schemas.codec import Codec
 from schemas.compiler import Unsupported, resolve_references
 from schemas.fastread import ReaderSource, VarintDecoder, varint_at
-from ws_bridge.core.messages import SCHEMA_ROUTES, Encoded, format_timestamp
+from ws_bridge.core.messages import SCHEMA_ROUTES, Encoded, format_timestamp, num_deep
 
 MessageWriter = Callable[[bytes], Encoded]
 
@@ -41,6 +41,7 @@ RAW = "raw"  # r[f] (json.dumps refuses a NaN: the reference path decides)
 OR_EMPTY = "or-empty"  # r.get(f) or ""
 NUM_MAP = "num-map"  # _num_map(r.get(f) or {})
 TS = "ts"  # format_timestamp(r[f])
+JSON = "json"  # num_deep(r[f]): a nested record, map or array as json.dumps writes it
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Layout:
     members: tuple[tuple[str, str], ...]
     # Appended (in this order) only when one of them is truthy (ExposureChange's breakdowns).
     extras: tuple[tuple[str, str], ...] = ()
+    # Then these, only when the first of them is not null (ExposureChange's basis figures).
+    more: tuple[tuple[str, str], ...] = ()
     # Then every other field of the record, in record order: maps as they are, others NUM.
     rest: bool = False
 
@@ -96,6 +99,35 @@ LAYOUTS: dict[str, Layout] = {
             ("byLP", NUM_MAP),
         ),
         extras=(("byBook", NUM_MAP), ("byCurrency", NUM_MAP), ("positionCount", RAW)),
+        more=(
+            ("basis", RAW),
+            ("basisExposure", NUM),
+            ("basisBySymbol", NUM_MAP),
+            ("basisByCurrency", NUM_MAP),
+            ("bbookNetBySymbol", JSON),
+            ("bbookNetByCurrency", NUM_MAP),
+            ("bbookNetLong", NUM),
+            ("bbookNetShort", NUM),
+        ),
+    ),
+    "PnlChange": Layout(
+        "pnl-change",
+        "eventTime",
+        (
+            ("tradingDay", RAW),
+            *((name, NUM) for name in ("floating", "realizedToday", "total")),
+            *((name, JSON) for name in ("bySymbol", "byCurrency", "clientsByBook")),
+            ("positionCount", RAW),
+            *((name, JSON) for name in ("markedAtMid", "unmarked", "unconverted")),
+        ),
+    ),
+    "AccountRiskTop": Layout(
+        "account-risk-top",
+        "eventTime",
+        (
+            *((name, RAW) for name in ("tradingDay", "basis", "n", "accounts")),
+            *((name, JSON) for name in ("byExposure", "byFloatingPnl", "byRealizedToday")),
+        ),
     ),
     "RoutingSummary": Layout(
         "routing-summary", "windowEnd", (("windowStart", TS), ("windowEnd", TS)), rest=True
@@ -157,6 +189,11 @@ def _scalar(value: Any, num: bool) -> str:
     raise TypeError(f"no JSON member for {kind.__name__}")  # the reference path decides
 
 
+def _json_value(value: Any) -> str:
+    """A nested value as the reference path writes it (``num_deep``, then ``json.dumps``)."""
+    return json.dumps(num_deep(value), separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+
+
 def _num_map(values: Mapping[str, Any]) -> str:
     if not values:
         return "{}"
@@ -181,6 +218,7 @@ class _WriterSource(ReaderSource):
             NUM_MAP=_num_map,
             RAW_MAP=_raw_map,
             TS=Timestamps(),
+            JSONV=_json_value,
             Encoded=Encoded,
         )
 
@@ -189,6 +227,8 @@ class _WriterSource(ReaderSource):
         t = schema if isinstance(schema, str) else None
         if isinstance(schema, dict):
             t = schema.get("type")
+        if how == JSON:
+            return f"JSONV({v})"
         if isinstance(schema, list):
             names = {b if isinstance(b, str) else b.get("type") for b in schema}
             if how == OR_EMPTY and names == {"null", "string"}:
@@ -276,6 +316,7 @@ def compile_writer(
             ]
         data = _pieces(src, members, types, local)
         extras = _pieces(src, layout.extras, types, local)
+        more = _pieces(src, layout.more, types, local)
         stamp = local[layout.time_field]
     except (Unsupported, KeyError):
         return None
@@ -284,7 +325,11 @@ def compile_writer(
     src.lines.append(f"    stamp = TS({stamp})")
     if extras:
         truthy = " or ".join(local[name] for name, _ in layout.extras)
-        src.lines.append(f"    more = ({_joined(extras)}) if ({truthy}) else ''")
+        src.lines.append(f"    extra = ({_joined(extras)}) if ({truthy}) else ''")
+        text.append(_Code("extra"))
+    if more:
+        first = local[layout.more[0][0]]
+        src.lines.append(f"    more = ({_joined(more)}) if {first} is not None else ''")
         text.append(_Code("more"))
     text.append("}}")
     channel = SCHEMA_ROUTES[schema_name][0]

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-CHANNELS = ("routing-metrics", "lp-performance", "exposure-updates", "alerts")
+CHANNELS = (
+    "routing-metrics",
+    "lp-performance",
+    "exposure-updates",
+    "alerts",
+    "pnl-updates",
+    "account-risk",
+)
 
 # schema (short name) -> (channel, message type)
 SCHEMA_ROUTES: dict[str, tuple[str, str]] = {
@@ -27,6 +34,8 @@ SCHEMA_ROUTES: dict[str, tuple[str, str]] = {
     "LpPerformance": ("lp-performance", "lp-metrics"),
     "ExposureChange": ("exposure-updates", "exposure-change"),
     "Alert": ("alerts", "alert"),
+    "PnlChange": ("pnl-updates", "pnl-change"),
+    "AccountRiskTop": ("account-risk", "account-risk-top"),
 }
 TYPE_CHANNELS = {mtype: channel for channel, mtype in SCHEMA_ROUTES.values()}
 
@@ -77,6 +86,17 @@ def _num(value: Any) -> float | int | None:
 
 def _num_map(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _num(v) for k, v in values.items()}
+
+
+def num_deep(value: Any) -> Any:
+    """A nested value (records, maps, arrays) with NaN and infinities null at any depth."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: num_deep(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [num_deep(v) for v in value]
+    return value
 
 
 def channel_of(schema_name: str) -> str:
@@ -155,7 +175,24 @@ def _exposure_change_data(r: Mapping[str, Any]) -> Data:
         data["byBook"] = _num_map(by_book)
         data["byCurrency"] = _num_map(by_currency)
         data["positionCount"] = count
+    # The basis the limit is measured on, and its figures (docs/exposure.md, "Exposure basis"),
+    # when the record says (a writer from before the basis does not).
+    if r.get("basis") is not None:
+        data["basis"] = r["basis"]
+        data["basisExposure"] = _num(r.get("basisExposure"))
+        data["basisBySymbol"] = _num_map(r.get("basisBySymbol") or {})
+        data["basisByCurrency"] = _num_map(r.get("basisByCurrency") or {})
+        data["bbookNetBySymbol"] = num_deep(r.get("bbookNetBySymbol") or {})
+        data["bbookNetByCurrency"] = _num_map(r.get("bbookNetByCurrency") or {})
+        data["bbookNetLong"] = _num(r.get("bbookNetLong"))
+        data["bbookNetShort"] = _num(r.get("bbookNetShort"))
     return event_us, data
+
+
+def _every_field_data(r: Mapping[str, Any]) -> Data:
+    """Every field but ``eventTime`` (the message's timestamp), nested values as they are
+    (NaN and infinities null): PnlChange and AccountRiskTop."""
+    return r["eventTime"], {k: num_deep(v) for k, v in r.items() if k != "eventTime"}
 
 
 def _routing_summary_data(r: Mapping[str, Any]) -> Data:
@@ -191,6 +228,8 @@ _DATA: dict[str, Callable[[Mapping[str, Any]], Data]] = {
     "LpPerformance": _lp_performance_data,
     "ExposureChange": _exposure_change_data,
     "RoutingSummary": _routing_summary_data,
+    "PnlChange": _every_field_data,
+    "AccountRiskTop": _every_field_data,
 }
 
 

@@ -3,7 +3,8 @@
 Each bridge process assigns all partitions itself (``assign`` + seek; nothing is committed), so
 any number of bridges run side by side and each sees every record:
 
-- ``exposure`` (one partition): from the last record (end - 1), for the snapshot, then live;
+- ``exposure``, ``pnl`` and ``account.risk.top`` (one partition each): from the last record
+  (end - 1), for the snapshot, then live;
 - ``lp.performance`` (compacted): from the beginning, so every LP's latest metrics are known;
 - ``routing.metrics``: from the end (no snapshot; decisions are only interesting live);
 - ``alerts`` (one partition, offset = ``seq``): the newest ``RTX_BRIDGE_ALERT_HISTORY`` records are
@@ -63,7 +64,8 @@ except ImportError:  # pragma: no cover - aiokafka installed without its C exten
 
 log = logging.getLogger("ws_bridge.kafka")
 
-LOGICAL = ("exposure", "routing_metrics", "lp_performance", "alerts")
+LOGICAL = ("exposure", "routing_metrics", "lp_performance", "alerts", "pnl", "account_risk_top")
+LATEST = ("exposure", "pnl", "account_risk_top")  # read from their last record: the snapshot
 
 
 class SourceError(BridgeError):
@@ -165,8 +167,9 @@ class KafkaSource:
         ends = await consumer.end_offsets(tps)
         self._ends = dict(ends)
         alerts_tp = TopicPartition(self._topics["alerts"], 0)
+        latest = {self._topics[logical] for logical in LATEST}
         for tp in tps:
-            if tp.topic == self._topics["exposure"]:
+            if tp.topic in latest:
                 start = max(begins[tp], ends[tp] - 1)
             elif tp.topic == self._topics["lp_performance"]:
                 start = begins[tp]

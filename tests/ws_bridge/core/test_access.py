@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ws_bridge.core.access import (
+    DEFAULT_CHANNEL_ROLES,
     SERVER_FULL,
     USER_LIMIT,
     ChannelPolicy,
@@ -110,11 +111,24 @@ def test_channel_roles() -> None:
         "routing-metrics",
         "lp-performance",
         "exposure-updates",
+        "pnl-updates",
     )
 
 
-def test_no_rules_means_every_channel_for_every_user() -> None:
-    assert ChannelPolicy().allowed_channels(set()) == CHANNELS
+def test_no_rules_means_every_channel_for_every_user_but_account_data() -> None:
+    """The old hub's channels (and P&L) are open to any authenticated user; account-level
+    data (account-risk) only to the roles risk and admin, until a rule says otherwise."""
+    restricted = set(DEFAULT_CHANNEL_ROLES)
+    assert restricted == {"account-risk"}
+    assert ChannelPolicy().allowed_channels(set()) == tuple(
+        c for c in CHANNELS if c not in restricted
+    )
+    assert ChannelPolicy().allowed_channels({"risk"}) == CHANNELS
+    assert ChannelPolicy().allowed_channels({"admin"}) == CHANNELS
+    assert not ChannelPolicy().allows({"dealer", "viewer"}, "account-risk")
+    assert ChannelPolicy({"account-risk": ["*"]}).allowed_channels(set()) == CHANNELS
+    assert ChannelPolicy({"account-risk": ["dealer"]}).allows({"dealer"}, "account-risk")
+    assert not ChannelPolicy({"account-risk": ["dealer"]}).allows({"risk"}, "account-risk")
 
 
 @pytest.mark.parametrize("rules", [{"news": ["admin"]}, {"alerts": []}])
