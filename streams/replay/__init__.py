@@ -9,21 +9,26 @@ Used by ``rtx-analytics replay`` and from notebooks::
 
 Kinds: ``alerts`` (the persisted alert log, Alert), ``alert-actions`` (the audit trail of what
 desks and the notifier did with alerts, AlertAction; docs/workflow.md), ``routing`` (the
-routing-decision input topic, RoutingDecision) and ``routing-summaries`` (RoutingSummary records
-of the routing-metrics topic; the decisions passed through beside them are skipped). Topic names
-follow ``RTX_TOPIC_PREFIX`` like everything else (``streams.topics``).
+routing-decision input topic, RoutingDecision), ``routing-summaries`` (RoutingSummary records
+of the routing-metrics topic; the decisions passed through beside them are skipped) and
+``markouts`` (the trade markouts topic, TradeMarkout: one record per executed trade with its
+markouts at each horizon, docs/markouts.md; Parquet keeps the per-horizon arrays as list
+columns). Topic names follow ``RTX_TOPIC_PREFIX`` like everything else (``streams.topics``).
 
 Time range: a record is in ``[start, end)`` when ``start <= its Kafka timestamp < end`` (start
 inclusive, end exclusive, millisecond precision: Kafka's). For routing decisions the Kafka
 timestamp is the decision's event time (the SDK sets it); for alerts it is when the worker wrote
-the alert (its ``eventTime`` is the time of the cause, earlier). On every partition the start
-offset is the first with a timestamp >= start (``offsets_for_times``) and the end offset the
-first with a timestamp >= end, or the high watermark when the replay starts if there is none
-(or no end was given); records between those offsets with a timestamp outside the range
-(producers' clocks are not ordered) are left out too.
+the alert (its ``eventTime`` is the time of the cause, earlier); for a trade markout it is
+when ``rtx-analytics markouts`` wrote it, its longest horizon after the fill (``eventTime``).
+On every partition the start offset is the first with a timestamp >= start
+(``offsets_for_times``) and the end offset the first with a timestamp >= end, or the high
+watermark when the replay starts if there is none (or no end was given); records between those
+offsets with a timestamp outside the range (producers' clocks are not ordered) are left out
+too.
 
 Filters (optional, case-insensitive, comma-separated values mean "any of"): for routing
-decisions ``symbol`` is the ``symbol`` field and ``lp`` the ``lpSelected`` field; alerts have no
+decisions ``symbol`` is the ``symbol`` field and ``lp`` the ``lpSelected`` field, for trade
+markouts the ``symbol`` and ``lpName`` fields; alerts have no
 symbol or LP field, so ``symbol`` matches alerts that name it as a whole word in their title or
 message, and ``lp`` alerts that name it in their title, message or source. Routing summaries and
 alert actions are not per symbol or LP: a filter there is an error.

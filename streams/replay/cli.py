@@ -1,4 +1,5 @@
-"""``rtx-analytics replay`` (a time range of stored alerts or routing, :mod:`.export`) and
+"""``rtx-analytics replay`` (a time range of stored alerts, alert actions, routing or trade
+markouts, :mod:`.export`) and
 ``rtx-analytics tail`` (a topic's latest messages, :mod:`.tail`).
 
 Registered through the ``rtx_analytics.commands`` entry point ``replay`` (pyproject.toml).
@@ -31,9 +32,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     tail_p.set_defaults(func=cmd_tail)
 
     replay = subparsers.add_parser(
-        "replay", help="stored alerts, alert actions or routing decisions of a time range"
+        "replay",
+        help="stored alerts, alert actions, routing decisions or trade markouts of a time range",
     )
-    kinds = ("alerts", "alert-actions", "routing")
+    kinds = ("alerts", "alert-actions", "routing", "markouts")
     replay.add_argument("kind", choices=kinds, help="what to replay")
     replay.add_argument("--from", dest="start", required=True, help="ISO-8601 start, inclusive")
     replay.add_argument("--to", dest="end", help="ISO-8601 end, exclusive (default: now)")
@@ -78,7 +80,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Replay stored alerts or routing decisions of a time range (see streams/replay/)."""
+    """Replay stored alerts, alert actions, routing decisions or trade markouts of a time range
+    (see streams/replay/)."""
     kind = "routing-summaries" if args.kind == "routing" and args.summaries else args.kind
     if args.summaries and args.kind != "routing":
         return _err("--summaries goes with routing")

@@ -18,6 +18,7 @@ KINDS: dict[str, tuple[str, str]] = {  # kind -> (logical topic, schema)
     "routing": ("routing_decisions", "RoutingDecision"),
     "routing-summaries": ("routing_metrics", "RoutingSummary"),
     "alert-actions": ("alert_actions", "AlertAction"),
+    "markouts": ("trade_markouts", "TradeMarkout"),
 }
 
 
@@ -75,6 +76,8 @@ def build_filter(kind: str, symbol: str | None, lp: str | None) -> Callable[[Row
             )
         if kind == "routing":
             tests.append(_field_matcher(value, "symbol" if name == "symbol" else "lpSelected"))
+        elif kind == "markouts":
+            tests.append(_field_matcher(value, "symbol" if name == "symbol" else "lpName"))
         else:
             where = ("title", "message") if name == "symbol" else ("title", "message", "source")
             tests.append(_word_matcher(value, where))
