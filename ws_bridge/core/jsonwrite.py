@@ -141,7 +141,7 @@ class Timestamps:
     """:func:`format_timestamp` with the text up to the seconds kept per second (a stream's
     timestamps share few seconds) and the fraction from tables."""
 
-    MAX = 4096  # seconds kept; then the cache starts again
+    MAX = 64  # seconds kept (a live stream repeats the current one); then the cache starts again
 
     def __init__(self) -> None:
         self._seconds: dict[int, str] = {}
