@@ -58,7 +58,8 @@ def fold(
     record = raised.record
     builder = Builder(raised.appended_us)
     by_seq = {e.seq: e for e in resolutions if e.seq != raised.seq}
-    rest: list[LogEntry | ActionEntry] = [*by_seq.values(), *unique_actions(actions)]
+    acts = unique_actions(actions)
+    rest: list[LogEntry | ActionEntry] = [*by_seq.values(), *acts]
     rest.sort(key=order_key)
     source = str(record.get("source") or "")
     steps = [Step("raised", int(record["eventTime"]), source or None, raised.seq, True)]
@@ -81,6 +82,7 @@ def fold(
         events=len(steps),
         updated_us=updated,
         timeline=tuple(steps[-TIMELINE_MAX:]),
+        action_seq=max((a.seq for a in acts), default=None),
         message=str(record.get("message") or ""),
         source=source,
     )

@@ -76,7 +76,8 @@ class AlertState:
     attention_since_us: int = 0  # start of the current unattended period (raise, reopen, wake)
     comments: int = 0
     events: int = 1
-    last_action_seq: int | None = None
+    last_action_seq: int | None = None  # the last action that applied
+    action_seq: int | None = None  # the highest action folded, applied or not (a resync cursor)
     updated_us: int = 0
     timeline: tuple[Step, ...] = ()
     message: str = ""  # the alert's text and who raised it (a rule's source, or a service)

@@ -65,6 +65,18 @@ class Workflow:
             if bucket.state is not None:
                 yield bucket.state
 
+    def touched_since(self, seq: int) -> list[str]:
+        """The alerts (with a state) that an action after ``seq`` changed or named, in the order
+        of their newest action: what a reader that saw every action up to ``seq`` lacks."""
+        found = [
+            (state.action_seq, alert_id)
+            for alert_id, bucket in self._buckets.items()
+            if (state := bucket.state) is not None
+            and state.action_seq is not None
+            and state.action_seq > seq
+        ]
+        return [alert_id for _, alert_id in sorted(found)]
+
     def action_seq(self, action_id: str) -> int | None:
         """The seq an action id was written at, if it was (a retried action is not written
         again: its first write is its answer)."""

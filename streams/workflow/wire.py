@@ -43,6 +43,7 @@ def state_data(state: AlertState, fmt: Formatter, *, timeline: bool = True) -> d
         "comments": state.comments,
         "events": state.events,
         "lastActionSeq": state.last_action_seq,
+        "actionSeq": state.action_seq,
     }
     if timeline:
         data["timeline"] = [step_data(step, fmt) for step in state.timeline]

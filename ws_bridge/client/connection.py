@@ -336,6 +336,7 @@ class AnalyticsClient(ActionMethods):
                 self._report(ProtocolViolation("bad-message", "a message that is not an object"))
                 continue
             kind, data = message.get("type"), message["data"]
+            self.cursor.observe(kind, data)
             if kind == "alert":
                 if message.get("replay") is True:
                     if not self._replays.take(message):
@@ -347,10 +348,8 @@ class AnalyticsClient(ActionMethods):
                 self._replays.finish(data)
             elif kind == "gap":
                 self._gap(data)
-            elif kind == "subscribed":
-                lost = self.cursor.apply_subscribed(data)
-                if lost is not None:
-                    self._gap(lost)
+            elif kind == "subscribed" and (lost := self.cursor.apply_subscribed(data)):
+                self._gap(lost)
             elif kind in ("refreshed", "error", "confirmed"):
                 self._answer(kind, data)
             self._delivery.deliver(kind, message)

@@ -85,7 +85,9 @@ class Backoff:
 
 
 class AlertCursor:
-    """The last alert delivered, ``(seq, epoch)``: what a resume asks for and what dedupes."""
+    """The last alert delivered, ``(seq, epoch)``: what a resume asks for and what dedupes; and
+    the highest action seq of the alert states seen (``actions``), from which a resubscribe
+    asks for the states it missed (``actionsSince``; a gap on alerts resets it to -1: all)."""
 
     def __init__(self, seq: int | None = None, epoch: str | None = None) -> None:
         if seq is not None and (type(seq) is not int or seq < -1):
@@ -93,15 +95,25 @@ class AlertCursor:
         if epoch is not None and (not isinstance(epoch, str) or not epoch):
             raise InvalidArgument("resume epoch must be a non-empty string when given")
         self.seq, self.epoch = seq, epoch
+        self.actions: int | None = None
         self.duplicates = 0
 
     def resume_fields(self) -> dict[str, Any]:
-        """``since`` (and ``epoch``) for a subscribe that includes alerts; {} = live only."""
-        if self.seq is None:
-            return {}
-        return (
-            {"since": self.seq} if self.epoch is None else {"since": self.seq, "epoch": self.epoch}
-        )
+        """``since`` (and ``epoch``), ``actionsSince``, for a subscribe that includes alerts;
+        {} = live only."""
+        fields: dict[str, Any] = {} if self.actions is None else {"actionsSince": self.actions}
+        if self.seq is not None:
+            fields["since"] = self.seq
+            if self.epoch is not None:
+                fields["epoch"] = self.epoch
+        return fields
+
+    def observe(self, kind: Any, data: Any) -> None:
+        """Follow the alert states' action seqs (and forget them after a gap on alerts)."""
+        if kind == "alert-state" and type(seq := data.get("actionSeq")) is int:
+            self.actions = seq if self.actions is None else max(self.actions, seq)
+        elif kind == "gap" and data.get("channel") == "alerts" and self.actions is not None:
+            self.actions = -1
 
     def accept(self, data: Any) -> bool:
         """True for a new alert (the cursor moves to it); False for one already delivered."""

@@ -172,7 +172,9 @@ class Accepted:
 class Responder(Protocol):
     """Who hears the outcome of a write: the session that sent the action."""
 
-    def action_confirmed(self, accepted: Accepted, seq: int, now: float) -> None: ...
+    def action_confirmed(
+        self, accepted: Accepted, seq: int, now: float, duplicate: bool = False
+    ) -> None: ...
 
     def action_failed(self, accepted: Accepted, message: str, now: float) -> None: ...
 

@@ -30,7 +30,7 @@ from ws_bridge.core.auth import Identity
 from ws_bridge.core.config import BridgeSettings
 from ws_bridge.core.outbox import Chunk, Outbox
 from ws_bridge.core.protocol import Encoded, Message, encode
-from ws_bridge.core.resume import AlertFeed, StateOf
+from ws_bridge.core.resume import AlertFeed, States
 
 CONTROL_MAX = 64  # queued extension messages; the oldest go first past this
 NO_CONTROL: deque[Encoded] = deque()  # shared and never appended to: see outbox.NO_CHUNKS
@@ -64,7 +64,7 @@ class Outgoing:
         identity: Identity,
         settings: BridgeSettings,
         alerts: AlertLog | None,
-        states: StateOf | None = None,
+        states: States | None = None,
     ) -> None:
         self.identity = identity
         self.subscriptions: set[str] = set()

@@ -114,6 +114,7 @@ class Subscribe:
     epoch: str | None = None
     unknown: tuple[str, ...] = ()
     request_id: RequestId | None = None
+    actions_since: int | None = None  # alert actions: resync the states changed after this seq
 
     @property
     def since_time_us(self) -> int | None:
@@ -122,7 +123,8 @@ class Subscribe:
     @property
     def wants_ack(self) -> bool:
         """Only a client using an extension field is answered with ``subscribed``."""
-        return self.request_id is not None or self.since is not None or self.since_time is not None
+        resumes = self.since is not None or self.since_time is not None
+        return self.request_id is not None or resumes or self.actions_since is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +202,12 @@ def _command(obj: Mapping[str, Any]) -> Command:
         epoch = optional_str(obj, "epoch", 128)
         if since is not None and since_time is not None:
             raise ProtocolError("bad-field", 'give "since" or "sinceTime", not both')
-        if (since is not None or since_time is not None) and "alerts" not in known:
-            raise ProtocolError("bad-field", '"since"/"sinceTime" apply to the alerts channel only')
-        return Subscribe(known, since, since_time, epoch, unknown, request_id)
+        actions_since = optional_int(obj, "actionsSince", minimum=-1)
+        alerts_only = (since, since_time, actions_since)
+        if any(f is not None for f in alerts_only) and "alerts" not in known:
+            text = '"since"/"sinceTime"/"actionsSince" apply to the alerts channel only'
+            raise ProtocolError("bad-field", text)
+        return Subscribe(known, since, since_time, epoch, unknown, request_id, actions_since)
     if action == "unsubscribe":
         known, unknown = _channels(obj)
         return Unsubscribe(known, unknown, request_id)

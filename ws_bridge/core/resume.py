@@ -13,14 +13,17 @@ replay is paced by the client's reading speed instead of overflowing its queue; 
 from the history before the cursor read it is reported in a ``gap`` message.
 
 With alert actions on, each resumed or replayed alert is followed by its alert's current
-``alert-state`` (``states``), so a client that catches up also has every state it shows.
+``alert-state`` (``states``), so a client that catches up also has every state it shows; and a
+subscribe with ``actionsSince`` queues the states of the alerts actions changed since
+(:meth:`AlertFeed.resync`), moved into the outbox with room like the resumed alerts.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ws_bridge.core.alertlog import AlertEntry, AlertLog
 from ws_bridge.core.outbox import Outbox
@@ -33,8 +36,15 @@ from ws_bridge.core.protocol import (
     replay_done_message,
 )
 
-StateOf = Callable[[Encoded], Encoded | None]
-"""The ``alert-state`` to send after an ``alert`` message (None: none)."""
+
+class States(Protocol):
+    """Where the alert states come from (:class:`ws_bridge.core.actions.ActionDesk`)."""
+
+    def state_after(self, item: Encoded) -> Encoded | None:
+        """The ``alert-state`` to send after an ``alert`` message (None: none)."""
+
+    def state_message(self, alert_id: str) -> Encoded | None:
+        """An alert's current ``alert-state`` (None: none)."""
 
 
 @dataclass(slots=True)
@@ -52,16 +62,21 @@ class ReplayJob:
 class AlertFeed:
     """The alert bookkeeping of one session."""
 
-    def __init__(self, log: AlertLog | None, states: StateOf | None = None) -> None:
+    def __init__(self, log: AlertLog | None, states: States | None = None) -> None:
         self.log = log
         self.states = states
+        self.resyncing: deque[str] = deque()  # alerts whose states are still to send
         self.cursor: tuple[str, int] | None = None  # (epoch, last seq read) while resuming
         self.floor: tuple[str, int] | None = None  # (epoch, last alert seq delivered)
         self.job: ReplayJob | None = None
 
     @property
     def busy(self) -> bool:
-        return self.cursor is not None or self.job is not None
+        return self.cursor is not None or self.job is not None or bool(self.resyncing)
+
+    def resync(self, alert_ids: Iterable[str]) -> None:
+        """Send these alerts' current states (a client's ``actionsSince``), paced by room."""
+        self.resyncing = deque(alert_ids)
 
     def start(self, cmd: Subscribe) -> dict[str, Any]:
         """Position the cursor for ``cmd.since``/``cmd.since_time``; the ``subscribed`` fields."""
@@ -156,11 +171,21 @@ class AlertFeed:
                     push(item)
             else:
                 break
+        self._pump_resync(outbox, push)
         return self._pump_job(outbox, push, now)
+
+    def _pump_resync(self, outbox: Outbox, push: Callable[[Encoded], None]) -> None:
+        while self.resyncing and self.states is not None:
+            state = self.states.state_message(self.resyncing[0])
+            if state is not None and not _has_room(outbox, [state]) and outbox:
+                return
+            self.resyncing.popleft()
+            if state is not None:
+                push(state)
 
     def _with_state(self, item: Encoded) -> list[Encoded]:
         """``item``, then its alert's state when there is one."""
-        state = None if self.states is None else self.states(item)
+        state = None if self.states is None else self.states.state_after(item)
         return [item] if state is None else [item, state]
 
     def _pump_job(

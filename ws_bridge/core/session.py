@@ -95,8 +95,7 @@ class ClientSession(Outgoing):
         self, identity: Identity, ctx: SessionContext, *, now: float, peer: str | None = None
     ) -> None:
         s = ctx.settings
-        states = None if ctx.actions is None else ctx.actions.state_after
-        super().__init__(identity, s, ctx.alerts, states)
+        super().__init__(identity, s, ctx.alerts, ctx.actions)
         self.peer = peer
         self.frames_received = 0
         self._ctx = ctx
@@ -200,6 +199,9 @@ class ClientSession(Outgoing):
             self._send_control(message)
         if resume is not None and "alerts" not in added:
             added.append("alerts")  # the purge took queued states: send the current ones
+        desk = self._ctx.actions
+        if cmd.actions_since is not None and desk is not None and "alerts" in self.subscriptions:
+            self._alerts.resync(desk.workflow.touched_since(cmd.actions_since))
         for snapshot in self._ctx.snapshots(added):
             self._push(snapshot)
         self._pump(now)
@@ -291,12 +293,15 @@ class ClientSession(Outgoing):
         self._log("action-refused", logging.INFO, text, code=refused.code)
         self._send_control(refused_message(act, refused.code, refused.message, now=now))
 
-    def action_confirmed(self, accepted: Accepted, seq: int, now: float) -> None:
-        """The shell wrote ``accepted`` at ``seq`` (the broker acknowledged it)."""
+    def action_confirmed(
+        self, accepted: Accepted, seq: int, now: float, duplicate: bool = False
+    ) -> None:
+        """The shell wrote ``accepted`` at ``seq`` (the broker acknowledged it), or found it
+        written before (``duplicate``: a retry)."""
         act = accepted.act
         text = f"User {self.user} did {act.action} on {act.alert_id} (action seq {seq})"
         self._log("action", logging.INFO, text, action=act.action, seq=seq)
-        self._send_control(confirmed_message(accepted, seq, now=now, duplicate=False))
+        self._send_control(confirmed_message(accepted, seq, now=now, duplicate=duplicate))
 
     def action_failed(self, accepted: Accepted, message: str, now: float) -> None:
         """The shell could not write ``accepted``: nothing was applied; the client may retry

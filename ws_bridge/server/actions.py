@@ -5,9 +5,11 @@ change.
 - **Writes** go through one idempotent producer with ``acks=all`` (the guarantees of the alert
   log's writer, the worker): a broker acknowledgement means the action is on every in-sync
   replica, and the producer's retries never write it twice. The action's seq is the offset the
-  broker gives; the desk applies the action at once (so the sender's ``confirmed`` and every
-  dashboard's ``alert-state`` leave in the same tick) and again when it is read back, which the
-  fold ignores (same ``actionId``). A write not acknowledged within ``write_timeout_s`` is
+  broker gives, and the sender's ``confirmed`` leaves at once. The state changes when the action
+  is read back, like any other writer's: so every bridge sends states in the order of the
+  actions topic, and a client's highest ``actionSeq`` is a true resume point
+  (``actionsSince``). An action id written here is remembered until it is read back, so a retry
+  in between is answered, not written again. A write not acknowledged within ``write_timeout_s`` is
   answered ``action-failed``: it may still land, so the client retries with the same
   ``actionId`` and the fold applies it once.
 - **Reads**: one partition, no consumer group. At start, before clients are served, the actions
@@ -73,6 +75,7 @@ class ActionLog:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Future[int]] = {}
+        self._written: dict[str, int] = {}  # written here, not read back yet
         self._writes: set[asyncio.Task[None]] = set()
         self.read_errors = 0
 
@@ -190,6 +193,7 @@ class ActionLog:
             return []
         try:
             decoded = self._codec.decode(value, expect=("AlertAction",))
+            self._written.pop(str(decoded.record.get("actionId")), None)
             return self.desk.on_action(seq, decoded.record)
         except (DecodeError, InvalidAction) as exc:  # one bad record must not stop the rest
             self.read_errors += 1
@@ -207,6 +211,10 @@ class ActionLog:
     async def _write(self, accepted: Accepted, responder: Responder) -> None:
         action_id = accepted.action_id
         pending = self._inflight.get(action_id)
+        if action_id in self._written:  # a retry after the broker's answer, before the read
+            responder.action_confirmed(accepted, self._written[action_id], time.time(), True)
+            self._wake(responder)
+            return
         try:
             if pending is None:  # a retry of an action still in flight waits for that write
                 pending = self._inflight[action_id] = asyncio.ensure_future(self._send(accepted))
@@ -232,7 +240,8 @@ class ActionLog:
         async with asyncio.timeout(self._write_timeout_s):
             metadata = await producer.send_and_wait(self._topic, value, key=key, partition=0)
         seq = int(metadata.offset)
-        self._publish(self.desk.on_action(seq, accepted.record))
+        if self.desk.workflow.action_seq(accepted.action_id) is None:  # not read back yet
+            self._written[accepted.action_id] = seq
         return seq
 
     def _wake(self, responder: Responder) -> None:

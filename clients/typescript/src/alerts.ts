@@ -30,6 +30,24 @@ export class AlertCursor {
   private pos: AlertPosition | null;
   /** Alerts dropped because they were already delivered (same epoch, seq not newer). */
   duplicates = 0;
+  /** The highest action seq of the alert states seen: a resubscribe asks for the states changed after it. */
+  private actions: number | null = null;
+
+  /** `actionsSince` for a subscribe that includes alerts (null: no state seen yet). */
+  actionsSince(): number | null {
+    return this.actions;
+  }
+
+  /** Follow an `alert-state`'s action seq. */
+  observeState(data: { actionSeq?: number | null }): void {
+    const seq = data.actionSeq;
+    if (typeof seq === 'number') this.actions = this.actions === null ? seq : Math.max(this.actions, seq);
+  }
+
+  /** A gap on alerts may have taken states too: the next resubscribe asks for all of them. */
+  observeGap(gap: { channel: string }): void {
+    if (gap.channel === 'alerts' && this.actions !== null) this.actions = -1;
+  }
 
   constructor(initial?: AlertPosition | null) {
     if (initial != null) {

@@ -391,6 +391,7 @@ export class AnalyticsWebSocket {
         this.notify(message, false);
         return this.log(`skipped alert seq ${message.data.seq}: already delivered`);
       case 'gap':
+        this.settings.cursor.observeGap(message.data);
         return this.call(h.onGap, message.data);
       case 'subscribed': {
         const gap = this.settings.cursor.applySubscribed(message.data);
@@ -405,6 +406,7 @@ export class AnalyticsWebSocket {
         this.replays.done(message.data);
         return this.call(h.onReplayDone, message.data);
       case 'alert-state':
+        this.settings.cursor.observeState(message.data);
         return this.call(h.onAlertState, message.data, message);
       case 'confirmed':
         this.actions.confirmed(message.data);
@@ -458,6 +460,8 @@ export class AnalyticsWebSocket {
     const frame: Record<string, unknown> = { action: 'subscribe', channels, id: this.requestId() };
     const resume = channels.includes('alerts') ? this.settings.cursor.resumeFields() : null;
     if (resume !== null) Object.assign(frame, resume);
+    const actionsSince = channels.includes('alerts') ? this.settings.cursor.actionsSince() : null;
+    if (actionsSince !== null) frame.actionsSince = actionsSince; // the states missed meanwhile
     this.log(`subscribe ${channels.join(', ')}${resume === null ? '' : ` (alerts after seq ${resume.since})`}`);
     this.send(frame);
   }

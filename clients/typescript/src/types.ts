@@ -270,6 +270,8 @@ export interface AlertStateData {
   /** Events folded so far: grows with every new event of this alert. */
   events: number;
   lastActionSeq: number | null;
+  /** The highest action seq folded into this state (applied or not): a resubscribe's `actionsSince`. */
+  actionSeq: number | null;
   timeline: TimelineStep[];
 }
 

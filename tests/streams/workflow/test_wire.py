@@ -25,3 +25,18 @@ def test_state_data_has_camel_case_keys_formatted_times_and_the_timeline() -> No
     assert kinds == [("raised", None, None), ("assign", "bob", None), ("snooze", None, "lunch")]
     assert data["timeline"][2]["until"] == f"t{9 * MINUTE}"
     assert "timeline" not in state_data(state, str, timeline=False)
+
+
+def test_touched_since_lists_the_alerts_actions_changed_after_a_seq_in_action_order() -> None:
+    """A reader that saw every action up to seq N resyncs with the states of these alerts."""
+    flow = Workflow()
+    for n, alert_id in enumerate(("a", "b", "c")):
+        flow.add_alert(n, alert(alert_id), T0)
+    flow.add_action(0, action("comment", "a", log_seq=2))
+    flow.add_action(1, action("comment", "b", log_seq=2))
+    flow.add_action(2, action("acknowledge", "a", log_seq=2))
+    flow.add_action(3, action("acknowledge", "a", log_seq=2))  # not applied: still a change seen
+    assert flow.touched_since(-1) == ["b", "a"]
+    assert flow.touched_since(1) == ["a"] and flow.touched_since(3) == []
+    state = flow.state("a")
+    assert state is not None and (state.action_seq, state.last_action_seq) == (3, 2)

@@ -331,3 +331,27 @@ def test_subscribed_names_the_actions_the_token_may_take(
         json.dumps({"action": "subscribe", "channels": ["lp-performance"], "id": "s2"}), T0
     )
     assert all("actions" not in m["data"] for m in drain(plain, T0))
+
+
+def test_a_subscribe_with_actions_since_resends_the_states_changed_after_it() -> None:
+    """A client back from a disconnect gets the states actions changed while it was away, even
+    of alerts the snapshot leaves out (resolved), paced like a resume."""
+    d = desk_context()
+    first, second = d.raise_alert(0), d.raise_alert(1)
+    dealer = session(d.ctx, ident=identity("dana", ("dealer",)))
+    dealer.receive(act("comment", first, note="seen"), T0)
+    dealer.receive(act("resolve", second, rid="a2", note="closed"), T0)
+    assert d.confirm_all(T0) == [0, 1]
+    frame = {"action": "subscribe", "channels": ["alerts"], "actionsSince": 0}
+    back = session(d.ctx)
+    back.receive(json.dumps(frame), T0)
+    got = [(s["id"], s["status"]) for s in states(drain(back, T0))]
+    assert got == [(first, "open"), (second, "resolved")]  # the snapshot, then the resync
+    since_all = session(d.ctx)
+    since_all.receive(json.dumps({**frame, "actionsSince": -1}), T0)
+    resync = states(drain(since_all, T0))[1:]
+    assert [(s["id"], s["actionSeq"]) for s in resync] == [(first, 0), (second, 1)]
+    bad = parse_client_frame(
+        json.dumps({"action": "subscribe", "channels": ["lp-performance"], "actionsSince": 1})
+    )
+    assert isinstance(bad, ProtocolError) and "actionsSince" in bad.message
