@@ -5,11 +5,12 @@ change.
 - **Writes** go through one idempotent producer with ``acks=all`` (the guarantees of the alert
   log's writer, the worker): a broker acknowledgement means the action is on every in-sync
   replica, and the producer's retries never write it twice. The action's seq is the offset the
-  broker gives, and the sender's ``confirmed`` leaves at once. The state changes when the action
-  is read back, like any other writer's: so every bridge sends states in the order of the
-  actions topic, and a client's highest ``actionSeq`` is a true resume point
-  (``actionsSince``). An action id written here is remembered until it is read back, so a retry
-  in between is answered, not written again. A write not acknowledged within ``write_timeout_s`` is
+  broker gives, and the sender's ``confirmed`` leaves at once. States change in the order of the
+  actions topic, so that a client's highest ``actionSeq`` is a true resume point
+  (``actionsSince``): an action written here is applied at once when it is the next one
+  (every earlier action was read), else when it is read back like any other writer's. An
+  action id written here is remembered until it is read back, so a retry in between is
+  answered, not written again. A write not acknowledged within ``write_timeout_s`` is
   answered ``action-failed``: it may still land, so the client retries with the same
   ``actionId`` and the fold applies it once.
 - **Reads**: one partition, no consumer group. At start, before clients are served, the actions
@@ -240,7 +241,9 @@ class ActionLog:
         async with asyncio.timeout(self._write_timeout_s):
             metadata = await producer.send_and_wait(self._topic, value, key=key, partition=0)
         seq = int(metadata.offset)
-        if self.desk.workflow.action_seq(accepted.action_id) is None:  # not read back yet
+        if self.desk.workflow.last_action_seq == seq - 1:  # the next one: no reordering
+            self._publish(self.desk.on_action(seq, accepted.record))
+        elif self.desk.workflow.action_seq(accepted.action_id) is None:  # not read back yet
             self._written[accepted.action_id] = seq
         return seq
 
