@@ -24,6 +24,7 @@ change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -162,13 +163,11 @@ class ActionLog:
 
     async def stop(self) -> None:
         self.desk.writer = None
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
         for client in (self._consumer, self._producer):

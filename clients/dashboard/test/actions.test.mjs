@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { liveAlert } from './fixtures.mjs';
 import {
   applyTopics,
+  bridgeEnv,
   checkPrerequisites,
   childEnv,
   freePort,
@@ -18,7 +19,6 @@ import {
   mintToken,
   startBridge,
   startProducer,
-  uniquePrefix,
 } from './harness.mjs';
 
 const WAIT_MS = 20_000;
@@ -53,13 +53,7 @@ const item = (page) => page.locator(`#alert-list li.alert[data-id="${alert.id}"]
 before(async () => {
   checkPrerequisites();
   port = await freePort();
-  const env = childEnv({
-    RTX_TOPIC_PREFIX: uniquePrefix(),
-    RTX_BRIDGE_DEV_MODE: '1',
-    RTX_BRIDGE_HOST: '127.0.0.1',
-    RTX_BRIDGE_PORT: String(port),
-    RTX_BRIDGE_ALLOWED_ORIGINS: `http://127.0.0.1:${port}`,
-  });
+  const env = bridgeEnv(port);
   await applyTopics(env);
   producer = startProducer(env);
   await producer.send('alerts', 'Alert', alert);

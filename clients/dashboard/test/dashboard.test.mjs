@@ -18,14 +18,13 @@ import { LPS, exposure, historyAlerts, liveAlert, routingDecision, routingWindow
 import {
   REPO,
   applyTopics,
+  bridgeEnv,
   checkPrerequisites,
-  childEnv,
   freePort,
   launchChromium,
   mintToken,
   startBridge,
   startProducer,
-  uniquePrefix,
 } from './harness.mjs';
 
 const WAIT_MS = 20_000;
@@ -50,14 +49,7 @@ const waitFor = (fn, arg) => page.waitForFunction(fn, arg, { timeout: WAIT_MS })
 before(async () => {
   checkPrerequisites();
   port = await freePort();
-  env = childEnv({
-    RTX_TOPIC_PREFIX: uniquePrefix(),
-    RTX_BRIDGE_DEV_MODE: '1',
-    RTX_BRIDGE_HOST: '127.0.0.1',
-    RTX_BRIDGE_PORT: String(port),
-    // The page is served by the bridge itself: its own origin is the one to allow.
-    RTX_BRIDGE_ALLOWED_ORIGINS: `http://127.0.0.1:${port}`,
-  });
+  env = bridgeEnv(port);
   await applyTopics(env);
   token = await mintToken(env, 'dashboard-test', 'admin,risk');
   producer = startProducer(env);

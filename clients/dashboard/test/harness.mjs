@@ -44,6 +44,18 @@ export function childEnv(extra) {
   return { ...env, KAFKA_BOOTSTRAP_SERVERS: process.env.KAFKA_BOOTSTRAP_SERVERS, ...extra };
 }
 
+/** A dev-mode bridge's environment on 127.0.0.1:`port`, topics of a fresh prefix; the page is
+ * served by the bridge itself, so its own origin is the one to allow. */
+export function bridgeEnv(port) {
+  return childEnv({
+    RTX_TOPIC_PREFIX: uniquePrefix(),
+    RTX_BRIDGE_DEV_MODE: '1',
+    RTX_BRIDGE_HOST: '127.0.0.1',
+    RTX_BRIDGE_PORT: String(port),
+    RTX_BRIDGE_ALLOWED_ORIGINS: `http://127.0.0.1:${port}`,
+  });
+}
+
 export function uniquePrefix() {
   return `dash${randomBytes(5).toString('hex')}.`;
 }

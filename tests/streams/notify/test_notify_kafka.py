@@ -13,17 +13,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.codec import default_codec
 from streams.notify.config import NotifyConfig, Webhook
 from streams.notify.runner import Notifier
 from streams.settings import KafkaSettings
-from streams.topics import topic_name
 from streams.workflow import EscalationPolicy
 from tests.helpers.bridge import alert_record
 from tests.helpers.bridge_kafka import producer, send
 from tests.helpers.bridge_server import until
+from tests.helpers.faults import read_topic
 from tests.helpers.webhook import Receiver, receiver
 from tests.helpers.workflow import action
 
@@ -60,19 +59,7 @@ async def notifier(
 
 
 async def records(kafka: KafkaSettings, logical: str) -> list[Any]:
-    tp = TopicPartition(topic_name(logical, kafka), 0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
-        out: list[Any] = []
-        while await consumer.position(tp) < end:
-            out.extend((await consumer.getmany(tp, timeout_ms=1000)).get(tp, []))
-        return out
-    finally:
-        await consumer.stop()
+    return sorted(await read_topic(kafka, logical), key=lambda r: r.offset)
 
 
 def now_record(n: int) -> dict[str, Any]:

@@ -6,35 +6,22 @@ starts later folds the actions it finds; a retried action id is confirmed, not w
 from __future__ import annotations
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from websockets.asyncio.client import connect
 
 from schemas.codec import default_codec
 from streams.settings import KafkaSettings
-from streams.topics import topic_name
 from tests.helpers.bridge import alert_record
 from tests.helpers.bridge_actions_kafka import Reader, action_bridge, answer_to, state_of, user_url
 from tests.helpers.bridge_kafka import producer, send
+from tests.helpers.faults import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
 
 async def written_actions(kafka: KafkaSettings) -> list[dict[str, object]]:
     """Every AlertAction on the topic, in order."""
-    tp = TopicPartition(topic_name("alert_actions", kafka), 0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
-        out = []
-        while await consumer.position(tp) < end:
-            for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                out.append(default_codec().decode(record.value).record)
-        return out
-    finally:
-        await consumer.stop()
+    records = sorted(await read_topic(kafka, "alert_actions"), key=lambda r: r.offset)
+    return [default_codec().decode(r.value).record for r in records]
 
 
 async def test_an_action_on_one_bridge_reaches_every_dashboard_of_every_bridge(
