@@ -277,14 +277,14 @@ class ClientFleet:
 
 
 class GoFleet:
-    """The same fleet as :class:`ClientFleet`, held by ``bench/loadclient`` (Go) processes, for
-    the bridge or for Centrifugo.
+    """The same fleet as :class:`ClientFleet`, held by ``bench/loadclient`` (Go) processes.
 
-        A Python client takes about half a core per 100 connections here, so on two cores the
-        clients, not the bridge, set the ceiling. The Go client does the same work (Bearer token,
-        subscribe to all channels, time every data message from its ``timestamp``) for a fraction
-        of the CPU; ``--go-probes`` connections per process time every message, the others count.
-        Built with ``go build`` on first use.
+    A Python client takes about half a core per 100 connections here, so on two cores the
+    clients, not the bridge, set the ceiling. The Go client does the same work (Bearer token,
+    subscribe to all channels, time every data message from its ``timestamp``) for a fraction
+    of the CPU; ``--go-probes`` connections per process time every message, the others count.
+    ``protocol`` ``centrifugo``: Centrifugo's client protocol (the token in a connect command).
+    Built with ``go build`` on first use.
     """
 
     SOURCE = ROOT / "bench" / "loadclient"
@@ -317,8 +317,6 @@ class GoFleet:
         probes: int,
         protocol: str = "bridge",
     ) -> GoFleet:
-        """``procs`` load clients holding ``total`` connections; ``protocol``: ``bridge`` or
-        ``centrifugo`` (its client protocol: the token in a connect command)."""
         binary = cls.build()
         token_file = Path(f"/tmp/bridge-bench-token-{os.getpid()}")  # noqa: S108 - bench scratch
         token_file.write_text(token)
