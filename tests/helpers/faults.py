@@ -85,11 +85,12 @@ class Load:
 
     def worker_env(self) -> dict[str, str]:
         """A worker's exposure limit near this load's final exposure: utilisation climbs
-        through 75/90/100 % during the run, so exposure alerts are raised (and resolved)."""
+        through 75/90/100 % during the run, so exposure alerts are raised (and resolved). The
+        ground truth is the gross figure, so the limit is measured on the gross basis."""
         limit = ground_truth(
             final_state(position_stream(self.seed, self.events, self.positions)), MIDS
         )
-        return {"RTX_EXPOSURE_LIMIT_USD": f"{limit:.0f}"}
+        return {"RTX_EXPOSURE_LIMIT_USD": f"{limit:.0f}", "RTX_EXPOSURE_BASIS": "gross"}
 
     @property
     def acked_count(self) -> int:
