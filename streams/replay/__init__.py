@@ -13,7 +13,10 @@ routing-decision input topic, RoutingDecision), ``routing-summaries`` (RoutingSu
 of the routing-metrics topic; the decisions passed through beside them are skipped) and
 ``markouts`` (the trade markouts topic, TradeMarkout: one record per executed trade with its
 markouts at each horizon, docs/markouts.md; Parquet keeps the per-horizon arrays as list
-columns). Topic names follow ``RTX_TOPIC_PREFIX`` like everything else (``streams.topics``).
+columns), ``exposure`` (ExposureChange), ``pnl`` (PnlChange, the broker's B-book P&L) and
+``accounts`` (AccountRisk, each account's risk; tombstones of accounts with nothing left are
+skipped): the day's charts, docs/pnl.md; their nested lines are JSON columns. Topic names follow
+``RTX_TOPIC_PREFIX`` like everything else (``streams.topics``).
 
 Time range: a record is in ``[start, end)`` when ``start <= its Kafka timestamp < end`` (start
 inclusive, end exclusive, millisecond precision: Kafka's). For routing decisions the Kafka
@@ -30,8 +33,9 @@ Filters (optional, case-insensitive, comma-separated values mean "any of"): for 
 decisions ``symbol`` is the ``symbol`` field and ``lp`` the ``lpSelected`` field, for trade
 markouts the ``symbol`` and ``lpName`` fields; alerts have no
 symbol or LP field, so ``symbol`` matches alerts that name it as a whole word in their title or
-message, and ``lp`` alerts that name it in their title, message or source. Routing summaries and
-alert actions are not per symbol or LP: a filter there is an error.
+message, and ``lp`` alerts that name it in their title, message or source. Routing summaries,
+alert actions, exposure, P&L and account risk are not per symbol or LP: a filter there is an
+error.
 
 Reading runs a Kafka consumer (no group, nothing committed) on a thread of its own with its own
 event loop, so the iterator is synchronous and works inside Jupyter's running loop too. Messages

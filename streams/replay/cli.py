@@ -1,5 +1,5 @@
-"""``rtx-analytics replay`` (a time range of stored alerts, alert actions, routing or trade
-markouts, :mod:`.export`) and
+"""``rtx-analytics replay`` (a time range of stored alerts, alert actions, routing, trade
+markouts, exposure, P&L or account risk, :mod:`.export`) and
 ``rtx-analytics tail`` (a topic's latest messages, :mod:`.tail`).
 
 Registered through the ``rtx_analytics.commands`` entry point ``replay`` (pyproject.toml).
@@ -33,9 +33,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     replay = subparsers.add_parser(
         "replay",
-        help="stored alerts, alert actions, routing decisions or trade markouts of a time range",
+        help=(
+            "stored alerts, alert actions, routing decisions, trade markouts, exposure, P&L or "
+            "account risk of a time range"
+        ),
     )
-    kinds = ("alerts", "alert-actions", "routing", "markouts")
+    kinds = ("alerts", "alert-actions", "routing", "markouts", "exposure", "pnl", "accounts")
     replay.add_argument("kind", choices=kinds, help="what to replay")
     replay.add_argument("--from", dest="start", required=True, help="ISO-8601 start, inclusive")
     replay.add_argument("--to", dest="end", help="ISO-8601 end, exclusive (default: now)")
@@ -80,8 +83,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Replay stored alerts, alert actions, routing decisions or trade markouts of a time range
-    (see streams/replay/)."""
+    """Replay stored alerts, alert actions, routing decisions, trade markouts, exposure, P&L or
+    account risk of a time range (see streams/replay/)."""
     kind = "routing-summaries" if args.kind == "routing" and args.summaries else args.kind
     if args.summaries and args.kind != "routing":
         return _err("--summaries goes with routing")

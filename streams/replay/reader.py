@@ -23,7 +23,7 @@ from streams.replay.consumer import connect, topic_partitions
 from streams.replay.decode import FastDecoder
 from streams.replay.errors import BadRequest
 from streams.replay.formats import Column, Row, columns_for, text_rows
-from streams.replay.request import KINDS, build_filter, ceil_ms, parse_time
+from streams.replay.request import COMPACTED, KINDS, build_filter, ceil_ms, parse_time
 from streams.settings import KafkaSettings
 from streams.topics import topic_name
 
@@ -318,6 +318,8 @@ class Replay:
     def _slow_row(self, partition: int, offset: int, ts: int, value: bytes | None) -> Any:
         """The row of a record the compiled reader declined: the codec's record (or None for
         another schema), or False for an undecodable one (counted and reported)."""
+        if value is None and self.kind in COMPACTED:  # an account with nothing left: skipped
+            return None
         try:
             if value is None:
                 raise DecodeError("no value (a tombstone)")

@@ -19,6 +19,18 @@ KINDS: dict[str, tuple[str, str]] = {  # kind -> (logical topic, schema)
     "routing-summaries": ("routing_metrics", "RoutingSummary"),
     "alert-actions": ("alert_actions", "AlertAction"),
     "markouts": ("trade_markouts", "TradeMarkout"),
+    "exposure": ("exposure", "ExposureChange"),
+    "pnl": ("pnl", "PnlChange"),
+    "accounts": ("account_risk", "AccountRisk"),
+}
+# Kinds read from a compacted topic, where a tombstone (no value) is a subject gone, not damage.
+COMPACTED = frozenset({"accounts"})
+# Kinds whose records are about the whole book or one account, not a symbol or an LP.
+UNFILTERED = {
+    "alert-actions": "alert actions name an alert, not a symbol or LP",
+    "exposure": "exposure records are the whole book's (bySymbol and byLP are columns)",
+    "pnl": "P&L records are the whole B-book's (bySymbol is a column)",
+    "accounts": "account records are per account, not per symbol or LP",
 }
 
 
@@ -70,10 +82,8 @@ def build_filter(kind: str, symbol: str | None, lp: str | None) -> Callable[[Row
                 f"routing summaries are windows over all symbols and LPs: --{name} does not "
                 "apply (replay the routing decisions instead)"
             )
-        if kind == "alert-actions":
-            raise BadRequest(
-                f"alert actions name an alert, not a symbol or LP: --{name} does not apply"
-            )
+        if kind in UNFILTERED:
+            raise BadRequest(f"{UNFILTERED[kind]}: --{name} does not apply")
         if kind == "routing":
             tests.append(_field_matcher(value, "symbol" if name == "symbol" else "lpSelected"))
         elif kind == "markouts":
