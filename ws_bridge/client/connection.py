@@ -70,17 +70,31 @@ from ws_bridge.client.state import (
     check_token,
     replay_frame,
 )
+from ws_bridge.client.types import (
+    AccountRiskData,
+    AccountRiskTopData,
+    ExposureBasisData,
+    LargestPosition,
+    PnlChangeData,
+    PnlFigures,
+)
 
 __all__ = [
     "CHANNELS",
     "REPLAY_MAX_LIMIT",
+    "AccountRiskData",
+    "AccountRiskTopData",
     "AlertCursor",
     "AnalyticsClient",
     "Backoff",
     "ClientError",
     "ConnectionFailed",
+    "ExposureBasisData",
     "InvalidArgument",
+    "LargestPosition",
     "Message",
+    "PnlChangeData",
+    "PnlFigures",
     "ProtocolViolation",
     "ServerError",
     "State",

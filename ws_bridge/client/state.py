@@ -17,7 +17,15 @@ from ws_bridge.client.errors import InvalidArgument
 
 Message = dict[str, Any]
 
-CHANNELS = ("routing-metrics", "lp-performance", "exposure-updates", "alerts")
+# The contract's four channels, then the broker's P&L and the top accounts (docs/bridge.md).
+CHANNELS = (
+    "routing-metrics",
+    "lp-performance",
+    "exposure-updates",
+    "alerts",
+    "pnl-updates",
+    "account-risk",
+)
 
 REPLAY_MAX_LIMIT = 10_000  # the bridge's bound of ``limit`` (docs/bridge.md section 2)
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")

@@ -378,6 +378,10 @@ export class AnalyticsWebSocket {
         return this.call(h.onLPPerformance, message.data, message);
       case 'exposure-change':
         return this.call(h.onExposureUpdate, message.data, message);
+      case 'pnl-change':
+        return this.call(h.onPnlUpdate, message.data, message);
+      case 'account-risk-top':
+        return this.call(h.onAccountRisk, message.data, message);
       case 'alert':
         // A time-range replay's alerts are history, outside the live cursor: replayAlerts' result.
         if (message.replay === true) {

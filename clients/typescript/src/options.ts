@@ -15,6 +15,8 @@ import {
   type ConnectionState,
   type Envelope,
   type ExposureChangeData,
+  type PnlChangeData,
+  type AccountRiskTopData,
   type GapData,
   type LpMetricsData,
   type RefreshedData,
@@ -80,6 +82,10 @@ export interface AnalyticsHandlers {
   onLPPerformance?: (data: LpMetricsData, message: Envelope<'lp-metrics'>) => void;
   /** `exposure-change` (exposure-updates). */
   onExposureUpdate?: (data: ExposureChangeData, message: Envelope<'exposure-change'>) => void;
+  /** `pnl-change` (pnl-updates): the broker's B-book P&L. */
+  onPnlUpdate?: (data: PnlChangeData, message: Envelope<'pnl-change'>) => void;
+  /** `account-risk-top` (account-risk): the top accounts (roles risk and admin by default). */
+  onAccountRisk?: (data: AccountRiskTopData, message: Envelope<'account-risk-top'>) => void;
   /** `alert`: each live alert exactly once, in seq order, across reconnects. */
   onAlert?: (data: AlertData, message: Envelope<'alert'>) => void;
   /** `alert-state` (alerts): an alert's workflow state changed (or its current state, on subscribe and resume). */

@@ -12,8 +12,18 @@
  * worker writes; fields the schemas declare nullable are typed `number | null`.
  */
 
-/** The four channels of the contract. */
-export const CHANNELS = ['routing-metrics', 'lp-performance', 'exposure-updates', 'alerts'] as const;
+/**
+ * The four channels of the contract, then the broker's P&L (`pnl-updates`) and the top accounts
+ * (`account-risk`: client data, for the roles risk and admin by default; docs/bridge.md).
+ */
+export const CHANNELS = [
+  'routing-metrics',
+  'lp-performance',
+  'exposure-updates',
+  'alerts',
+  'pnl-updates',
+  'account-risk',
+] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 /** Enums of the Avro schemas (the symbols, exactly). */
@@ -99,6 +109,103 @@ export interface ExposureChangeData {
   byBook?: Record<string, number>;
   byCurrency?: Record<string, number>;
   positionCount?: number;
+  /**
+   * What the limit, utilizationPct and riskLevel are measured on (docs/exposure.md, "Exposure
+   * basis"); this and the basis figures below are present when the worker says (every worker
+   * since the basis).
+   */
+  basis?: ExposureBasis | (string & {}) | null;
+  /** The exposure on the basis, USD: the figure utilizationPct is about. */
+  basisExposure?: number | null;
+  basisBySymbol?: Record<string, number>;
+  basisByCurrency?: Record<string, number>;
+  /** The broker's B-book net position per symbol (the clients' with the sign flipped). */
+  bbookNetBySymbol?: Record<string, BbookNet>;
+  /** The broker's B-book net position per currency, USD, + = long (USD included). */
+  bbookNetByCurrency?: Record<string, number>;
+  /** Summed long and short currency positions, USD, USD itself excluded. */
+  bbookNetLong?: number | null;
+  bbookNetShort?: number | null;
+}
+
+export type ExposureBasis = 'bbook-net' | 'bbook-gross' | 'gross';
+
+/** The broker's B-book net position in one symbol: base units and USD, + = long. */
+export interface BbookNet {
+  volume: number;
+  usd: number;
+}
+
+/** P&L of one line, USD: + is a gain for the party named. */
+export interface PnlFigures {
+  floating: number;
+  realizedToday: number;
+  total: number;
+}
+
+/**
+ * `pnl-change` on pnl-updates (from PnlChange): the broker's B-book result (its clients' B-book
+ * P&L with the sign flipped), by symbol and by the currency it accrues in, and the clients' P&L
+ * by book (docs/pnl.md). USD.
+ */
+export interface PnlChangeData {
+  /** ISO date of the trading day realizedToday is about (it rolls at 17:00 New York). */
+  tradingDay: string;
+  floating: number;
+  realizedToday: number;
+  total: number;
+  bySymbol: Record<string, PnlFigures>;
+  byCurrency: Record<string, PnlFigures>;
+  /** The clients' P&L per book (ABOOK, BBOOK). */
+  clientsByBook: Record<string, PnlFigures>;
+  /** B-book open positions. */
+  positionCount: number;
+  /** Symbols marked at the mid (a side of their quote missing). */
+  markedAtMid: string[];
+  /** Symbols without a quote (marked at the positions' own marks). */
+  unmarked: string[];
+  /** Symbols left out: no USD rate. */
+  unconverted: string[];
+}
+
+/** An account's largest open position by USD notional. */
+export interface LargestPosition {
+  positionId: string;
+  symbol: string;
+  side: Side | (string & {});
+  book: Book | (string & {});
+  volume: number;
+  notionalUsd: number;
+}
+
+/** One account's risk (AccountRisk; the client's side of its P&L). USD. */
+export interface AccountRiskData {
+  /** Microseconds since the epoch, UTC. */
+  eventTime: number;
+  tradingDay: string;
+  accountId: string;
+  basis: ExposureBasis | (string & {});
+  openPositions: number;
+  exposure: number;
+  floatingPnl: number;
+  realizedToday: number;
+  pnlToday: number;
+  largestPosition: LargestPosition | null;
+  markedAtMid: boolean;
+  unconverted: string[];
+}
+
+/** `account-risk-top` on account-risk (from AccountRiskTop): the top-N accounts, largest first. */
+export interface AccountRiskTopData {
+  tradingDay: string;
+  basis: ExposureBasis | (string & {});
+  n: number;
+  /** Accounts with open positions or P&L realised today. */
+  accounts: number;
+  byExposure: AccountRiskData[];
+  /** The clients winning most first. */
+  byFloatingPnl: AccountRiskData[];
+  byRealizedToday: AccountRiskData[];
 }
 
 /** `alert` on alerts (from Alert, the persisted alert log). */
@@ -281,6 +388,8 @@ export interface MessageDataByType {
   'routing-summary': RoutingSummaryData;
   'lp-metrics': LpMetricsData;
   'exposure-change': ExposureChangeData;
+  'pnl-change': PnlChangeData;
+  'account-risk-top': AccountRiskTopData;
   alert: AlertData;
   error: ErrorData;
   gap: GapData;

@@ -39,6 +39,8 @@ export const SOURCES: Record<string, string> = {
   'lp-metrics': 'LpPerformance',
   'exposure-change': 'ExposureChange',
   alert: 'Alert',
+  'pnl-change': 'PnlChange',
+  'account-risk-top': 'AccountRiskTop',
 };
 
 /** Schema fields the bridge does not put in `data` (eventTime is the message timestamp). */
@@ -48,6 +50,8 @@ export const NOT_EMITTED: Record<string, string[]> = {
   'lp-metrics': ['eventTime'],
   'exposure-change': ['eventTime'],
   alert: ['eventTime', 'ruleId', 'value', 'threshold'],
+  'pnl-change': ['eventTime'],
+  'account-risk-top': ['eventTime'],
 };
 
 /** Fields the bridge adds: the alert's position in the log. */
@@ -58,34 +62,60 @@ export const ADDED: Record<string, Record<string, FieldShape>> = {
   },
 };
 
+/** The exposure fields present only when the record has them: its breakdowns, its basis. */
+const EXPOSURE_OPTIONAL = [
+  'byBook', 'byCurrency', 'positionCount', 'basis', 'basisExposure', 'basisBySymbol',
+  'basisByCurrency', 'bbookNetBySymbol', 'bbookNetByCurrency', 'bbookNetLong', 'bbookNetShort',
+];
+
 /** Representation changes: `lpSelected` is "" not null; window bounds are RFC 3339 strings; the
- * exposure breakdowns are present only when the record has them. */
+ * exposure breakdowns and basis figures are present only when the record has them. */
 export const OVERRIDES: Record<string, Record<string, Partial<FieldShape>>> = {
   'routing-decision': { lpSelected: { nullable: false } },
   'routing-summary': { windowStart: { shape: { kind: 'string' } }, windowEnd: { shape: { kind: 'string' } } },
-  'exposure-change': { byBook: { optional: true }, byCurrency: { optional: true }, positionCount: { optional: true } },
+  'exposure-change': Object.fromEntries(EXPOSURE_OPTIONAL.map((name) => [name, { optional: true }])),
 };
 
 // -- Avro ---------------------------------------------------------------------------------------
 
-type Avro = string | string[] | { type: Avro; symbols?: string[]; items?: Avro; values?: Avro; logicalType?: string } | Avro[];
+type Avro =
+  | string
+  | string[]
+  | { type: Avro; name?: string; symbols?: string[]; items?: Avro; values?: Avro; logicalType?: string; fields?: { name: string; type: Avro }[] }
+  | Avro[];
 
-function avroShape(type: Avro): FieldShape {
+/** Named types defined so far (a record or enum may be referred to by its name later). */
+type Names = Map<string, FieldShape>;
+
+function avroShape(type: Avro, names: Names = new Map()): FieldShape {
+  const plain = (shape: Shape): FieldShape => ({ shape, nullable: false, optional: false });
   if (Array.isArray(type)) {
     const rest = type.filter((t) => t !== 'null');
     if (rest.length !== 1) throw new Error(`unsupported union ${JSON.stringify(type)}`);
-    return { ...avroShape(rest[0]!), nullable: type.includes('null') };
+    return { ...avroShape(rest[0]!, names), nullable: type.includes('null') };
   }
   if (typeof type === 'string') {
-    if (['double', 'float', 'long', 'int'].includes(type)) return { shape: { kind: 'number' }, nullable: false, optional: false };
-    if (type === 'string') return { shape: { kind: 'string' }, nullable: false, optional: false };
-    if (type === 'boolean') return { shape: { kind: 'boolean' }, nullable: false, optional: false };
+    if (['double', 'float', 'long', 'int'].includes(type)) return plain({ kind: 'number' });
+    if (type === 'string') return plain({ kind: 'string' });
+    if (type === 'boolean') return plain({ kind: 'boolean' });
+    const named = names.get(type.split('.').pop()!);
+    if (named !== undefined) return named;
     throw new Error(`unsupported Avro type ${type}`);
   }
-  if (type.type === 'enum') return { shape: { kind: 'enum', symbols: [...type.symbols!].sort() }, nullable: false, optional: false };
-  if (type.type === 'array') return { shape: { kind: 'array', items: avroShape(type.items!).shape }, nullable: false, optional: false };
-  if (type.type === 'map') return { shape: { kind: 'map', values: avroShape(type.values!).shape }, nullable: false, optional: false };
-  return avroShape(type.type); // a logical type (timestamp-micros) on a primitive
+  if (type.type === 'enum') return define(type.name!, plain({ kind: 'enum', symbols: [...type.symbols!].sort() }), names);
+  if (type.type === 'array') return plain({ kind: 'array', items: avroShape(type.items!, names).shape });
+  if (type.type === 'map') return plain({ kind: 'map', values: avroShape(type.values!, names).shape });
+  if (type.type === 'record') {
+    const fields: Record<string, FieldShape> = {};
+    for (const f of type.fields!) fields[f.name] = avroShape(f.type, names);
+    return define(type.name!, plain({ kind: 'object', fields }), names);
+  }
+  return avroShape(type.type, names); // a logical type (timestamp-micros) on a primitive
+}
+
+function define(name: string, shape: FieldShape, names: Names): FieldShape {
+  names.set(name.split('.').pop()!, shape);
+  return shape;
 }
 
 /** Record name -> its fields, from every .avsc in `dir`. */
@@ -103,9 +133,11 @@ export function emitted(schemas: Record<string, { name: string; type: Avro }[]>)
   const out: Description = {};
   for (const [mtype, record] of Object.entries(SOURCES)) {
     const fields: Record<string, FieldShape> = {};
+    const names: Names = new Map();
     for (const field of schemas[record] ?? []) {
+      const shape = avroShape(field.type, names); // defines its named types even when left out
       if (NOT_EMITTED[mtype]!.includes(field.name)) continue;
-      fields[field.name] = { ...avroShape(field.type), ...(OVERRIDES[mtype]?.[field.name] ?? {}) };
+      fields[field.name] = { ...shape, ...(OVERRIDES[mtype]?.[field.name] ?? {}) };
     }
     out[mtype] = { ...fields, ...(ADDED[mtype] ?? {}) };
   }
