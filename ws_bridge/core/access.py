@@ -40,7 +40,10 @@ ANY = "*"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Account-level data is client data: restricted to these roles unless RTX_BRIDGE_CHANNEL_ROLES
 # gives the channel a rule of its own (docs/bridge.md section 6).
-DEFAULT_CHANNEL_ROLES: dict[str, frozenset[str]] = {"account-risk": frozenset({"risk", "admin"})}
+DEFAULT_CHANNEL_ROLES: dict[str, frozenset[str]] = {
+    "account-risk": frozenset({"risk", "admin"}),
+    "flow-toxicity": frozenset({"risk", "admin"}),
+}
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")

@@ -23,7 +23,10 @@ A shared frame is, byte for byte, what the session's own ``next_frame`` would ha
 
 The fanout also keeps the latest ``exposure-change``, ``pnl-change`` and ``account-risk-top``
 and the latest ``lp-metrics`` of every LP, so a new subscriber gets a snapshot first
-(:meth:`Fanout.snapshot`).
+(:meth:`Fanout.snapshot`); likewise the latest ``lp-markout`` of every LP, ``markout-curve``
+of every symbol and book, and ``account-toxicity`` and ``routing-advice`` of every account
+under watch or toxic (an account back to normal leaves the snapshot, which never holds every
+client).
 """
 
 from __future__ import annotations
@@ -39,6 +42,19 @@ from ws_bridge.core.session import ClientSession
 # Channels whose every message is the whole state (P&L, the top accounts): the latest one is
 # a new subscriber's snapshot.
 LATEST_STATE = ("pnl-updates", "account-risk")
+# Channels whose messages are the latest state of a key (an LP, a curve, an account).
+KEYED_STATE = ("markouts", "flow-toxicity")
+_FLAGGED = ("watch", "toxic")
+
+
+def _state_key(item: Encoded) -> tuple[str, bool]:
+    """The key of a keyed-state message, and whether a new subscriber's snapshot holds it."""
+    mtype, data = item.message["type"], item.message["data"]
+    if mtype == "lp-markout":
+        return f"{mtype}:{data['lpName']}", True
+    if mtype == "markout-curve":
+        return f"{mtype}:{data['symbol']}|{data['book']}", True
+    return f"{mtype}:{data['accountId']}", data.get("level") in _FLAGGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +97,7 @@ class Fanout:
         self._lp: dict[str, Encoded] = {}
         # channel -> its latest message, for the channels of one latest-state message
         self._latest: dict[str, Encoded] = {}
+        self._keyed: dict[str, dict[str, Encoded]] = {c: {} for c in KEYED_STATE}
         self.messages_encoded = 0
         self.frames_built = 0
 
@@ -112,6 +129,15 @@ class Fanout:
             latest = self._latest.get(channel)
             if latest is None or item.timestamp >= latest.timestamp:
                 self._latest[channel] = item
+        elif channel in KEYED_STATE:
+            states, (key, keep) = self._keyed[channel], _state_key(item)
+            held = states.get(key)
+            if held is not None and item.timestamp < held.timestamp:
+                return
+            if keep:
+                states[key] = item
+            else:
+                states.pop(key, None)
 
     def snapshot(self, channels: Iterable[str]) -> list[Encoded]:
         """The latest state of ``channels``: every LP's metrics (by name), then exposure, then
@@ -123,6 +149,10 @@ class Fanout:
         if "exposure-updates" in wanted and self._exposure is not None:
             out.append(self._exposure)
         out.extend(self._latest[c] for c in LATEST_STATE if c in wanted and c in self._latest)
+        for channel in KEYED_STATE:
+            if channel in wanted:
+                states = self._keyed[channel]
+                out.extend(states[key] for key in sorted(states))
         return out
 
     def dispatch(

@@ -60,6 +60,15 @@ class Layout:
     rest: bool = False
 
 
+def _nums(names: str) -> tuple[tuple[str, str], ...]:
+    return tuple((name, NUM) for name in names.split())
+
+
+# The per-horizon arrays of the markouts' records (docs/markouts.md), in their schemas' order.
+_FIGURES = tuple(
+    (n, JSON) for n in "horizonsMs knownCount meanMarkoutBps meanMarkoutUsd sumMarkoutUsd".split()
+) + (("clientFavourPct", JSON),)
+
 LAYOUTS: dict[str, Layout] = {
     "RoutingDecision": Layout(
         "routing-decision",
@@ -131,6 +140,31 @@ LAYOUTS: dict[str, Layout] = {
     ),
     "RoutingSummary": Layout(
         "routing-summary", "windowEnd", (("windowStart", TS), ("windowEnd", TS)), rest=True
+    ),
+    # rtx-analytics markouts: every field but eventTime, as _every_field_data writes them
+    "AccountToxicity": Layout(
+        "account-toxicity",
+        "eventTime",
+        (("accountId", RAW), *_nums("trades"), *_FIGURES)
+        + (*_nums("scoreHorizonMs clientWins clientLosses z score"), ("level", RAW))
+        + _nums("closedPositions meanHoldingTimeS"),
+    ),
+    "LpMarkout": Layout(
+        "lp-markout",
+        "eventTime",
+        (("lpName", RAW), *_nums("fills"), *_FIGURES)
+        + _nums("decisions adverseDecisions adverseRejects otherDecisions otherRejects")
+        + _nums("unknownMoves rejectRateAfterAdverse rejectRateOtherwise lastLookZ")
+        + (("lastLookSuspected", RAW),),
+    ),
+    "MarkoutCurve": Layout(
+        "markout-curve", "eventTime", (("symbol", RAW), ("book", RAW), *_nums("trades"), *_FIGURES)
+    ),
+    "RoutingAdvice": Layout(
+        "routing-advice",
+        "eventTime",
+        (("accountId", RAW), ("recommendedBook", RAW), ("level", RAW))
+        + (*_nums("score trades"), ("reason", RAW)),
     ),
 }
 

@@ -25,6 +25,8 @@ CHANNELS = (
     "alerts",
     "pnl-updates",
     "account-risk",
+    "markouts",
+    "flow-toxicity",
 )
 
 # schema (short name) -> (channel, message type)
@@ -36,6 +38,11 @@ SCHEMA_ROUTES: dict[str, tuple[str, str]] = {
     "Alert": ("alerts", "alert"),
     "PnlChange": ("pnl-updates", "pnl-change"),
     "AccountRiskTop": ("account-risk", "account-risk-top"),
+    # rtx-analytics markouts (docs/markouts.md): LPs and curves open, accounts restricted
+    "LpMarkout": ("markouts", "lp-markout"),
+    "MarkoutCurve": ("markouts", "markout-curve"),
+    "AccountToxicity": ("flow-toxicity", "account-toxicity"),
+    "RoutingAdvice": ("flow-toxicity", "routing-advice"),
 }
 TYPE_CHANNELS = {mtype: channel for channel, mtype in SCHEMA_ROUTES.values()}
 
@@ -191,7 +198,7 @@ def _exposure_change_data(r: Mapping[str, Any]) -> Data:
 
 def _every_field_data(r: Mapping[str, Any]) -> Data:
     """Every field but ``eventTime`` (the message's timestamp), nested values as they are
-    (NaN and infinities null): PnlChange and AccountRiskTop."""
+    (NaN and infinities null): PnlChange, AccountRiskTop and the markouts' records."""
     return r["eventTime"], {k: num_deep(v) for k, v in r.items() if k != "eventTime"}
 
 
@@ -230,6 +237,10 @@ _DATA: dict[str, Callable[[Mapping[str, Any]], Data]] = {
     "RoutingSummary": _routing_summary_data,
     "PnlChange": _every_field_data,
     "AccountRiskTop": _every_field_data,
+    "LpMarkout": _every_field_data,
+    "MarkoutCurve": _every_field_data,
+    "AccountToxicity": _every_field_data,
+    "RoutingAdvice": _every_field_data,
 }
 
 

@@ -6,6 +6,7 @@ any number of bridges run side by side and each sees every record:
 - ``exposure``, ``pnl`` and ``account.risk.top`` (one partition each): from the last record
   (end - 1), for the snapshot, then live;
 - ``lp.performance`` (compacted): from the beginning, so every LP's latest metrics are known;
+  so are the markouts' compacted topics (LP markouts, curves, account toxicity, routing advice);
 - ``routing.metrics``: from the end (no snapshot; decisions are only interesting live);
 - ``alerts`` (one partition, offset = ``seq``): the newest ``RTX_BRIDGE_ALERT_HISTORY`` records are
   loaded into the :class:`~ws_bridge.core.alertlog.AlertLog` *before* :meth:`KafkaSource.start`
@@ -65,6 +66,8 @@ except ImportError:  # pragma: no cover - aiokafka installed without its C exten
 log = logging.getLogger("ws_bridge.kafka")
 
 LOGICAL = ("exposure", "routing_metrics", "lp_performance", "alerts", "pnl", "account_risk_top")
+# Compacted, latest per key: read from the beginning (rtx-analytics markouts writes them).
+KEYED = ("lp_markouts", "markout_curves", "account_toxicity", "routing_advice")
 LATEST = ("exposure", "pnl", "account_risk_top")  # read from their last record: the snapshot
 
 
@@ -106,7 +109,7 @@ class KafkaSource:
         self._kafka = kafka
         self._history = alert_history
         self._fetch = settings or BridgeSettings()  # its fetch_* sizes
-        self._topics = {logical: topic_name(logical, kafka) for logical in LOGICAL}
+        self._topics = {logical: topic_name(logical, kafka) for logical in (*LOGICAL, *KEYED)}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._positions: dict[TopicPartition, int] = {}
@@ -168,10 +171,11 @@ class KafkaSource:
         self._ends = dict(ends)
         alerts_tp = TopicPartition(self._topics["alerts"], 0)
         latest = {self._topics[logical] for logical in LATEST}
+        keyed = {self._topics[logical] for logical in KEYED}
         for tp in tps:
             if tp.topic in latest:
                 start = max(begins[tp], ends[tp] - 1)
-            elif tp.topic == self._topics["lp_performance"]:
+            elif tp.topic == self._topics["lp_performance"] or tp.topic in keyed:
                 start = begins[tp]
             elif tp == alerts_tp:
                 start = max(begins[tp], ends[tp] - self._history)

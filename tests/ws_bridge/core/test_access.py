@@ -112,21 +112,25 @@ def test_channel_roles() -> None:
         "lp-performance",
         "exposure-updates",
         "pnl-updates",
+        "markouts",
     )
 
 
 def test_no_rules_means_every_channel_for_every_user_but_account_data() -> None:
     """The old hub's channels (and P&L) are open to any authenticated user; account-level
-    data (account-risk) only to the roles risk and admin, until a rule says otherwise."""
+    data (account-risk, flow-toxicity) only to the roles risk and admin, until a rule says
+    otherwise."""
     restricted = set(DEFAULT_CHANNEL_ROLES)
-    assert restricted == {"account-risk"}
+    assert restricted == {"account-risk", "flow-toxicity"}
     assert ChannelPolicy().allowed_channels(set()) == tuple(
         c for c in CHANNELS if c not in restricted
     )
     assert ChannelPolicy().allowed_channels({"risk"}) == CHANNELS
     assert ChannelPolicy().allowed_channels({"admin"}) == CHANNELS
     assert not ChannelPolicy().allows({"dealer", "viewer"}, "account-risk")
-    assert ChannelPolicy({"account-risk": ["*"]}).allowed_channels(set()) == CHANNELS
+    assert not ChannelPolicy().allows({"dealer", "viewer"}, "flow-toxicity")
+    opened = ChannelPolicy({"account-risk": ["*"], "flow-toxicity": ["*"]})
+    assert opened.allowed_channels(set()) == CHANNELS
     assert ChannelPolicy({"account-risk": ["dealer"]}).allows({"dealer"}, "account-risk")
     assert not ChannelPolicy({"account-risk": ["dealer"]}).allows({"risk"}, "account-risk")
 
