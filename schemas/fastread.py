@@ -200,6 +200,9 @@ class ReaderSource(Source):
         c, acc, i = self.var("c"), self.var("acc"), self.var("i")
         self.long(c, pad, 0)
         self.lines.append(f"{pad}{acc} = {{}}" if t == "map" else f"{pad}{acc} = []")
+        # A negative count (a block with its byte size, Avro spec "Complex Types: Arrays") is
+        # never canonical: the codec decides.
+        self.lines += [f"{pad}if {c} < 0: raise NotFast"]
         self.lines += [f"{pad}if {c}:", f"{pad}    for {i} in range({c}):"]
         if t == "map":
             k, x = self.var("key"), self.var("x")
