@@ -73,10 +73,15 @@ from ws_bridge.client.state import (
 from ws_bridge.client.types import (
     AccountRiskData,
     AccountRiskTopData,
+    AccountToxicityData,
     ExposureBasisData,
     LargestPosition,
+    LpMarkoutData,
+    MarkoutCurveData,
+    MarkoutFigures,
     PnlChangeData,
     PnlFigures,
+    RoutingAdviceData,
 )
 
 __all__ = [
@@ -84,6 +89,7 @@ __all__ = [
     "REPLAY_MAX_LIMIT",
     "AccountRiskData",
     "AccountRiskTopData",
+    "AccountToxicityData",
     "AlertCursor",
     "AnalyticsClient",
     "Backoff",
@@ -92,9 +98,13 @@ __all__ = [
     "ExposureBasisData",
     "InvalidArgument",
     "LargestPosition",
+    "LpMarkoutData",
+    "MarkoutCurveData",
+    "MarkoutFigures",
     "Message",
     "PnlChangeData",
     "PnlFigures",
+    "RoutingAdviceData",
     "ProtocolViolation",
     "ServerError",
     "State",

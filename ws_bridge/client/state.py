@@ -17,7 +17,8 @@ from ws_bridge.client.errors import InvalidArgument
 
 Message = dict[str, Any]
 
-# The contract's four channels, then the broker's P&L and the top accounts (docs/bridge.md).
+# The contract's four channels, then the broker's P&L and the top accounts, then the markouts
+# and the accounts' flow toxicity (docs/bridge.md).
 CHANNELS = (
     "routing-metrics",
     "lp-performance",
@@ -25,6 +26,8 @@ CHANNELS = (
     "alerts",
     "pnl-updates",
     "account-risk",
+    "markouts",
+    "flow-toxicity",
 )
 
 REPLAY_MAX_LIMIT = 10_000  # the bridge's bound of ``limit`` (docs/bridge.md section 2)

@@ -382,6 +382,14 @@ export class AnalyticsWebSocket {
         return this.call(h.onPnlUpdate, message.data, message);
       case 'account-risk-top':
         return this.call(h.onAccountRisk, message.data, message);
+      case 'lp-markout':
+        return this.call(h.onLpMarkout, message.data, message);
+      case 'markout-curve':
+        return this.call(h.onMarkoutCurve, message.data, message);
+      case 'account-toxicity':
+        return this.call(h.onAccountToxicity, message.data, message);
+      case 'routing-advice':
+        return this.call(h.onRoutingAdvice, message.data, message);
       case 'alert':
         // A time-range replay's alerts are history, outside the live cursor: replayAlerts' result.
         if (message.replay === true) {

@@ -17,6 +17,10 @@ import {
   type ExposureChangeData,
   type PnlChangeData,
   type AccountRiskTopData,
+  type AccountToxicityData,
+  type LpMarkoutData,
+  type MarkoutCurveData,
+  type RoutingAdviceData,
   type GapData,
   type LpMetricsData,
   type RefreshedData,
@@ -86,6 +90,14 @@ export interface AnalyticsHandlers {
   onPnlUpdate?: (data: PnlChangeData, message: Envelope<'pnl-change'>) => void;
   /** `account-risk-top` (account-risk): the top accounts (roles risk and admin by default). */
   onAccountRisk?: (data: AccountRiskTopData, message: Envelope<'account-risk-top'>) => void;
+  /** `lp-markout` (markouts): an LP's fills' markouts and its last-look test. */
+  onLpMarkout?: (data: LpMarkoutData, message: Envelope<'lp-markout'>) => void;
+  /** `markout-curve` (markouts): mean markout against horizon, per symbol and book. */
+  onMarkoutCurve?: (data: MarkoutCurveData, message: Envelope<'markout-curve'>) => void;
+  /** `account-toxicity` (flow-toxicity): an account's flow figures and toxicity score (roles risk and admin by default). */
+  onAccountToxicity?: (data: AccountToxicityData, message: Envelope<'account-toxicity'>) => void;
+  /** `routing-advice` (flow-toxicity): the book recommended for an account. */
+  onRoutingAdvice?: (data: RoutingAdviceData, message: Envelope<'routing-advice'>) => void;
   /** `alert`: each live alert exactly once, in seq order, across reconnects. */
   onAlert?: (data: AlertData, message: Envelope<'alert'>) => void;
   /** `alert-state` (alerts): an alert's workflow state changed (or its current state, on subscribe and resume). */

@@ -14,7 +14,9 @@
 
 /**
  * The four channels of the contract, then the broker's P&L (`pnl-updates`) and the top accounts
- * (`account-risk`: client data, for the roles risk and admin by default; docs/bridge.md).
+ * (`account-risk`: client data, for the roles risk and admin by default; docs/bridge.md), then
+ * the markouts of LPs and curves (`markouts`) and the accounts' flow toxicity with routing advice
+ * (`flow-toxicity`: client data, risk and admin by default; docs/markouts.md).
  */
 export const CHANNELS = [
   'routing-metrics',
@@ -23,6 +25,8 @@ export const CHANNELS = [
   'alerts',
   'pnl-updates',
   'account-risk',
+  'markouts',
+  'flow-toxicity',
 ] as const;
 export type Channel = (typeof CHANNELS)[number];
 
@@ -208,6 +212,83 @@ export interface AccountRiskTopData {
   byRealizedToday: AccountRiskData[];
 }
 
+/**
+ * Per-horizon markout figures over a window of trades (arrays aligned with `horizonsMs`), from
+ * the broker's side: positive = good for the broker (docs/markouts.md).
+ */
+export interface MarkoutFigures {
+  /** The horizons, milliseconds, ascending. */
+  horizonsMs: number[];
+  /** Trades with a known markout at each horizon. */
+  knownCount: number[];
+  /** Basis points; null where no trade has a known markout. */
+  meanMarkoutBps: Array<number | null>;
+  /** USD; null where no trade has a USD rate. */
+  meanMarkoutUsd: Array<number | null>;
+  sumMarkoutUsd: number[];
+  /** Share of the trades the market moved in the client's favour, percent. */
+  clientFavourPct: Array<number | null>;
+}
+
+/** An account's toxic-flow level, lowest first. */
+export type ToxicityLevel = 'unscored' | 'normal' | 'watch' | 'toxic';
+
+/** `account-toxicity` on flow-toxicity (from AccountToxicity): one account's flow figures. */
+export interface AccountToxicityData extends MarkoutFigures {
+  accountId: string;
+  /** Trades in the account's window. */
+  trades: number;
+  scoreHorizonMs: number;
+  /** Trades the client won / lost at the score horizon (broker markout < 0 / > 0). */
+  clientWins: number;
+  clientLosses: number;
+  /** (wins - losses) / sqrt(wins + losses); null without a decided trade. */
+  z: number | null;
+  /** 0..100; null before min_trades trades have a known markout. */
+  score: number | null;
+  level: ToxicityLevel;
+  closedPositions: number;
+  meanHoldingTimeS: number | null;
+}
+
+/** `routing-advice` on flow-toxicity (from RoutingAdvice): the book recommended for an account. */
+export interface RoutingAdviceData {
+  accountId: string;
+  recommendedBook: Book;
+  level: ToxicityLevel;
+  score: number | null;
+  trades: number;
+  /** Why, in words. */
+  reason: string;
+}
+
+/** `lp-markout` on markouts (from LpMarkout): an LP's fills' markouts and its last-look test. */
+export interface LpMarkoutData extends MarkoutFigures {
+  lpName: string;
+  /** A-book fills in the LP's window. */
+  fills: number;
+  /** Decisions (fills and rejects) routed to it, and how the mid moved while it held them. */
+  decisions: number;
+  adverseDecisions: number;
+  adverseRejects: number;
+  otherDecisions: number;
+  otherRejects: number;
+  unknownMoves: number;
+  rejectRateAfterAdverse: number | null;
+  rejectRateOtherwise: number | null;
+  /** Two-proportion z of those reject rates; null until each group has enough decisions. */
+  lastLookZ: number | null;
+  lastLookSuspected: boolean;
+}
+
+/** `markout-curve` on markouts (from MarkoutCurve): mean markout against horizon. */
+export interface MarkoutCurveData extends MarkoutFigures {
+  /** A symbol, or `*`: every symbol. */
+  symbol: string;
+  book: Book;
+  trades: number;
+}
+
 /** `alert` on alerts (from Alert, the persisted alert log). */
 export interface AlertData {
   /** Unique, e.g. `20260119-103045-abc123`. */
@@ -390,6 +471,10 @@ export interface MessageDataByType {
   'exposure-change': ExposureChangeData;
   'pnl-change': PnlChangeData;
   'account-risk-top': AccountRiskTopData;
+  'lp-markout': LpMarkoutData;
+  'markout-curve': MarkoutCurveData;
+  'account-toxicity': AccountToxicityData;
+  'routing-advice': RoutingAdviceData;
   alert: AlertData;
   error: ErrorData;
   gap: GapData;

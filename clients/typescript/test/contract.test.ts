@@ -25,9 +25,10 @@ describe('message types vs Avro schemas and docs/bridge.md', () => {
 
   it('covers every data message type and every example type in the docs', () => {
     assert.deepEqual(Object.keys(emitted(schemas)).sort(), [
-      'account-risk-top', 'alert', 'exposure-change', 'lp-metrics', 'pnl-change', 'routing-decision', 'routing-summary',
+      'account-risk-top', 'account-toxicity', 'alert', 'exposure-change', 'lp-markout', 'lp-metrics', 'markout-curve',
+      'pnl-change', 'routing-advice', 'routing-decision', 'routing-summary',
     ]);
-    for (const t of ['alert', 'exposure-change', 'lp-metrics', 'routing-decision', 'routing-summary', 'error', 'gap', 'subscribed', 'unsubscribed', 'refreshed', 'replay-done', 'alert-state', 'confirmed', 'pnl-change', 'account-risk-top']) {
+    for (const t of ['alert', 'exposure-change', 'lp-metrics', 'routing-decision', 'routing-summary', 'error', 'gap', 'subscribed', 'unsubscribed', 'refreshed', 'replay-done', 'alert-state', 'confirmed', 'pnl-change', 'account-risk-top', 'lp-markout', 'markout-curve', 'account-toxicity', 'routing-advice']) {
       assert.ok(examples[t]?.length, `docs/bridge.md has an example of ${t}`);
     }
     assert.deepEqual(types['alert']!['severity']!.shape, { kind: 'enum', symbols: ['critical', 'error', 'info', 'warning'] });

@@ -41,6 +41,10 @@ export const SOURCES: Record<string, string> = {
   alert: 'Alert',
   'pnl-change': 'PnlChange',
   'account-risk-top': 'AccountRiskTop',
+  'lp-markout': 'LpMarkout',
+  'markout-curve': 'MarkoutCurve',
+  'account-toxicity': 'AccountToxicity',
+  'routing-advice': 'RoutingAdvice',
 };
 
 /** Schema fields the bridge does not put in `data` (eventTime is the message timestamp). */
@@ -52,6 +56,10 @@ export const NOT_EMITTED: Record<string, string[]> = {
   alert: ['eventTime', 'ruleId', 'value', 'threshold'],
   'pnl-change': ['eventTime'],
   'account-risk-top': ['eventTime'],
+  'lp-markout': ['eventTime'],
+  'markout-curve': ['eventTime'],
+  'account-toxicity': ['eventTime'],
+  'routing-advice': ['eventTime'],
 };
 
 /** Fields the bridge adds: the alert's position in the log. */
@@ -159,7 +167,10 @@ function tsShape(parts: readonly ts.Type[], checker: ts.TypeChecker): Shape {
   if (type.isUnion()) return tsShape(type.types, checker); // an alias of a union
   if (type.flags & ts.TypeFlags.Number) return { kind: 'number' };
   if (checker.isArrayType(type)) {
-    return { kind: 'array', items: tsShape([checker.getTypeArguments(type as ts.TypeReference)[0]!], checker) };
+    // Items `number | null` (the markouts' per-horizon means): the schema's nullable items.
+    const item = checker.getTypeArguments(type as ts.TypeReference)[0]!;
+    const parts = (item.isUnion() ? item.types : [item]).filter((t) => !(t.flags & ts.TypeFlags.Null));
+    return { kind: 'array', items: tsShape(parts, checker) };
   }
   const index = checker.getIndexInfoOfType(type, ts.IndexKind.String);
   if (index !== undefined) return { kind: 'map', values: tsShape([index.type], checker) };

@@ -56,6 +56,6 @@ def test_nested_and_basis_types_follow_the_schemas() -> None:
 
 
 def test_the_client_subscribes_to_the_new_channels() -> None:
-    assert CHANNELS[-2:] == ("pnl-updates", "account-risk")
+    assert CHANNELS[4:6] == ("pnl-updates", "account-risk")
     client = AnalyticsClient("ws://127.0.0.1:1/ws/analytics", "t", channels=["pnl-updates"])
     assert client is not None
