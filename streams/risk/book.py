@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from streams.market.exact import scaled
 from streams.market.positions import HOUR_US, MAX_CLOSED, PositionIndex, is_open
 from streams.risk.day import TradingCalendar
-from streams.risk.partial import AccountPartial, Group, Largest, Realized, larger
+from streams.risk.partial import AccountPartial, Group, Largest, Realized
 
 
 class _Position(NamedTuple):
@@ -61,7 +61,8 @@ class RiskBook(PositionIndex[_Position]):
     ) -> None:
         super().__init__(closed_retention_us=closed_retention_us, max_closed=max_closed)
         self._calendar = calendar
-        self._pids: dict[str, list[str]] = {}  # account -> its open position ids here
+        # account -> its open position ids here (a dict: removal in O(1), insertion order kept)
+        self._pids: dict[str, dict[str, None]] = {}
         # account -> (symbol, book) -> [trading day, realised amount in quote millionths]
         self._realized: dict[str, dict[tuple[str, str], list[int]]] = {}
         self._dirty: set[str] = set()
@@ -80,10 +81,13 @@ class RiskBook(PositionIndex[_Position]):
             self._day = day
         account = sys.intern(record["accountId"])
         symbol, book = sys.intern(record["symbol"]), sys.intern(record["book"])
-        realized = self._realize(record, old, account, symbol, book)
+        total = _realized_u(record, "realizedPnl")
+        realized = self._realize(record, total, old, account, symbol, book)
         changed = realized != 0
         if is_open(record):
-            new = self._position(record, account, symbol, book, old, realized)
+            if total is None:  # a writer that does not report realised P&L keeps the stored one
+                total = old.realized_u if old is not None else 0
+            new = self._position(record, account, symbol, book, total)
             self._open[pid] = new
             changed |= old is None or old[1:8] != new[1:8]
         else:
@@ -101,13 +105,15 @@ class RiskBook(PositionIndex[_Position]):
     def _realize(
         self,
         record: Mapping[str, Any],
+        total: int | None,
         old: _Position | None,
         account: str,
         symbol: str,
         book: str,
     ) -> int:
-        """The realised amount (quote millionths) this version adds, booked to its day."""
-        total = _realized_u(record, "realizedPnl")
+        """The realised amount (quote millionths) this version adds, booked to its day;
+        ``total`` is the version's cumulative realised P&L, None from a writer that does not
+        report it."""
         if total is None:
             return 0  # a writer that does not report realised P&L
         if old is not None:
@@ -128,19 +134,11 @@ class RiskBook(PositionIndex[_Position]):
 
     @staticmethod
     def _position(
-        record: Mapping[str, Any],
-        account: str,
-        symbol: str,
-        book: str,
-        old: _Position | None,
-        realized: int,
+        record: Mapping[str, Any], account: str, symbol: str, book: str, total: int
     ) -> _Position:
         volume: float = record["volume"]
         open_price: float = record["openPrice"]
         mark: float | None = record.get("currentPrice")
-        total = _realized_u(record, "realizedPnl")
-        if total is None:
-            total = old.realized_u if old is not None else 0
         value_u = scaled(volume, open_price)
         return _Position(
             record["version"],
@@ -158,20 +156,19 @@ class RiskBook(PositionIndex[_Position]):
         """Keeps the per-account id lists in step with the open positions."""
         if before is not None:
             pids = self._pids.get(before)
-            if pids is not None and pid in pids:
-                pids.remove(pid)
-                if not pids:
-                    del self._pids[before]
+            if pids is not None and pids.pop(pid, 0) is None and not pids:
+                del self._pids[before]
         if pid in self._open:
-            self._pids.setdefault(after, []).append(pid)
+            self._pids.setdefault(after, {})[pid] = None
 
     def partial(self, account: str) -> AccountPartial:
         """The account's sums in this partition (empty when it has nothing here). Realised
         amounts of a day before the partition's current day are dropped."""
         sums: dict[tuple[str, str, str], list[int]] = {}
-        largest: dict[str, Largest] = {}
+        best: dict[str, tuple[int, str, _Position]] = {}  # symbol -> (volume, pid, position)
+        positions = self._open
         for pid in self._pids.get(account, ()):
-            p = self._open[pid]
+            p = positions[pid]
             key = (p.symbol, p.book, p.side)
             acc = sums.get(key)
             if acc is None:
@@ -181,8 +178,11 @@ class RiskBook(PositionIndex[_Position]):
                 acc[1] += p.volume_u
                 acc[2] += p.value_u
                 acc[3] += p.mark_u
-            candidate = Largest(p.symbol, p.volume_u, pid, p.side, p.book)
-            largest[p.symbol] = larger(largest.get(p.symbol), candidate)
+            held = best.get(p.symbol)
+            # The larger volume; ties go to the smaller positionId (as partial.larger).
+            if held is None or p.volume_u > held[0] or (p.volume_u == held[0] and pid < held[1]):
+                best[p.symbol] = (p.volume_u, pid, p)
+        largest = [Largest(s, v, pid, p.side, p.book) for s, (v, pid, p) in best.items()]
         entries = self._realized.get(account, {})
         for stale in [k for k, (day, _) in entries.items() if day < self._day]:
             del entries[stale]
@@ -191,8 +191,13 @@ class RiskBook(PositionIndex[_Position]):
         return AccountPartial.of(
             (Group(*k, *v) for k, v in sums.items()),
             (Realized(s, b, day, amount) for (s, b), (day, amount) in entries.items() if amount),
-            largest.values(),
+            largest,
         )
+
+    @property
+    def pending(self) -> bool:
+        """Whether an account changed since the last :meth:`drain`."""
+        return bool(self._dirty)
 
     def drain(self) -> list[tuple[str, AccountPartial]]:
         """The partials of the accounts changed since the last drain, sorted by account (an

@@ -34,7 +34,7 @@ from streams.risk.marks import Price, mid_price, quote_price
 from streams.risk.partial import AccountPartial, Group, Largest, RiskStateError, larger
 from streams.risk.realized import RealizedKey, RealizedLedger
 from streams.risk.records import AccountRisk, AccountRiskTop, PnlChange
-from streams.risk.table import AccountTable, Bools, Floats, rank
+from streams.risk.table import AccountTable, Bools, Floats, Scores, rank
 
 
 class RiskView:
@@ -52,6 +52,7 @@ class RiskView:
         self._prices: dict[str, Price] = {}
         self._market: Market | None = None
         self._table = AccountTable()
+        self._table_stale: set[str] = set()  # accounts whose table rows wait for a refresh
         self._floating: FloatingCache = {}  # pnl_change's per-group results
         self._changed: set[str] = set()
         self._holding = False
@@ -91,20 +92,34 @@ class RiskView:
         old = sources.get(source)
         if old == partial:
             return False
-        if old is not None:
-            self._add_groups(old.groups, -1)
+        if old is None or partial is None or old.groups != partial.groups:
+            if old is not None:
+                self._add_groups(old.groups, -1)
+            if partial is not None:
+                self._add_groups(partial.groups, 1)
+            # The scores' rows are rewritten when scores are next needed (the top-N, about once
+            # a second), once for however many puts the account had meanwhile.
+            self._table_stale.add(account)
         if partial is not None:
             self._partials.setdefault(account, sources)[source] = partial
-            self._add_groups(partial.groups, 1)
         else:
             del sources[source]
             if not sources:
                 del self._partials[account]
-        self._table.set_groups(account, self.groups_of(account))
-        if not self._holding:
+        realized_before = old.realized if old is not None else ()
+        realized_now = partial.realized if partial is not None else ()
+        if not self._holding and realized_before != realized_now:
             self._book_realized(account)
         self._changed.add(account)
         return True
+
+    def _scores(self) -> Scores:
+        """Every account's scores, the table's rows of the accounts put since brought up to
+        date first."""
+        for account in self._table_stale:
+            self._table.set_groups(account, self.groups_of(account))
+        self._table_stale.clear()
+        return self._table.scores(self.market(), self.config.basis)
 
     def _add_groups(self, groups: Iterable[Group], sign: int) -> None:
         for g in groups:
@@ -241,7 +256,7 @@ class RiskView:
         """The n (default ``config.top_n``) accounts with the largest exposure, floating P&L and
         realised P&L today; candidates from the float scores, ranked on exact figures."""
         n = n or self.config.top_n
-        scores = self._table.scores(self.market(), self.config.basis)
+        scores = self._scores()
         has_positions = scores.positions > 0
         memo: dict[str, AccountRisk | None] = {}
 
@@ -270,7 +285,7 @@ class RiskView:
         whose exposure is at least ``exposure`` (USD; exact figures, sorted by accountId): for
         the winning-account and per-account limit alerts, without an exact pass over every
         account."""
-        scores = self._table.scores(self.market(), self.config.basis)
+        scores = self._scores()
         found: dict[str, AccountRisk] = {}
         checks: list[tuple[float | None, Floats, Callable[[AccountRisk], float]]] = [
             (pnl_today, scores.floating + scores.realized, lambda r: r["pnlToday"]),

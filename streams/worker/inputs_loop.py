@@ -55,7 +55,11 @@ class InputsLoop:
             closed_retention_us=settings.closed_retention_s * MICROS_PER_S,
             max_closed=settings.max_closed,
             calendar=context.config.risk.calendar(),
+            accounts_drain_s=settings.accounts_drain_ms / 1000,
         )
+        # positions partition -> the offset its commits wait at: an account it changed from
+        # there on is not sent yet (InputStage.take_accounts); a crash re-reads from there.
+        self._hold: dict[int, int] = {}
         # Ids of service alerts in the alert log, read from the log's tail before the first one
         # is written and again after partitions moved or outputs failed (others may write).
         self.alert_ids = AlertIdLog()
@@ -74,6 +78,8 @@ class InputsLoop:
             self.on_batch,
             self.on_revoked,
             self.consumers,
+            hold=self.held,
+            idle=self.on_idle,
         )
 
     async def on_batch(self, batch: Batch) -> Futures:
@@ -94,6 +100,30 @@ class InputsLoop:
             else:
                 await self._apply(sender, logical, p, records, now)
         await self.writer.add_internal(sender, self.stage.take(now))
+        positions = self.topics["positions"]
+        for tp, records in batch.items():
+            if tp.topic == positions:
+                if self.stage.positions.undrained(tp.partition):
+                    self._hold.setdefault(tp.partition, records[0].offset)
+                else:
+                    self._hold.pop(tp.partition, None)
+        return await sender.submit()
+
+    def held(self, tp: TopicPartition) -> int | None:
+        """The offset the commits of ``tp`` wait at (None: the batch's end)."""
+        return self._hold.get(tp.partition) if tp.topic == self.topics["positions"] else None
+
+    async def on_idle(self) -> Futures:
+        """Nothing came: send the account partials now due (a quiet partition's last
+        changes); their commits move on with the partition's next batch."""
+        messages = self.stage.take_accounts(time.monotonic())
+        if not messages:
+            return []
+        sender = await self.producers.sender("inputs")
+        await self.writer.add_internal(sender, messages)
+        for p in list(self._hold):
+            if not self.stage.positions.undrained(p):
+                del self._hold[p]
         return await sender.submit()
 
     async def _apply(
@@ -135,6 +165,8 @@ class InputsLoop:
             self._alert_ids_loaded = False
         for tp in revoked:
             self.stage.drop(self._logical.get(tp.topic, ""), tp.partition)
+            if tp.topic == self.topics["positions"]:
+                self._hold.pop(tp.partition, None)
 
     async def _rebuild_positions(self, partition: int, until: int) -> None:
         """The partition's exposure and risk books from the compacted positions topic."""

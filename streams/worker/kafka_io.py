@@ -167,10 +167,15 @@ async def consume(
     batch_max: int,
     batch_within_ms: int,
     consumers: list[AIOKafkaConsumer],
+    hold: Callable[[TopicPartition], int | None] | None = None,
+    idle: Callable[[], Awaitable[Futures]] | None = None,
 ) -> None:
     """Read ``topics`` in batches as consumer group ``group``; commit a batch's offsets only
     after the handler's outputs were acknowledged. The running consumer is in ``consumers``
-    (for the lag gauge) until the loop ends."""
+    (for the lag gauge) until the loop ends. ``hold(tp)``: an offset not to commit past yet
+    (the handler has not sent all it derived from the records from there on), or None;
+    ``idle()``: called when a fetch brings nothing, its outputs acknowledged in order with the
+    batches' (so a later commit waits for them)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=group,
@@ -201,11 +206,15 @@ async def consume(
                 await committer.recover()
             batch = await consumer.getmany(timeout_ms=wait_ms, max_records=batch_max)
             if not batch:
+                if idle is not None and (futures := await idle()):
+                    await committer.add(futures, {})
                 continue
             futures = await handler(batch)
-            offsets = {
-                tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()
-            }
+            offsets = {}
+            for tp, records in batch.items():
+                held = hold(tp) if hold is not None else None
+                end = records[-1].offset + 1
+                offsets[tp] = OffsetAndMetadata(end if held is None else min(held, end), "")
             await committer.add(futures, offsets)
     finally:
         consumers.remove(consumer)
@@ -221,6 +230,9 @@ async def consume_group(
     handler: Callable[[Batch], Awaitable[Futures]],
     revoked: Callable[[set[TopicPartition]], Awaitable[None]],
     consumers: list[AIOKafkaConsumer],
+    *,
+    hold: Callable[[TopicPartition], int | None] | None = None,
+    idle: Callable[[], Awaitable[Futures]] | None = None,
 ) -> None:
     """:func:`consume` as the worker's consumer group ``<app id>.<role>``, with its batch
     settings, until cancelled."""
@@ -235,6 +247,8 @@ async def consume_group(
         batch_max=settings.batch_max,
         batch_within_ms=settings.batch_within_ms,
         consumers=consumers,
+        hold=hold,
+        idle=idle,
     )
 
 

@@ -36,6 +36,10 @@ class WorkerSettings:
     # stage 1's memory, ~250 bytes per id.
     closed_retention_s: int = 3600
     max_closed: int = 20_000
+    # How often each positions partition's changed accounts are sent to the global stage at
+    # most (an account changed many times meanwhile is sent once): the P&L and account figures
+    # may lag position changes by this much.
+    accounts_drain_ms: int = 500
     data_dir: str = ".rtx/worker"
     role: str = "all"  # all | inputs | global
 
@@ -62,6 +66,7 @@ class WorkerSettings:
             state_snapshot_s=get("RTX_WORKER_STATE_SNAPSHOT_S", number(0, positive=True), 30.0),
             closed_retention_s=get("RTX_WORKER_CLOSED_RETENTION_S", integer(0, 30 * 86_400), 3600),
             max_closed=get("RTX_WORKER_MAX_CLOSED", integer(0, 10_000_000), 20_000),
+            accounts_drain_ms=get("RTX_WORKER_ACCOUNTS_DRAIN_MS", integer(0, 60_000), 500),
             data_dir=get("RTX_WORKER_DATA_DIR", text, ".rtx/worker"),
             role=get("RTX_WORKER_ROLE", choice("all", "inputs", "global"), "all"),
         )

@@ -14,6 +14,7 @@ Service alerts need no state: :func:`service_alert` turns one into the alert to 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -109,6 +110,11 @@ class PositionsStage:
     def remembered_closed(self) -> int:
         """Closed position ids the books remember (their bounded memory, for a gauge)."""
         return sum(book.remembered_closed for book in self.books.values())
+
+    def undrained(self, partition: int) -> bool:
+        """Whether an account of the partition changed since its partials were last taken."""
+        book = self.risk_books.get(partition)
+        return book is not None and book.pending
 
     def message(self, partition: int) -> Internal:
         book = self.book(partition)
@@ -247,7 +253,7 @@ class InputStage:
     of an input topic (all but ``alerts_inbound``); :meth:`take` then returns the batch's
     internal messages: decision digests and LP statuses in input order, then the partial of
     every positions and quotes partition that changed, then the partials of the accounts that
-    changed, then the routing deltas."""
+    changed (per partition at most every ``accounts_drain_s``), then the routing deltas."""
 
     def __init__(
         self,
@@ -256,10 +262,15 @@ class InputStage:
         closed_retention_us: int = ex.HOUR_US,
         max_closed: int = ex.MAX_CLOSED,
         calendar: TradingCalendar | None = None,
+        accounts_drain_s: float = 0.0,
     ) -> None:
         self.positions = PositionsStage(
             closed_retention_us=closed_retention_us, max_closed=max_closed, calendar=calendar
         )
+        # The account partials of a partition are sent at most this often (0: every batch):
+        # an account changed by many events in that time is sent once.
+        self.accounts_drain_s = accounts_drain_s
+        self._accounts_taken: dict[int, float] = {}  # partition -> when last taken
         self.quotes = QuotesStage()
         self.routing = RoutingStage(routing)
         self._appliers: dict[str, Apply] = {
@@ -300,12 +311,23 @@ class InputStage:
         out, self._internal = self._internal, []
         out += [self.positions.message(p) for p in sorted(self._positions_changed)]
         out += [self.quotes.message(p) for p in sorted(self._quotes_changed)]
-        for p in sorted(self._accounts_changed):
-            out += self.positions.account_messages(p)
+        out += self.take_accounts(now)
         self._positions_changed.clear()
-        self._accounts_changed.clear()
         self._quotes_changed.clear()
         out += self.routing.drain_due(now, force=True)
+        return out
+
+    def take_accounts(self, now: float, *, force: bool = False) -> list[Internal]:
+        """The partials of the accounts changed in partitions whose last take is at least
+        ``accounts_drain_s`` old (all of them with ``force``). Until a partition's are taken,
+        the worker holds back its input offsets (:meth:`PositionsStage.undrained`), so a crash
+        loses none of them."""
+        out: list[Internal] = []
+        for p in sorted(self._accounts_changed):
+            if force or now - self._accounts_taken.get(p, -math.inf) >= self.accounts_drain_s:
+                self._accounts_taken[p] = now
+                self._accounts_changed.discard(p)
+                out += self.positions.account_messages(p)
         return out
 
     def drop(self, logical: str, partition: int) -> None:
@@ -314,6 +336,7 @@ class InputStage:
         kept, as the worker always did (the partition's next quotes overwrite them)."""
         if logical == "positions":
             self.positions.drop(partition)
+            self._accounts_changed.discard(partition)
         elif logical == "routing_decisions":
             self.routing.drop(partition)
 

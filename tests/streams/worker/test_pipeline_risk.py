@@ -318,3 +318,23 @@ def test_a_partition_silent_since_the_snapshot_still_counts_after_recovery() -> 
     assert recovered.latest_exposure["totalExposure"] == 11_001.0
     assert recovered.latest_exposure == topic.stage.latest_exposure
     assert recovered.risk.view.account_risk("acc-S") == topic.stage.risk.view.account_risk("acc-S")
+
+
+def test_account_partials_are_sent_at_most_once_per_interval_and_held_until_then() -> None:
+    """With accounts_drain_s, a partition's changed accounts go out once per interval (the
+    latest sums of each), and the partition says it has some waiting meanwhile (the worker
+    holds its input offsets until they are sent)."""
+    stage = InputStage(RoutingConfig(), accounts_drain_s=1.0)
+    apply = stage.applier("positions")
+    apply(0, position("h1", account="acc-H", t=T), 10.0)
+    first = [m.key for m in stage.take(10.0)]
+    assert first == ["pos:0", "acct:0:acc-H"], "the first change goes out at once"
+    apply(0, position("h1", 2, account="acc-H", volume=50_000.0, t=T + S), 10.2)
+    apply(0, position("h2", account="acc-H", t=T + 2 * S), 10.4)
+    assert [m.key for m in stage.take(10.5)] == ["pos:0"]
+    assert stage.positions.undrained(0)
+    assert stage.take_accounts(10.9) == []
+    (later,) = stage.take_accounts(11.0)
+    assert later.key == "acct:0:acc-H" and not stage.positions.undrained(0)
+    groups = later.value["partial"]["groups"]
+    assert [g[3] for g in groups] == [2], "both positions, in one partial"

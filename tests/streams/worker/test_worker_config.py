@@ -73,6 +73,7 @@ def test_unreadable_or_invalid_file_names_the_variable(tmp_path: Path) -> None:
         ("RTX_WORKER_MAX_CLOSED", "-5"),
         ("RTX_WORKER_CLOSED_RETENTION_S", "1h"),
         ("RTX_EXPOSURE_BASIS", "net"),
+        ("RTX_WORKER_ACCOUNTS_DRAIN_MS", "-1"),
     ],
 )
 def test_bad_worker_variable_names_it(var: str, value: str) -> None:
