@@ -40,7 +40,7 @@ class RiskOutputs:
 
     refresh_s: float = 300.0
     top_interval_s: float = 1.0
-    accounts_interval_s: float = 0.5
+    accounts_interval_s: float = 2.0
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any]) -> RiskOutputs:
@@ -50,7 +50,7 @@ class RiskOutputs:
                 "risk.top_interval_s", m.get("top_interval_s", 1.0), 0.05, 3_600.0
             ),
             accounts_interval_s=_seconds(
-                "risk.accounts_interval_s", m.get("accounts_interval_s", 0.5), 0.0, 3_600.0
+                "risk.accounts_interval_s", m.get("accounts_interval_s", 2.0), 0.0, 3_600.0
             ),
         )
 
