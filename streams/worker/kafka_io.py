@@ -155,6 +155,19 @@ class Committer:
             self._task.cancel()
 
 
+def _batch_offsets(
+    batch: Batch, hold: Callable[[TopicPartition], int | None] | None
+) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The offsets to commit once a batch's outputs are acknowledged: past its last records,
+    but never past what ``hold`` says is not sent yet."""
+    offsets = {}
+    for tp, records in batch.items():
+        held = hold(tp) if hold is not None else None
+        end = records[-1].offset + 1
+        offsets[tp] = OffsetAndMetadata(end if held is None else min(held, end), "")
+    return offsets
+
+
 async def consume(
     bootstrap_servers: str,
     group: str,
@@ -210,12 +223,7 @@ async def consume(
                     await committer.add(futures, {})
                 continue
             futures = await handler(batch)
-            offsets = {}
-            for tp, records in batch.items():
-                held = hold(tp) if hold is not None else None
-                end = records[-1].offset + 1
-                offsets[tp] = OffsetAndMetadata(end if held is None else min(held, end), "")
-            await committer.add(futures, offsets)
+            await committer.add(futures, _batch_offsets(batch, hold))
     finally:
         consumers.remove(consumer)
         await committer.stop()
