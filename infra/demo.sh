@@ -68,6 +68,9 @@ if [ ! -f clients/typescript/dist/index.js ] \
 fi
 
 export RTX_EXPOSURE_LIMIT_USD="${RTX_EXPOSURE_LIMIT_USD:-5000000}"
+# The simulator steers the gross exposure through its breach episodes: measure the limit on
+# that basis here, so the demo shows them (the worker's default is bbook-net: docs/exposure.md).
+export RTX_EXPOSURE_BASIS="${RTX_EXPOSURE_BASIS:-gross}"
 echo "==> starting the stream-processing worker (exposure limit $RTX_EXPOSURE_LIMIT_USD USD; log: .rtx/worker.log)"
 "$RTX" worker > .rtx/worker.log 2>&1 &
 echo $! > .rtx/worker.pid

@@ -21,7 +21,10 @@ What happens, in simulated time:
   :mod:`.traders`) move the market their way after each fill: their side anticipates the mid a
   few seconds ahead; noise accounts move nothing;
 - positions open (version 1), change (mark to market, partial close, add: version + 1) and
-  close (``CLOSED``, version + 1) — only open positions are changed or closed;
+  close (``CLOSED``, version + 1) — only open positions are changed or closed; a partial close
+  and a close realise P&L at the price they fill at (a client long sells at the bid, a short
+  buys at the ask), which the events carry as a position keeper does: the cumulative
+  ``realized_pnl`` and this change's ``realized_pnl_delta`` (docs/pnl.md);
 - an exposure controller steers the gross USD exposure of the open positions towards a target
   utilisation of ``limit_usd``: 40-65 % normally; every ``breach_every_s`` on average an episode
   ramps it over 100 % (a limit breach), holds it there, then ramps it back down.
@@ -325,6 +328,7 @@ class Simulator:
         pos = self._open[rng.randrange(len(self._open))]
         inst = BY_SYMBOL[pos.symbol]
         target = self.target()
+        pos.realized_delta = 0.0
         if rng.random() < 0.5 or (util > target and pos.volume < 2 * inst.min_lot):
             close_side = "SELL" if pos.side == "BUY" else "BUY"
             pos.current_price = self._fill_price(pos.symbol, close_side)  # mark to market
@@ -332,6 +336,7 @@ class Simulator:
             lots = pos.volume / inst.min_lot
             keep = max(1, round(lots * rng.uniform(0.3, 0.7))) * inst.min_lot
             self._gross[pos.symbol] -= pos.volume - keep
+            self._realize(pos, pos.volume - keep, self._close_price(pos))
             pos.volume = keep
         else:  # the client adds to the position: a new order, routed like the first
             extra = self._size(pos.symbol, pos.account)
@@ -359,8 +364,26 @@ class Simulator:
             self._gross = dict.fromkeys(self._gross, 0.0)
         pos.version += 1
         pos.current_price = self._fill_price(pos.symbol, "SELL" if pos.side == "BUY" else "BUY")
+        pos.realized_delta = 0.0
+        self._realize(pos, pos.volume, pos.current_price)
         self.stats.open_positions = len(self._open)
         self._emit_position(pos, status="CLOSED")
+
+    def _close_price(self, pos: Position) -> float:
+        """Where a partial close fills: the side it closes at, half the quoted spread from the
+        mid (no random draw, so the event sequence of a seed is what it was before realised
+        P&L)."""
+        inst = BY_SYMBOL[pos.symbol]
+        half = inst.spread / 2 if pos.side == "SELL" else -inst.spread / 2
+        return round(self.market.mid(pos.symbol) + half, inst.digits)
+
+    @staticmethod
+    def _realize(pos: Position, closed: float, price: float) -> None:
+        """``closed`` base units of ``pos`` filled at ``price`` (a long sells at the bid, a
+        short buys at the ask): their P&L in quote currency is realised."""
+        sign = 1.0 if pos.side == "BUY" else -1.0
+        pos.realized_delta = sign * (price - pos.open_price) * closed
+        pos.realized += pos.realized_delta
 
     def _emit_position(self, pos: Position, status: str = "OPEN") -> None:
         self._pending.append(
@@ -376,6 +399,8 @@ class Simulator:
                 "version": pos.version,
                 "current_price": pos.current_price,
                 "status": status,
+                "realized_pnl": pos.realized,
+                "realized_pnl_delta": pos.realized_delta,
             })
         )  # fmt: skip
 

@@ -100,6 +100,10 @@ class Position:
     lp: str | None
     version: int = 1
     current_price: float | None = None
+    # What the position keeper realised: cumulative since the open, and by the last change
+    # (quote currency; docs/pnl.md, "Realised P&L").
+    realized: float = 0.0
+    realized_delta: float = 0.0
 
 
 @dataclass(slots=True)
