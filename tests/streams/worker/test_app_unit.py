@@ -116,3 +116,25 @@ def test_other_coordinator_errors_stay_errors(caplog: pytest.LogCaptureFixture) 
         logger.error(log_levels.LOOKUP_FAILED, GroupAuthorizationFailedError())
         logger.error("Heartbeat failed: %r", GroupCoordinatorNotAvailableError())
     assert [r.levelno for r in caplog.records] == [logging.ERROR, logging.ERROR]
+
+
+def test_a_partition_without_a_leader_yet_is_a_warning_other_fetch_errors_stay_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A topic created moments before has no leader yet: aiokafka's fetcher logs the retried
+    offsets request at ERROR; that is a WARNING. Other failures keep their level."""
+    from aiokafka.errors import (
+        LeaderNotAvailableError,
+        NotLeaderForPartitionError,
+        TopicAuthorizationFailedError,
+    )
+
+    log_levels.install()
+    log_levels.install()
+    logger = logging.getLogger(log_levels.FETCHER_LOGGER)
+    assert sum(isinstance(f, log_levels.LeaderNotYetElected) for f in logger.filters) == 1
+    with caplog.at_level(logging.INFO, logger=log_levels.FETCHER_LOGGER):
+        logger.error(log_levels.OFFSETS_FAILED, 1, NotLeaderForPartitionError())
+        logger.error(log_levels.OFFSETS_FAILED, 1, LeaderNotAvailableError())
+        logger.error(log_levels.OFFSETS_FAILED, 1, TopicAuthorizationFailedError())
+    assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.WARNING, logging.ERROR]
