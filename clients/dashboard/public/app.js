@@ -4,6 +4,7 @@
 // Handlers only fold messages into `state` (state.js) and ask for a frame; render.js draws what
 // changed at most once per requestAnimationFrame, however many messages arrived in between.
 
+import { applyAccountToxicity, applyCurve, applyLpMarkout, applyRoutingAdvice, createMarkouts } from './markouts.js';
 import { render } from './render.js';
 import {
   applyAlert,
@@ -18,11 +19,13 @@ import {
   setAllowedActions,
 } from './state.js';
 
-const CHANNELS = ['exposure-updates', 'lp-performance', 'routing-metrics', 'alerts'];
+// flow-toxicity is client data: a token without its roles gets `forbidden` and the table hides.
+const CHANNELS = ['exposure-updates', 'lp-performance', 'routing-metrics', 'alerts', 'markouts', 'flow-toxicity'];
 const HISTORY_HOURS = 24;
 const HISTORY_LIMIT = 500;
 
 const state = createState();
+state.markouts = createMarkouts();
 const stats = { renders: 0, frames: 0 };
 let client = null;
 let framePending = false;
@@ -45,6 +48,12 @@ function scheduleRender(part) {
     framePending = true;
     requestAnimationFrame(frame);
   }
+}
+
+function markouts(apply, data) {
+  state.messages += 1;
+  apply(state.markouts, data);
+  scheduleRender('markouts');
 }
 
 function noteError(text) {
@@ -147,16 +156,27 @@ async function connect(url, token) {
         applyAlertState(state, data);
         scheduleRender('alerts');
       },
-      // The bridge says which alert actions this token may take: only those get buttons.
+      onLpMarkout: (data) => markouts(applyLpMarkout, data),
+      onMarkoutCurve: (data) => markouts(applyCurve, data),
+      onAccountToxicity: (data) => markouts(applyAccountToxicity, data),
+      onRoutingAdvice: (data) => markouts(applyRoutingAdvice, data),
+      // The bridge says which alert actions this token may take: only those get buttons; and
+      // whether its roles allow flow-toxicity (the toxic-accounts table).
       onSubscribed: (data) => {
         if (data.channels.includes('alerts')) setAllowedActions(state, data.actions);
+        state.markouts.flowAllowed = data.channels.includes('flow-toxicity');
         scheduleRender('alerts');
+        scheduleRender('markouts');
       },
       onGap: (gap) => {
         applyGap(state, gap);
         noteError(`gap on ${gap.channel}: ${gap.dropped} messages dropped`);
       },
-      onError: (error) => noteError(error.message),
+      onError: (error) => {
+        // Not a problem: a token without the risk roles just does not see the toxic accounts.
+        if (error.code === 'forbidden' && error.channel === 'flow-toxicity') return;
+        noteError(error.message);
+      },
       onStateChange: (next) => {
         state.connection = next;
         scheduleRender('status');

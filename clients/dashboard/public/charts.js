@@ -1,4 +1,5 @@
-// Canvas drawing: the exposure utilisation gauge and the A-book/B-book share over time.
+// Canvas drawing: the exposure utilisation gauge, the A-book/B-book share over time and the
+// markout curves (A-book vs B-book).
 // No chart library: a few dozen lines of 2D canvas each, sized for the device pixel ratio.
 
 const COLORS = {
@@ -141,6 +142,64 @@ export function drawShare(canvas, points) {
   ctx.fillText(clock(t0), pad.left, height - 4);
   ctx.textAlign = 'right';
   ctx.fillText(clock(t1), pad.left + w, height - 4);
+}
+
+/**
+ * Markout curves: mean markout (bps, broker's side) against horizon, A-book and B-book, with a
+ * zero line (below zero: the market moved the clients' way). `series`: curveSeries (markouts.js).
+ */
+export function drawCurves(canvas, series, label) {
+  const { ctx, width, height } = prepare(canvas);
+  const pad = { left: 44, right: 10, top: 10, bottom: 18 };
+  const w = width - pad.left - pad.right;
+  const h = height - pad.top - pad.bottom;
+  ctx.font = '11px system-ui, sans-serif';
+  const values = [...series.abook, ...series.bbook].filter((v) => v !== null);
+  if (series.horizonsMs.length === 0 || values.length === 0) {
+    ctx.fillStyle = COLORS.muted;
+    ctx.textAlign = 'center';
+    ctx.fillText('waiting for markouts…', pad.left + w / 2, pad.top + h / 2);
+    return;
+  }
+  const top = Math.max(0.5, ...values.map((v) => Math.abs(v))) * 1.15;
+  const x = (i) => pad.left + (series.horizonsMs.length === 1 ? w / 2 : (w * i) / (series.horizonsMs.length - 1));
+  const y = (v) => pad.top + h / 2 - (h / 2) * (v / top);
+  ctx.strokeStyle = COLORS.grid;
+  ctx.fillStyle = COLORS.muted;
+  ctx.lineWidth = 1;
+  ctx.textAlign = 'right';
+  for (const v of [-top, 0, top]) {
+    ctx.beginPath();
+    ctx.moveTo(pad.left, y(v));
+    ctx.lineTo(pad.left + w, y(v));
+    ctx.stroke();
+    ctx.fillText(`${v >= 0 ? '+' : ''}${v.toFixed(1)}`, pad.left - 4, y(v) + 4);
+  }
+  ctx.textAlign = 'center';
+  series.horizonsMs.forEach((ms, i) => ctx.fillText(label(ms), x(i), height - 4));
+  for (const [name, color] of [['bbook', COLORS.bbook], ['abook', COLORS.abook]]) {
+    ctx.strokeStyle = color;
+    ctx.fillStyle = color;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    let drawing = false;
+    series[name].forEach((v, i) => {
+      if (v === null) {
+        drawing = false;
+        return;
+      }
+      if (drawing) ctx.lineTo(x(i), y(v));
+      else ctx.moveTo(x(i), y(v));
+      drawing = true;
+    });
+    ctx.stroke();
+    series[name].forEach((v, i) => {
+      if (v === null) return;
+      ctx.beginPath();
+      ctx.arc(x(i), y(v), 3, 0, 2 * Math.PI);
+      ctx.fill();
+    });
+  }
 }
 
 function clock(ms) {

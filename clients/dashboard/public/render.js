@@ -2,7 +2,8 @@
 // Text goes in with textContent only: alert titles and LP names come from the wire and are
 // never parsed as HTML.
 
-import { drawGauge, drawShare } from './charts.js';
+import { drawCurves, drawGauge, drawShare } from './charts.js';
+import { atHorizon, bps, curveSeries, horizonLabel, toxicRows } from './markouts.js';
 import { bandOf, buttonsFor, num, pct, shareSeries, statusOf, topEntries, usd, visibleAlerts } from './state.js';
 
 const $ = (id) => document.getElementById(id);
@@ -20,7 +21,8 @@ export function render(state) {
   const all = dirty.has('all');
   const drawn = [];
   if (all || dirty.has('exposure')) drawn.push(renderExposure(state));
-  if (all || dirty.has('lps')) drawn.push(renderLps(state));
+  if (all || dirty.has('lps') || dirty.has('markouts')) drawn.push(renderLps(state));
+  if ((all || dirty.has('markouts')) && state.markouts) drawn.push(renderMarkouts(state.markouts));
   if (all || dirty.has('routing')) drawn.push(renderRouting(state));
   if (all || dirty.has('alerts')) drawn.push(renderAlerts(state));
   if (all || dirty.has('status')) drawn.push(renderStatus(state));
@@ -84,7 +86,7 @@ function renderLps(state) {
   if (names.length === 0) {
     const row = el('tr');
     const cell = el('td', 'empty', 'no LP metrics yet');
-    cell.colSpan = 8;
+    cell.colSpan = 9;
     row.append(cell);
     body.append(row);
   }
@@ -108,10 +110,57 @@ function renderLps(state) {
       el('td', quality !== null && quality < 0.9 ? 'num warn' : 'num', quality === null ? '–' : `${(quality * 100).toFixed(1)}%`),
       el('td', 'num', spread === null ? '–' : spread.toFixed(5)),
       el('td', 'num', pct(num(lp.observedUptimePct) ?? num(lp.uptime), 2)),
+      lpMarkoutCell(state.markouts?.lps.get(name)),
     );
     body.append(row);
   }
   return 'lps';
+}
+
+/** An LP's fills' mean markout at 5 s, and a tag when its rejects look like last look. */
+function lpMarkoutCell(m) {
+  const value = m === undefined ? null : atHorizon(m, 'meanMarkoutBps', 5000);
+  const cell = el('td', value !== null && value < 0 ? 'num warn lp-markout' : 'num lp-markout', bps(value));
+  if (m?.lastLookSuspected) cell.append(el('span', 'last-look', 'last look'));
+  return cell;
+}
+
+function renderMarkouts(m) {
+  const series = curveSeries(m, '*');
+  drawCurves($('curve-chart'), series, horizonLabel);
+  const last = (values) => [...values].reverse().find((v) => v !== null) ?? null;
+  const longest = series.horizonsMs.length ? ` at ${horizonLabel(series.horizonsMs[series.horizonsMs.length - 1])}` : '';
+  $('curve-abook').textContent = `${bps(last(series.abook))}${longest} (${series.trades.abook} trades)`;
+  $('curve-bbook').textContent = `${bps(last(series.bbook))}${longest} (${series.trades.bbook} trades)`;
+  // The toxic-accounts table: only when the token's roles allow flow-toxicity (client data).
+  $('toxic-card').hidden = m.flowAllowed !== true;
+  const rows = toxicRows(m);
+  $('toxic-count').textContent = `${rows.length} under watch or toxic`;
+  const body = $('toxic-body');
+  body.replaceChildren();
+  if (rows.length === 0) {
+    const row = el('tr');
+    const cell = el('td', 'empty', 'no account under watch');
+    cell.colSpan = 7;
+    row.append(cell);
+    body.append(row);
+  }
+  for (const r of rows) {
+    const row = el('tr');
+    row.dataset.account = r.accountId;
+    row.title = r.reason;
+    row.append(
+      el('td', '', r.accountId),
+      el('td', `level-${r.level}`, r.level),
+      el('td', 'num', r.score === null ? '–' : r.score.toFixed(0)),
+      el('td', 'num', String(r.trades)),
+      el('td', 'num', pct(r.clientWinPct)),
+      el('td', 'num', bps(r.meanBps)),
+      el('td', r.book === null ? 'muted' : `advice-${r.book}`, r.book ?? '–'),
+    );
+    body.append(row);
+  }
+  return 'markouts';
 }
 
 function renderRouting(state) {

@@ -73,6 +73,9 @@ after(async () => {
 
 test('a viewer sees the alert and no buttons; a dealer sees the buttons its role allows', async () => {
   assert.equal(await item(pages.viewer).locator('button.act').count(), 0);
+  // nor the toxic accounts: flow-toxicity is for the roles risk and admin (docs/bridge.md)
+  await pages.viewer.waitForFunction(() => globalThis.rtxDashboard.state.markouts.flowAllowed === false);
+  assert.equal(await pages.viewer.locator('#toxic-card').isVisible(), false);
   const buttons = await item(pages.dealer).locator('button.act').allTextContents();
   assert.deepEqual(buttons, ['acknowledge', 'assign', 'comment', 'snooze', 'resolve']);
   assert.equal(await item(pages.desk).getAttribute('data-status'), 'open');

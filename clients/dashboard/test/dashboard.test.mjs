@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { LPS, exposure, historyAlerts, liveAlert, routingDecision, routingWindows } from './fixtures.mjs';
+import { advice, curves, lpMarkout, toxicAccount } from './markout_fixtures.mjs';
 import {
   REPO,
   applyTopics,
@@ -128,6 +129,22 @@ test('LP board: one row per LP with status, latency, reject rate and execution q
   assert.deepEqual(lmax.slice(0, 6), ['LMAX', 'connected', '18 ms', '31 ms', '0.40%', '98.2%']);
   assert.equal(rows[3][1], 'disconnected');
   assert.equal(await page.locator('#lp-body tr[data-lp="PRIMEXM"] .lp-status.down').count(), 1);
+});
+
+test('markouts: curves A-book vs B-book, the LP markout column, the toxic accounts (admin, risk)', async () => {
+  for (const c of curves()) await producer.send('markout_curves', 'MarkoutCurve', c);
+  await producer.send('lp_markouts', 'LpMarkout', lpMarkout());
+  await producer.send('account_toxicity', 'AccountToxicity', toxicAccount());
+  await producer.send('account_toxicity', 'AccountToxicity', toxicAccount('acc-00007', 'normal', 12));
+  await producer.send('routing_advice', 'RoutingAdvice', advice());
+  await waitFor(() => document.getElementById('curve-bbook').textContent.startsWith('+0.21 bps at 1m'));
+  assert.equal(await text('#curve-abook'), '-0.50 bps at 1m (300 trades)');
+  await waitFor(() => document.querySelector('#lp-body tr[data-lp="LMAX"] .lp-markout')?.textContent.includes('bps'));
+  assert.equal(await text('#lp-body tr[data-lp="LMAX"] .lp-markout'), '-0.35 bpslast look');
+  assert.equal(await page.locator('#toxic-card').isVisible(), true);
+  await waitFor(() => document.querySelectorAll('#toxic-body tr[data-account]').length === 1);
+  const row = await page.$$eval('#toxic-body tr[data-account] td', (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual(row, ['acc-00042', 'toxic', '95', '113', '45.0%', '-0.49 bps', 'ABOOK']);
 });
 
 test('alert history is loaded by replay, newest first, marked as history', async () => {
