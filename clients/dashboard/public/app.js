@@ -6,6 +6,8 @@
 
 import { applyAccountToxicity, applyCurve, applyLpMarkout, applyRoutingAdvice, createMarkouts } from './markouts.js';
 import { render } from './render.js';
+import { applyExposurePoint, applyPnl, applyTop, createRisk } from './risk.js';
+import { renderRisk } from './risk_render.js';
 import {
   applyAlert,
   applyAlertState,
@@ -19,13 +21,25 @@ import {
   setAllowedActions,
 } from './state.js';
 
-// flow-toxicity is client data: a token without its roles gets `forbidden` and the table hides.
-const CHANNELS = ['exposure-updates', 'lp-performance', 'routing-metrics', 'alerts', 'markouts', 'flow-toxicity'];
+// flow-toxicity and account-risk are client data: a token without their roles gets
+// `forbidden` and their tables hide.
+const CHANNELS = [
+  'exposure-updates',
+  'lp-performance',
+  'routing-metrics',
+  'alerts',
+  'markouts',
+  'flow-toxicity',
+  'pnl-updates',
+  'account-risk',
+];
+const RESTRICTED = ['flow-toxicity', 'account-risk'];
 const HISTORY_HOURS = 24;
 const HISTORY_LIMIT = 500;
 
 const state = createState();
 state.markouts = createMarkouts();
+state.risk = createRisk();
 const stats = { renders: 0, frames: 0 };
 let client = null;
 let framePending = false;
@@ -37,6 +51,8 @@ function frame() {
   framePending = false;
   stats.frames += 1;
   if (state.dirty.size === 0) return;
+  const d = state.dirty;
+  if (d.has('all') || d.has('risk') || d.has('exposure')) renderRisk(state);
   render(state);
   stats.renders += 1;
 }
@@ -132,9 +148,20 @@ async function connect(url, token) {
   client = new AnalyticsWebSocket(
     { url, token, channels: CHANNELS, debug: false },
     {
-      onExposureUpdate: (data) => {
+      onExposureUpdate: (data, message) => {
         applyExposure(state, data, now());
+        applyExposurePoint(state.risk, data, message?.timestamp);
         scheduleRender('exposure');
+      },
+      onPnlUpdate: (data, message) => {
+        state.messages += 1;
+        applyPnl(state.risk, data, message?.timestamp);
+        scheduleRender('risk');
+      },
+      onAccountRisk: (data) => {
+        state.messages += 1;
+        applyTop(state.risk, data);
+        scheduleRender('risk');
       },
       onLPPerformance: (data) => {
         applyLp(state, data, now());
@@ -165,16 +192,18 @@ async function connect(url, token) {
       onSubscribed: (data) => {
         if (data.channels.includes('alerts')) setAllowedActions(state, data.actions);
         state.markouts.flowAllowed = data.channels.includes('flow-toxicity');
+        state.risk.topAllowed = data.channels.includes('account-risk');
         scheduleRender('alerts');
         scheduleRender('markouts');
+        scheduleRender('risk');
       },
       onGap: (gap) => {
         applyGap(state, gap);
         noteError(`gap on ${gap.channel}: ${gap.dropped} messages dropped`);
       },
       onError: (error) => {
-        // Not a problem: a token without the risk roles just does not see the toxic accounts.
-        if (error.code === 'forbidden' && error.channel === 'flow-toxicity') return;
+        // Not a problem: a token without the risk roles just does not see the client data.
+        if (error.code === 'forbidden' && RESTRICTED.includes(error.channel)) return;
         noteError(error.message);
       },
       onStateChange: (next) => {

@@ -1,5 +1,5 @@
-// Canvas drawing: the exposure utilisation gauge, the A-book/B-book share over time and the
-// markout curves (A-book vs B-book).
+// Canvas drawing: the exposure utilisation gauge, the A-book/B-book share over time, the
+// markout curves (A-book vs B-book) and the day's utilisation and B-book P&L.
 // No chart library: a few dozen lines of 2D canvas each, sized for the device pixel ratio.
 
 const COLORS = {
@@ -204,4 +204,67 @@ export function drawCurves(canvas, series, label) {
 
 function clock(ms) {
   return new Date(ms).toISOString().slice(11, 19);
+}
+
+/**
+ * The trading day so far: exposure utilisation (%, left axis, with the 100 % limit) and the
+ * broker's B-book P&L (USD, right axis, zero line) over time, from points {t, util, pnl}.
+ */
+export function drawDay(canvas, points) {
+  const { ctx, width, height } = prepare(canvas);
+  const pad = { left: 40, right: 62, top: 8, bottom: 18 };
+  const w = width - pad.left - pad.right;
+  const h = height - pad.top - pad.bottom;
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.lineWidth = 1;
+  if (points.length === 0) {
+    ctx.fillStyle = COLORS.muted;
+    ctx.textAlign = 'center';
+    ctx.fillText('waiting for exposure and P&L', width / 2, height / 2);
+    return;
+  }
+  const t0 = points[0].t;
+  const span = Math.max(points.at(-1).t - t0, 60_000);
+  const x = (t) => pad.left + (w * (t - t0)) / span;
+  const utils = points.map((p) => p.util).filter((v) => v !== null);
+  const pnls = points.map((p) => p.pnl).filter((v) => v !== null);
+  const uMax = Math.max(120, ...utils);
+  const pMax = Math.max(1, ...pnls.map(Math.abs));
+  const yU = (v) => pad.top + h - (h * v) / uMax;
+  const yP = (v) => pad.top + h / 2 - (h / 2) * (v / pMax);
+  ctx.strokeStyle = COLORS.grid;
+  ctx.fillStyle = COLORS.muted;
+  for (const [value, y, label, align, at] of [
+    [0, yU(0), '0%', 'right', pad.left - 4],
+    [100, yU(100), '100%', 'right', pad.left - 4],
+    [0, yP(0), '0', 'left', pad.left + w + 4],
+    [pMax, yP(pMax), `+${Math.round(pMax).toLocaleString('en-US')}`, 'left', pad.left + w + 4],
+    [-pMax, yP(-pMax), `-${Math.round(pMax).toLocaleString('en-US')}`, 'left', pad.left + w + 4],
+  ]) {
+    ctx.beginPath();
+    ctx.moveTo(pad.left, y);
+    ctx.lineTo(pad.left + w, y);
+    ctx.stroke();
+    ctx.textAlign = align;
+    ctx.fillText(label, at, y + 4 - (value === pMax ? -6 : 0));
+  }
+  ctx.textAlign = 'left';
+  ctx.fillText(clock(t0), pad.left, height - 4);
+  ctx.textAlign = 'right';
+  ctx.fillText(clock(points.at(-1).t), pad.left + w, height - 4);
+  const line = (field, y, color) => {
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    let started = false;
+    for (const p of points) {
+      if (p[field] === null) continue;
+      if (started) ctx.lineTo(x(p.t), y(p[field]));
+      else ctx.moveTo(x(p.t), y(p[field]));
+      started = true;
+    }
+    ctx.stroke();
+  };
+  line('util', yU, COLORS.medium);
+  line('pnl', yP, COLORS.abook);
 }

@@ -55,7 +55,7 @@ function renderExposure(state) {
 }
 
 /** Horizontal bars for a {name: USD} map; `signed`: a diverging scale around zero. */
-function bars(container, map, signed) {
+export function bars(container, map, signed) {
   const rows = topEntries(map, 10);
   container.replaceChildren();
   if (rows.length === 0) {

@@ -16,6 +16,7 @@ import { after, before, test } from 'node:test';
 
 import { LPS, exposure, historyAlerts, liveAlert, routingDecision, routingWindows } from './fixtures.mjs';
 import { advice, curves, lpMarkout, toxicAccount } from './markout_fixtures.mjs';
+import { exposureOnBasis, pnl, top } from './risk_fixtures.mjs';
 import {
   REPO,
   applyTopics,
@@ -145,6 +146,52 @@ test('markouts: curves A-book vs B-book, the LP markout column, the toxic accoun
   await waitFor(() => document.querySelectorAll('#toxic-body tr[data-account]').length === 1);
   const row = await page.$$eval('#toxic-body tr[data-account] td', (tds) => tds.map((td) => td.textContent));
   assert.deepEqual(row, ['acc-00042', 'toxic', '95', '113', '45.0%', '-0.49 bps', 'ABOOK']);
+});
+
+test('the broker\'s risk: B-book P&L, net by symbol, the day chart, top accounts (admin, risk)', async () => {
+  await producer.send('exposure', 'ExposureChange', exposureOnBasis(exposure(3_870_000)));
+  await producer.send('pnl', 'PnlChange', pnl(-4752));
+  await producer.send('account_risk_top', 'AccountRiskTop', top());
+  await waitFor(() => document.getElementById('pnl-total').textContent === '-$4,752');
+  assert.equal(await text('#pnl-floating'), '-$4,120');
+  assert.equal(await text('#pnl-realized'), '-$632');
+  assert.equal(await text('#pnl-abook'), '$1,960');
+  assert.match(await page.getAttribute('#pnl-total', 'class'), /loss/);
+  assert.match(await text('#pnl-day'), /^trading day 2026-01-20, 4 B-book positions/);
+  await waitFor(() => document.querySelectorAll('#net-by-symbol .bar-row').length === 3);
+  const net = await page.$$eval('#net-by-symbol .bar-row', (rows) => rows.map((r) => [r.dataset.name, r.dataset.side]));
+  assert.deepEqual(net, [['EURUSD', 'short'], ['USDJPY', 'short'], ['EURGBP', 'long']]);
+  assert.equal(await text('#net-by-symbol .bar-row[data-name="EURGBP"] .bar-value'), 'long 30K · $33,000');
+  assert.equal(await text('#net-basis'), 'basis bbook-net');
+  await waitFor(() => document.querySelectorAll('#top-body tr[data-account]').length === 3);
+  assert.equal(await page.locator('#top-card').isVisible(), true);
+  const rows = await page.$$eval('#top-body tr[data-account] td', (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual(rows.slice(0, 7), ['acc-A', '2', '$66,000', '$4,307', '$600', '$4,907', 'EURUSD BUY BBOOK']);
+  const later = pnl(-5200);
+  await producer.send('pnl', 'PnlChange', later);
+  await waitFor(() => document.getElementById('pnl-total').textContent === '-$5,200');
+  const painted = await page.evaluate(() => {
+    const canvas = document.getElementById('day-chart');
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let lit = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i + 3] > 0) lit += 1;
+    return lit;
+  });
+  assert.ok(painted > 100, `the day chart was drawn (${painted} px)`);
+});
+
+test('a viewer\'s page shows the P&L but not the top accounts, and no error', async () => {
+  const viewerToken = await mintToken(env, 'dashboard-viewer', 'viewer');
+  const viewer = await browser.context.newPage();
+  try {
+    await viewer.goto(`http://127.0.0.1:${port}/dashboard/?token=${viewerToken}`);
+    await viewer.waitForFunction(() => document.getElementById('pnl-total').textContent.startsWith('-$'), null, { timeout: WAIT_MS });
+    await viewer.waitForFunction(() => globalThis.rtxDashboard.state.risk.topAllowed === false, null, { timeout: WAIT_MS });
+    assert.equal(await viewer.locator('#top-card').isVisible(), false);
+    assert.equal(await viewer.locator('#last-error').first().textContent(), '');
+  } finally {
+    await viewer.close();
+  }
 });
 
 test('alert history is loaded by replay, newest first, marked as history', async () => {
