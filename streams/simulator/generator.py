@@ -336,7 +336,7 @@ class Simulator:
             lots = pos.volume / inst.min_lot
             keep = max(1, round(lots * rng.uniform(0.3, 0.7))) * inst.min_lot
             self._gross[pos.symbol] -= pos.volume - keep
-            self._realize(pos, pos.volume - keep, self._close_price(pos))
+            pos.realize(pos.volume - keep, self.market.close_price(pos.symbol, pos.side))
             pos.volume = keep
         else:  # the client adds to the position: a new order, routed like the first
             extra = self._size(pos.symbol, pos.account)
@@ -365,25 +365,10 @@ class Simulator:
         pos.version += 1
         pos.current_price = self._fill_price(pos.symbol, "SELL" if pos.side == "BUY" else "BUY")
         pos.realized_delta = 0.0
-        self._realize(pos, pos.volume, pos.current_price)
+        pos.realize(pos.volume, pos.current_price)
         self.stats.open_positions = len(self._open)
         self._emit_position(pos, status="CLOSED")
 
-    def _close_price(self, pos: Position) -> float:
-        """Where a partial close fills: the side it closes at, half the quoted spread from the
-        mid (no random draw, so the event sequence of a seed is what it was before realised
-        P&L)."""
-        inst = BY_SYMBOL[pos.symbol]
-        half = inst.spread / 2 if pos.side == "SELL" else -inst.spread / 2
-        return round(self.market.mid(pos.symbol) + half, inst.digits)
-
-    @staticmethod
-    def _realize(pos: Position, closed: float, price: float) -> None:
-        """``closed`` base units of ``pos`` filled at ``price`` (a long sells at the bid, a
-        short buys at the ask): their P&L in quote currency is realised."""
-        sign = 1.0 if pos.side == "BUY" else -1.0
-        pos.realized_delta = sign * (price - pos.open_price) * closed
-        pos.realized += pos.realized_delta
 
     def _emit_position(self, pos: Position, status: str = "OPEN") -> None:
         self._pending.append(

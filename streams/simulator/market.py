@@ -98,6 +98,13 @@ class Market:
         self._mids[symbol] = mid
         return mid
 
+    def close_price(self, symbol: str, side: str) -> float:
+        """Where a position of ``side`` closes now: the other side, half the instrument's spread
+        from the current mid (no random draw: a seed's event sequence stays what it was)."""
+        inst = BY_SYMBOL[symbol]
+        half = inst.spread / 2 if side == "SELL" else -inst.spread / 2
+        return round(self._mids[symbol] + half, inst.digits)
+
     def quote(self, symbol: str, now: float, widen: float = 1.0) -> tuple[float, float]:
         """(bid, ask) around the moved mid, the spread widened by ``widen`` and jittered."""
         inst = BY_SYMBOL[symbol]

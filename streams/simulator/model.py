@@ -105,6 +105,13 @@ class Position:
     realized: float = 0.0
     realized_delta: float = 0.0
 
+    def realize(self, closed: float, price: float) -> None:
+        """``closed`` base units filled at ``price`` (a long sells at the bid, a short buys at
+        the ask): their P&L in quote currency is realised."""
+        sign = 1.0 if self.side == "BUY" else -1.0
+        self.realized_delta = sign * (price - self.open_price) * closed
+        self.realized += self.realized_delta
+
 
 @dataclass(slots=True)
 class Stats:
