@@ -70,3 +70,26 @@ def run(
         for account, partial in book.drain():
             view.put(f"pos:{p}", account, partial, book.last_event_time)
     return view
+
+
+def pnl_figures(total: float) -> dict[str, float]:
+    """A P&L line that is all floating."""
+    return {"floating": total, "realizedToday": 0.0, "total": total}
+
+
+def pnl_record(total: float, t: int, trading_day: str = "2026-01-20") -> dict[str, Any]:
+    """A PnlChange record whose B-book P&L today is ``total`` (all floating, all EURUSD)."""
+    return {
+        "eventTime": t,
+        "tradingDay": trading_day,
+        "floating": total,
+        "realizedToday": 0.0,
+        "total": total,
+        "bySymbol": {"EURUSD": pnl_figures(total)},
+        "byCurrency": {"USD": pnl_figures(total)},
+        "clientsByBook": {"BBOOK": pnl_figures(-total)},
+        "positionCount": 3,
+        "markedAtMid": [],
+        "unmarked": [],
+        "unconverted": [],
+    }

@@ -12,6 +12,7 @@ import pytest
 from schemas.codec import default_codec
 from streams.alerts.engine import RuleEngine, RulesConfig
 from streams.settings import ConfigError
+from tests.helpers.risk import pnl_record as pnl
 
 CODEC = default_codec()
 ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
@@ -24,25 +25,6 @@ def valid(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         CODEC.encode("Alert", alert)
         assert ID_RE.match(alert["id"]), alert["id"]
     return alerts
-
-
-def pnl(total: float, t: int) -> dict[str, Any]:
-    """A PnlChange record whose B-book P&L today is ``total`` (all floating)."""
-    figures = {"floating": total, "realizedToday": 0.0, "total": total}
-    return {
-        "eventTime": t,
-        "tradingDay": "2026-01-20",
-        "floating": total,
-        "realizedToday": 0.0,
-        "total": total,
-        "bySymbol": {"EURUSD": figures},
-        "byCurrency": {"USD": figures},
-        "clientsByBook": {},
-        "positionCount": 1,
-        "markedAtMid": [],
-        "unmarked": [],
-        "unconverted": [],
-    }
 
 
 def transitions(alerts: list[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -21,15 +21,12 @@ from streams.cli import main
 from streams.replay import BadRequest, Replay, dataframe, records
 from streams.settings import KafkaSettings
 from streams.topics import topic_name
+from tests.helpers.risk import pnl_figures as figures
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
 BASE = datetime(2026, 1, 20, 9, 0, tzinfo=UTC)
 T0 = int(BASE.timestamp() * 1_000_000)
-
-
-def figures(total: float) -> dict[str, float]:
-    return {"floating": total, "realizedToday": 0.0, "total": total}
 
 
 def pnl(i: int) -> dict[str, Any]:

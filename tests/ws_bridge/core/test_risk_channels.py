@@ -17,12 +17,9 @@ from tests.helpers.bridge import (
     roundtrip,
     session,
 )
+from tests.helpers.risk import pnl_figures as figures
 from ws_bridge.core.fanout import Fanout
 from ws_bridge.core.protocol import CHANNELS, SCHEMA_ROUTES, encode, to_message
-
-
-def figures(total: float) -> dict[str, float]:
-    return {"floating": total, "realizedToday": 0.0, "total": total}
 
 
 def pnl_record(total: float = -4752.0, t: int = T0_US) -> dict[str, Any]:

@@ -16,29 +16,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from streams.settings import KafkaSettings
 from tests.helpers.bridge_kafka import bridge, producer, send
 from tests.helpers.bridge_server import token, until
+from tests.helpers.risk import pnl_record as pnl
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
-
-
-def figures(total: float) -> dict[str, float]:
-    return {"floating": total, "realizedToday": 0.0, "total": total}
-
-
-def pnl(total: float, t: int) -> dict[str, Any]:
-    return {
-        "eventTime": t,
-        "tradingDay": "2026-01-20",
-        "floating": total,
-        "realizedToday": 0.0,
-        "total": total,
-        "bySymbol": {"EURUSD": figures(total)},
-        "byCurrency": {"USD": figures(total)},
-        "clientsByBook": {"BBOOK": figures(-total)},
-        "positionCount": 3,
-        "markedAtMid": [],
-        "unmarked": [],
-        "unconverted": [],
-    }
 
 
 def top(accounts: int, t: int) -> dict[str, Any]:
