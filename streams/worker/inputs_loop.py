@@ -102,12 +102,16 @@ class InputsLoop:
         await self.writer.add_internal(sender, self.stage.take(now))
         positions = self.topics["positions"]
         for tp, records in batch.items():
-            if tp.topic == positions:
-                if self.stage.positions.undrained(tp.partition):
-                    self._hold.setdefault(tp.partition, records[0].offset)
-                else:
-                    self._hold.pop(tp.partition, None)
+            if tp.topic == positions and self.stage.positions.undrained(tp.partition):
+                self._hold.setdefault(tp.partition, records[0].offset)
+        self._release()
         return await sender.submit()
+
+    def _release(self) -> None:
+        """Partitions whose account partials are all sent no longer hold their commits (the
+        consume loop commits their end after the outputs queued so far)."""
+        for p in [p for p in self._hold if not self.stage.positions.undrained(p)]:
+            del self._hold[p]
 
     def held(self, tp: TopicPartition) -> int | None:
         """The offset the commits of ``tp`` wait at (None: the batch's end)."""
@@ -121,9 +125,7 @@ class InputsLoop:
             return []
         sender = await self.producers.sender("inputs")
         await self.writer.add_internal(sender, messages)
-        for p in list(self._hold):
-            if not self.stage.positions.undrained(p):
-                del self._hold[p]
+        self._release()
         return await sender.submit()
 
     async def _apply(

@@ -155,17 +155,40 @@ class Committer:
             self._task.cancel()
 
 
-def _batch_offsets(
-    batch: Batch, hold: Callable[[TopicPartition], int | None] | None
-) -> dict[TopicPartition, OffsetAndMetadata]:
-    """The offsets to commit once a batch's outputs are acknowledged: past its last records,
-    but never past what ``hold`` says is not sent yet."""
-    offsets = {}
-    for tp, records in batch.items():
-        held = hold(tp) if hold is not None else None
-        end = records[-1].offset + 1
-        offsets[tp] = OffsetAndMetadata(end if held is None else min(held, end), "")
-    return offsets
+class _Offsets:
+    """The offsets to commit once outputs are acknowledged: past a batch's last records, but
+    never past what ``hold`` says is not sent yet; a partition held at its last batch gets its
+    end committed once released (after the outputs queued meanwhile), even if no more records
+    come for it."""
+
+    def __init__(self, hold: Callable[[TopicPartition], int | None] | None) -> None:
+        self.hold = hold
+        self.ends: dict[TopicPartition, int] = {}  # each partition's last batch end
+        self.short: set[TopicPartition] = set()  # partitions committed below their end
+
+    def of(self, batch: Batch) -> dict[TopicPartition, OffsetAndMetadata]:
+        offsets = self.released()
+        for tp, records in batch.items():
+            held = self.hold(tp) if self.hold is not None else None
+            end = self.ends[tp] = records[-1].offset + 1
+            offsets[tp] = OffsetAndMetadata(end if held is None else min(held, end), "")
+            if held is not None and held < end:
+                self.short.add(tp)
+            else:
+                self.short.discard(tp)
+        return offsets
+
+    def released(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        out = {}
+        for tp in [tp for tp in self.short if self.hold is None or self.hold(tp) is None]:
+            out[tp] = OffsetAndMetadata(self.ends[tp], "")
+            self.short.discard(tp)
+        return out
+
+    def forget(self, tps: set[TopicPartition]) -> None:
+        for tp in tps:
+            self.ends.pop(tp, None)
+            self.short.discard(tp)
 
 
 async def consume(
@@ -189,7 +212,46 @@ async def consume(
     (the handler has not sent all it derived from the records from there on), or None;
     ``idle()``: called when a fetch brings nothing, its outputs acknowledged in order with the
     batches' (so a later commit waits for them)."""
-    consumer = AIOKafkaConsumer(
+    consumer = _group_consumer(bootstrap_servers, group, client_id, batch_max)
+    committer = Committer(consumer)
+    commits = _Offsets(hold)
+
+    async def on_revoked(tps: set[TopicPartition]) -> None:
+        await committer.drain()  # commit what is acknowledged before giving partitions up
+        commits.forget(tps)
+        await revoked(tps)
+
+    consumer.subscribe(topics, listener=_Listener(on_revoked, assigned or _nothing))
+    await consumer.start()
+    consumers.append(consumer)
+    committer.start()
+    log.info("consuming %s as group %s", ", ".join(topics), group)
+    try:
+        while True:
+            if committer.failed is not None:
+                # Outputs since the last commit may be missing: drop the in-memory state
+                # (alert ids taken as written included) and rebuild it from Kafka.
+                commits.forget(consumer.assignment())
+                await revoked(consumer.assignment())
+                await committer.recover()
+            batch = await consumer.getmany(timeout_ms=batch_within_ms, max_records=batch_max)
+            if not batch:
+                futures = await idle() if idle is not None else []
+                if futures or commits.short:
+                    await committer.add(futures, commits.released())
+                continue
+            futures = await handler(batch)
+            await committer.add(futures, commits.of(batch))
+    finally:
+        consumers.remove(consumer)
+        await committer.stop()
+        await consumer.stop()
+
+
+def _group_consumer(
+    bootstrap_servers: str, group: str, client_id: str, batch_max: int
+) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=group,
         client_id=client_id,
@@ -198,36 +260,6 @@ async def consume(
         max_poll_records=batch_max,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    committer = Committer(consumer)
-
-    async def on_revoked(tps: set[TopicPartition]) -> None:
-        await committer.drain()  # commit what is acknowledged before giving partitions up
-        await revoked(tps)
-
-    consumer.subscribe(topics, listener=_Listener(on_revoked, assigned or _nothing))
-    await consumer.start()
-    consumers.append(consumer)
-    committer.start()
-    log.info("consuming %s as group %s", ", ".join(topics), group)
-    wait_ms = batch_within_ms
-    try:
-        while True:
-            if committer.failed is not None:
-                # Outputs since the last commit may be missing: drop the in-memory state
-                # (alert ids taken as written included) and rebuild it from Kafka.
-                await revoked(consumer.assignment())
-                await committer.recover()
-            batch = await consumer.getmany(timeout_ms=wait_ms, max_records=batch_max)
-            if not batch:
-                if idle is not None and (futures := await idle()):
-                    await committer.add(futures, {})
-                continue
-            futures = await handler(batch)
-            await committer.add(futures, _batch_offsets(batch, hold))
-    finally:
-        consumers.remove(consumer)
-        await committer.stop()
-        await consumer.stop()
 
 
 async def consume_group(

@@ -36,6 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
+
 from streams.errors import StateError
 
 Record = dict[str, Any]
@@ -72,14 +74,17 @@ class Internal:
     then_delete: bool = False
 
     def encode(self) -> bytes:
-        return json.dumps(self.value, separators=(",", ":"), sort_keys=True).encode()
+        # orjson: about a tenth of the json module's cost (every partial of every batch goes
+        # through here and through decode_internal); keys sorted so equal values encode
+        # equally. The values hold no NaN (inputs are validated finite).
+        return orjson.dumps(self.value, option=orjson.OPT_SORT_KEYS)
 
 
 def decode_internal(data: bytes) -> Record:
     """An internal message's value; :class:`InternalMessageError` if it is not one."""
     try:
-        value = json.loads(data)
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:  # a ValueError
         raise InternalMessageError(f"internal message is not JSON: {exc}") from exc
     if not isinstance(value, dict) or "k" not in value:
         raise InternalMessageError("internal message without a kind")

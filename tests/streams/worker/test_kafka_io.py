@@ -10,7 +10,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import OffsetAndMetadata
 
-from streams.worker.kafka_io import Committer
+from streams.worker.kafka_io import Committer, _Offsets
 
 TP = TopicPartition("t", 0)
 TP2 = TopicPartition("t", 1)
@@ -112,3 +112,29 @@ async def test_a_failed_commit_keeps_its_offsets_for_the_next_one() -> None:
     for c in consumer.commits:
         merged.update(c)
     assert merged == {TP: 9, TP2: 3}
+
+
+class Rec:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+def test_a_held_partition_commits_at_its_hold_then_its_end_once_released() -> None:
+    """Offsets to commit with a hold (account partials not sent yet): the hold, not the batch
+    end; once released, the end, even when no more records come for that partition (the idle
+    path), and never for a partition given up."""
+    holds: dict[TopicPartition, int] = {TP: 100}
+    offsets = _Offsets(holds.get)
+    first = offsets.of({TP: [Rec(100), Rec(149)], TP2: [Rec(7)]})
+    assert {tp: o.offset for tp, o in first.items()} == {TP: 100, TP2: 8}
+    assert offsets.released() == {}, "still held"
+    more = offsets.of({TP: [Rec(150), Rec(199)]})
+    assert {tp: o.offset for tp, o in more.items()} == {TP: 100}
+    del holds[TP]
+    assert {tp: o.offset for tp, o in offsets.released().items()} == {TP: 200}
+    assert offsets.released() == {}, "committed once"
+    holds[TP2] = 8
+    offsets.of({TP2: [Rec(8), Rec(9)]})
+    offsets.forget({TP2})
+    del holds[TP2]
+    assert offsets.released() == {}, "a partition given up is not committed"
