@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -77,12 +78,22 @@ class MarkoutsProcess:
         raise AssertionError(f"{text!r} not logged; log:\n{self.log()}")
 
 
-def as_published(events: Iterable[Event]) -> list[Event]:
-    """A scenario's events as Kafka can carry them: the final ``advance`` becomes a EURUSD
-    quote at that time (what moves event time on Kafka); positions are what the stage does
-    not read. Feed the reference run these too."""
+def recent(hours: float = 1.0) -> int:
+    """A time ``hours`` ago (int micros, whole seconds). Events are stamped in Kafka with their
+    event time: a scenario dated months ago would be deleted by the topics' retention (the broker
+    checks every five minutes) while a test reads it."""
+    return (int(time.time()) - round(hours * 3600)) * 1_000_000
+
+
+def as_published(events: Iterable[Event], start_us: int | None = None) -> list[Event]:
+    """A scenario's events as Kafka can carry them, moved in time to start at ``start_us``
+    (default: :func:`recent`): the final ``advance`` becomes a EURUSD quote at that time (what
+    moves event time on Kafka). Feed the reference run these too."""
     out: list[Event] = []
+    events = list(events)
+    shift = (recent() if start_us is None else start_us) - events[0][1]["eventTime"]
     for kind, r in events:
+        r = {**r, "eventTime": r["eventTime"] + shift}
         if kind == "advance":
             r = {"eventId": "advance", "eventTime": r["eventTime"], "symbol": "EURUSD",
                  "bid": 1.0, "ask": 1.0001, "lp": None}  # fmt: skip

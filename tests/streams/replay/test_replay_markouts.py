@@ -24,8 +24,9 @@ from streams.settings import KafkaSettings
 from streams.topics import topic_name
 from tests.helpers.markouts import markout_record
 
-BASE = datetime(2026, 1, 19, 10, 0, tzinfo=UTC)
-T0 = 1_768_816_800_000_000  # BASE, micros
+# Kafka timestamps within the topic's retention (the broker deletes older records), minutes apart
+BASE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+T0 = 1_768_816_800_000_000  # the markouts' own eventTime: 2026-01-19T10:00:00Z
 
 
 def markouts() -> list[TradeMarkout]:
@@ -69,10 +70,8 @@ def test_trade_markouts_of_a_time_range_as_json_lines_and_parquet(
     assert [r["tradeId"] for r in rows] == ["t-1", "t-2", "t-3"]
     want = {m["tradeId"]: m for m in markouts()}
     for r in rows:  # records() gives timestamps as datetimes
-        expected = {
-            **want[r["tradeId"]],
-            "eventTime": BASE + timedelta(seconds=int(r["tradeId"][2:])),
-        }
+        fill = datetime(2026, 1, 19, 10, 0, int(r["tradeId"][2:]), tzinfo=UTC)
+        expected = {**want[r["tradeId"]], "eventTime": fill}
         assert {k: r[k] for k in expected} == expected
     only = list(records("markouts", at(0), None, symbol="eurusd", lp="LP-B", settings=topics))
     assert [r["tradeId"] for r in only] == ["t-2"]
