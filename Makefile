@@ -63,6 +63,10 @@ stop:
 		echo "==> stopping the WebSocket bridge (pid $$(cat .rtx/bridge.pid))"; kill $$(cat .rtx/bridge.pid); \
 		for i in $$(seq 1 40); do kill -0 $$(cat .rtx/bridge.pid) 2>/dev/null || break; sleep 0.25; done; \
 	fi; rm -f .rtx/bridge.pid
+	@if [ -f .rtx/markouts.pid ] && kill -0 $$(cat .rtx/markouts.pid) 2>/dev/null; then \
+		echo "==> stopping the markouts process (pid $$(cat .rtx/markouts.pid))"; kill $$(cat .rtx/markouts.pid); \
+		for i in $$(seq 1 40); do kill -0 $$(cat .rtx/markouts.pid) 2>/dev/null || break; sleep 0.25; done; \
+	fi; rm -f .rtx/markouts.pid
 	@if [ -f .rtx/worker.pid ] && kill -0 $$(cat .rtx/worker.pid) 2>/dev/null; then \
 		echo "==> stopping the worker (pid $$(cat .rtx/worker.pid))"; kill $$(cat .rtx/worker.pid); \
 		for i in $$(seq 1 40); do kill -0 $$(cat .rtx/worker.pid) 2>/dev/null || break; sleep 0.25; done; \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: run the whole product on this machine, in the foreground, until Ctrl-C:
-# a local Kafka broker, the topic table, the stream-processing worker, the WebSocket bridge (dev
-# mode) serving the live dashboard, and the traffic simulator. Ctrl-C stops all of it cleanly
+# a local Kafka broker, the topic table, the stream-processing worker, the markouts process (flow
+# toxicity), the WebSocket bridge (dev mode) serving the live dashboard, and the traffic simulator. Ctrl-C stops all of it cleanly
 # (`make stop` cleans up after a demo that was killed instead).
 #
 # Knobs: RTX_DEMO_RATE (simulated events/s, default 500), RTX_EXPOSURE_LIMIT_USD (default
@@ -32,6 +32,7 @@ cleanup() {
   echo
   stop_pid simulator .rtx/simulator.pid
   stop_pid "WebSocket bridge" .rtx/bridge.pid
+  stop_pid "markouts process" .rtx/markouts.pid
   stop_pid worker .rtx/worker.pid
   if [ "$STARTED_BROKER" = 1 ]; then
     echo "==> stopping the Kafka broker"
@@ -42,7 +43,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for name in worker bridge simulator; do
+for name in worker markouts bridge simulator; do
   if [ -f ".rtx/$name.pid" ] && kill -0 "$(cat ".rtx/$name.pid")" 2>/dev/null; then
     echo "error: a $name from an earlier demo still runs (pid $(cat ".rtx/$name.pid")); run 'make stop' first" >&2
     trap - EXIT
@@ -81,6 +82,16 @@ for _ in $(seq 1 120); do
 done
 grep -q "Worker]: Ready" .rtx/worker.log || { echo "error: the worker did not start; see .rtx/worker.log" >&2; exit 1; }
 
+echo "==> starting the markouts process: flow toxicity, routing advice (log: .rtx/markouts.log)"
+"$RTX" markouts > .rtx/markouts.log 2>&1 &
+echo $! > .rtx/markouts.pid
+for _ in $(seq 1 120); do
+  grep -q "markout boards started" .rtx/markouts.log 2>/dev/null && break
+  kill -0 "$(cat .rtx/markouts.pid)" 2>/dev/null || break
+  sleep 0.5
+done
+grep -q "markout boards started" .rtx/markouts.log || { echo "error: the markouts process did not start; see .rtx/markouts.log" >&2; exit 1; }
+
 # The bridge in dev mode: tokens are checked with a PUBLIC dev secret (never in production).
 # Browsers send an Origin: the dashboard's own must be allowed.
 export RTX_BRIDGE_DEV_MODE=1
@@ -102,8 +113,10 @@ cat <<MSG
               (a DEV token, valid 8 h, signed with the public dev secret; the page removes it
               from the address bar. Or open http://127.0.0.1:7999/dashboard/ and paste it.)
   WebSocket:  ws://127.0.0.1:7999/ws/analytics      status: http://127.0.0.1:7999/api/analytics/status
-  Metrics:    worker http://127.0.0.1:9464/metrics   bridge http://127.0.0.1:7999/metrics
+  Metrics:    worker http://127.0.0.1:9464/metrics   markouts http://127.0.0.1:9465/metrics
+              bridge http://127.0.0.1:7999/metrics
   Topics:     $RTX tail exposure -f   |   $RTX tail alerts --from-beginning
+              $RTX tail routing_advice --from-beginning   (toxic accounts: after a few minutes)
 
   Simulated traffic at $RATE events/s follows (progress every 10 s). Ctrl-C stops everything.
 

@@ -72,3 +72,8 @@ def test_an_unknown_key_of_the_markouts_table_is_named(tmp_path: Path) -> None:
     path.write_text("[markouts]\nhorizon_ms = [1000]\n")
     with pytest.raises(ConfigError, match=r"markouts\.horizon_ms"):
         load(MarkoutsSettings(config_file=str(path)))
+
+
+def test_the_example_file_documents_the_defaults() -> None:
+    example = Path(__file__).resolve().parents[3] / "infra" / "rtx.example.toml"
+    assert load(MarkoutsSettings(config_file=str(example)))[0] == MarkoutConfig()
