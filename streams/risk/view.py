@@ -15,6 +15,7 @@ nothing and the order in which partitions report does not matter.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -113,12 +114,20 @@ class RiskView:
         self._changed.add(account)
         return True
 
+    def refresh_rows(self, limit: int | None = None) -> int:
+        """Brings the score rows of up to ``limit`` (None: all) accounts put since up to date;
+        returns how many wait still. A caller that runs this between inputs spreads the work
+        the next scores would do at once."""
+        stale = self._table_stale
+        for account in list(itertools.islice(stale, limit)):
+            stale.discard(account)
+            self._table.set_groups(account, self.groups_of(account))
+        return len(stale)
+
     def _scores(self) -> Scores:
         """Every account's scores, the table's rows of the accounts put since brought up to
         date first."""
-        for account in self._table_stale:
-            self._table.set_groups(account, self.groups_of(account))
-        self._table_stale.clear()
+        self.refresh_rows()
         return self._table.scores(self.market(), self.config.basis)
 
     def _add_groups(self, groups: Iterable[Group], sign: int) -> None:

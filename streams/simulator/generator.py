@@ -369,7 +369,6 @@ class Simulator:
         self.stats.open_positions = len(self._open)
         self._emit_position(pos, status="CLOSED")
 
-
     def _emit_position(self, pos: Position, status: str = "OPEN") -> None:
         self._pending.append(
             ("position", {

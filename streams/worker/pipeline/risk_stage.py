@@ -28,8 +28,11 @@ from streams.risk import AccountPartial, RiskView
 from streams.worker.pipeline.config import PipelineConfig
 from streams.worker.pipeline.records import Output, Record
 
-# AccountRisk records written per call of due() at most (the worker calls it every 5 ms).
-ACCOUNTS_PER_TICK = 20
+# Work per call of due() at most (the worker calls it every 5 ms, between inputs): AccountRisk
+# records written (~0.1 ms each) and accounts' score rows brought up to date (~30 us each), so
+# no call holds the event loop long (everything else the worker does waits behind it).
+ACCOUNTS_PER_TICK = 10
+ROWS_PER_TICK = 100
 
 
 class RiskStage:
@@ -44,6 +47,7 @@ class RiskStage:
         self.dirty = False  # anything changed since the last recompute
         self._accounts_at: float | None = None  # when changed accounts were last written
         self._top_at: float | None = None
+        self._alerts_at: float | None = None  # when the account alerts are next due
         self._refresh: list[str] = []  # accounts still to write again in this refresh round
         self._refresh_at = 0.0  # when the last slice of the round was written
         self._refresh_round = 0
@@ -100,15 +104,19 @@ class RiskStage:
             self._accounts_at = now
             self._to_write.update(dict.fromkeys(self.view.changed_accounts()))
         self._to_write.update(dict.fromkeys(self._refresh_slice(now)))
-        # A few per tick: each costs ~0.1 ms, and a tick must not hold the loop (the latency
-        # of everything else the worker does waits behind it).
         for account in list(itertools.islice(self._to_write, ACCOUNTS_PER_TICK)):
             del self._to_write[account]
             out.append(self._account(account))
-        if self._top_at is None or now - self._top_at >= self.outputs.top_interval_s:
+        self.view.refresh_rows(ROWS_PER_TICK)
+        # The top-N and the account alerts each score every account: half an interval apart.
+        every = self.outputs.top_interval_s
+        if self._top_at is None or now - self._top_at >= every:
             self._top_at = now
+            self._alerts_at = now + every / 2
             top: Record = dict(self.view.top())
             out.append(Output("account_risk_top", "global", "AccountRiskTop", top))
+        elif self._alerts_at is not None and now >= self._alerts_at:
+            self._alerts_at = None
             out += [_alert(a) for a in self._account_alerts(rules)]
         return out
 
