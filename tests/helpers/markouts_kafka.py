@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -20,34 +19,22 @@ from streams.sdk import Publisher
 from streams.settings import KafkaSettings
 from tests.helpers.faults import read_topic
 from tests.helpers.markouts import Event
+from tests.helpers.worker import WorkerProcess
 
 CODEC = default_codec()
 
 
-class MarkoutsProcess:
+class MarkoutsProcess(WorkerProcess):
     """``python -m streams.cli markouts`` with the test's topics; its output in a log file."""
 
-    def __init__(self, settings: KafkaSettings, tmp: Path, app_id: str, **env: str) -> None:
-        self.log_path = tmp / f"markouts-{app_id}-{uuid.uuid4().hex[:6]}.log"
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "RTX_TOPIC_PREFIX": settings.topic_prefix,
-            "RTX_APP_ID": app_id,
-            "RTX_MARKOUTS_METRICS_PORT": "0",
-            **env,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
+    command = ("markouts",)
 
-    def start(self) -> MarkoutsProcess:
-        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(  # noqa: S603 - our own command
-                [sys.executable, "-m", "streams.cli", "markouts"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+    def __init__(self, settings: KafkaSettings, tmp: Path, app_id: str, **env: str) -> None:
+        super().__init__(settings, tmp, app_id, RTX_MARKOUTS_METRICS_PORT="0", **env)
+        self.log_path = tmp / f"markouts-{app_id}-{uuid.uuid4().hex[:6]}.log"
+
+    def start(self) -> MarkoutsProcess:  # type: ignore[override]
+        super().start()
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:

@@ -50,6 +50,8 @@ async def wait_group_members(
 
 
 class WorkerProcess:
+    command: tuple[str, ...] = ("worker", "--loglevel", "info")  # of rtx-analytics
+
     def __init__(self, settings: KafkaSettings, tmp: Path, app_id: str, **env: str) -> None:
         self.log_path = tmp / f"{app_id}-{uuid.uuid4().hex[:6]}.log"
         self.env = {
@@ -68,7 +70,7 @@ class WorkerProcess:
     def start(self) -> None:
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(  # noqa: S603 - our own command
-                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+                [sys.executable, "-m", "streams.cli", *self.command],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
