@@ -96,6 +96,12 @@ test('a dealer acknowledges; the second dashboard shows it acknowledged, with it
   assert.equal(steps.length, 2);
   assert.match(steps[0], /raised by ExposureMonitor/);
   assert.match(steps[1], /acknowledge by dealer-dana: mine, hedging/);
+  // the dealer's own page re-renders when its copy of the state arrives, which may come after the desk's
+  await pages.dealer.waitForFunction(
+    (id) => document.querySelector(`#alert-list li.alert[data-id="${id}"]`)?.dataset.status === 'acknowledged',
+    alert.id,
+    { timeout: WAIT_MS },
+  );
   assert.deepEqual(await item(pages.dealer).locator('button.act').allTextContents(), ['assign', 'comment', 'snooze', 'resolve']);
   await pages.viewer.waitForFunction(
     (id) => document.querySelector(`#alert-list li.alert[data-id="${id}"]`)?.dataset.status === 'acknowledged',
