@@ -96,11 +96,19 @@ class ReaderSource(Source):
 
     def long(self, target: str, pad: str, lo: int = LONG_MIN, hi: int = LONG_MAX) -> None:
         """Read one zig-zag varint into ``target`` (one-byte values inline)."""
+        # One byte holds -64..63: inside every range but a length's (lo 0), where an odd byte
+        # is negative and must be refused like any other out-of-range value (read on, it would
+        # move p backwards, and a damaged map or array would then loop for ever).
+        one_byte = (
+            [f"{pad}    {target} = ({target} >> 1) ^ -({target} & 1)"]
+            if lo < 0
+            else [f"{pad}    if {target} & 1: raise NotFast", f"{pad}    {target} >>= 1"]
+        )
         self.lines += [
             f"{pad}{target} = d[p]",
             f"{pad}p += 1",
             f"{pad}if {target} < 0x80:",
-            f"{pad}    {target} = ({target} >> 1) ^ -({target} & 1)",
+            *one_byte,
             f"{pad}elif p + 9 < end:",
             # Fast decoder (no bounds check: at least 10 bytes remain); refuse a trailing zero
             # group (not minimal) and a 10-byte value over 64 bits (the C decoder wraps it).

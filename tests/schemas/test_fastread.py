@@ -79,6 +79,32 @@ def test_a_message_with_another_header_is_declined() -> None:
         reader(MAGIC + b"\x01" * 8 + b"\x00")
 
 
+def negative_length_summary() -> bytes:
+    """A RoutingSummary whose byLP key length is the one-byte varint 01: zig-zag -1. Read on,
+    that length moves the position back a byte, and the rest still parses ({"": -1}): hypothesis
+    found the bytes that make such a map loop for ever (a large count)."""
+    codec = default_codec()
+    record = {name: 3 for name in ("windowStart", "windowEnd", "count", "abookCount")}
+    record |= {name: 3 for name in ("bbookCount", "slippagePositiveCount", "slippageNegativeCount")}
+    record |= {f["name"]: 0.5 for f in RAW["RoutingSummary"]["fields"] if f["type"] == "double"}
+    value = codec.encode("RoutingSummary", record | {"byLP": {"Q": 7}})
+    entry = b"\x02\x02Q\x0e\x00"  # count 1, key of length 1 "Q", value 7, end of the map
+    assert value.count(entry) == 1
+    return value.replace(entry, b"\x02\x01\x00")
+
+
+def test_a_negative_one_byte_length_is_declined() -> None:
+    codec = default_codec()
+    value = negative_length_summary()
+    info = codec.schema("RoutingSummary")
+    reader = compile_reader(json.loads(info.canonical_form), info.header)
+    assert reader is not None
+    with pytest.raises(NotFast):
+        reader(value)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the codec refuses it too, any way it likes
+        codec.decode(value)
+
+
 @pytest.mark.parametrize("name", ["Alert", "RoutingDecision", "RoutingSummary"])
 @PROPERTY
 @given(data=st.data())
