@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from streams.exposure.book import (
@@ -160,6 +160,9 @@ symbol = st.sampled_from(["EURUSD", "USDJPY", "EURGBP", "GBPUSD"])
         max_size=12,
     )
 )
+# A tie in micro-USD with the exact 1/160 (2,640 micro-JPY -> 16.5): the worker multiplies by
+# the double 1.0 / 160.0, a hair above 1/160, so the product rounds to 17 (CI found this).
+@example([("EURUSD", "BUY", 1, 50, False)] * 3 + [("USDJPY", "BUY", 24, 110, False)])
 def test_bbook_net_is_the_larger_of_the_summed_long_and_short_currency_legs(
     rows: list[tuple[str, str, int, int, bool]],
 ) -> None:
@@ -169,7 +172,9 @@ def test_bbook_net_is_the_larger_of_the_summed_long_and_short_currency_legs(
         for i, (s, sd, v, o, a) in enumerate(rows)
         for book in [{"book": "ABOOK", "lp": "LMAX"} if a else {}]
     ]
-    rates = {"USD": 1, "EUR": Fraction(1.1), "GBP": Fraction(1.25), "JPY": 1 / Fraction(160.0)}
+    # The rates as the worker holds them: doubles (USD per JPY is the double 1.0 / 160.0, not
+    # the rational 1/160), each product then summed exactly and rounded once, half to even.
+    rates = {"USD": 1, "EUR": Fraction(1.1), "GBP": Fraction(1.25), "JPY": Fraction(1.0 / 160.0)}
     legs: dict[str, Fraction] = {}
     for p in positions:
         if p["book"] != "BBOOK":
