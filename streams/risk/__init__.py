@@ -11,6 +11,7 @@ examples: docs/pnl.md. Two stages, like exposure:
   gives ``PnlChange``, ``AccountRisk`` and ``AccountRiskTop`` records (:mod:`.records`);
 - :mod:`.day` (trading day and its roll), :mod:`.marks` (which side a position closes at),
   :mod:`.figures` (exact figures), :mod:`.table` (numpy scores to rank 100,000 accounts),
+  :mod:`.survey` (that ranking done in slices, between the worker's inputs),
   :mod:`.partial`, :mod:`.config`.
 
 Errors: :class:`RiskStateError` (a malformed partial or state; a ``StateError``) and

@@ -16,7 +16,7 @@ nothing and the order in which partitions report does not matter.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from streams.market.exact import ExactSum
@@ -35,7 +35,8 @@ from streams.risk.marks import Price, mid_price, quote_price
 from streams.risk.partial import AccountPartial, Group, Largest, RiskStateError, larger
 from streams.risk.realized import RealizedKey, RealizedLedger
 from streams.risk.records import AccountRisk, AccountRiskTop, PnlChange
-from streams.risk.table import AccountTable, Bools, Floats, Scores, rank
+from streams.risk.survey import OverSurvey, TopSurvey
+from streams.risk.table import AccountTable, Bools, Floats, Scores
 
 
 class RiskView:
@@ -264,28 +265,37 @@ class RiskView:
     def top(self, n: int | None = None) -> AccountRiskTop:
         """The n (default ``config.top_n``) accounts with the largest exposure, floating P&L and
         realised P&L today; candidates from the float scores, ranked on exact figures."""
+        survey = self.top_survey(n)
+        survey.step()
+        return survey.record()
+
+    def top_survey(self, n: int | None = None) -> TopSurvey:
+        """:meth:`top` in slices: every account scored now, the candidates' exact figures by
+        :meth:`TopSurvey.step`, then :meth:`TopSurvey.record` (:mod:`streams.risk.survey`)."""
         n = n or self.config.top_n
         scores = self._scores()
         has_positions = scores.positions > 0
-        memo: dict[str, AccountRisk | None] = {}
-
-        def ranked(field: str, score: Floats, mask: Bools) -> list[AccountRisk]:
-            found = self._table.candidates(score, mask, n, scores.magnitude)
-            for account in found:
-                if account not in memo:
-                    memo[account] = self.account_risk(account)
-            return rank((memo[a] for a in found), field, n)
-
-        return {
-            "eventTime": self.event_time,
-            "tradingDay": self.trading_day(),
-            "basis": self.config.basis,
-            "n": n,
-            "accounts": len(self._table),
-            "byExposure": ranked("exposure", scores.exposure, has_positions),
-            "byFloatingPnl": ranked("floatingPnl", scores.floating, has_positions),
-            "byRealizedToday": ranked("realizedToday", scores.realized, scores.realized != 0),
+        masks: dict[str, tuple[Floats, Bools]] = {
+            "byExposure": (scores.exposure, has_positions),
+            "byFloatingPnl": (scores.floating, has_positions),
+            "byRealizedToday": (scores.realized, scores.realized != 0),
         }
+        lists = {
+            name: self._table.candidates(score, mask, n, scores.magnitude)
+            for name, (score, mask) in masks.items()
+        }
+        accounts = len(self._table)
+
+        def header() -> dict[str, Any]:
+            return {
+                "eventTime": self.event_time,
+                "tradingDay": self.trading_day(),
+                "basis": self.config.basis,
+                "n": n,
+                "accounts": accounts,
+            }
+
+        return TopSurvey(self.account_risk, header, lists, n)
 
     def accounts_over(
         self, *, pnl_today: float | None = None, exposure: float | None = None
@@ -294,20 +304,29 @@ class RiskView:
         whose exposure is at least ``exposure`` (USD; exact figures, sorted by accountId): for
         the winning-account and per-account limit alerts, without an exact pass over every
         account."""
+        survey = self.over_survey(pnl_today=pnl_today, exposure=exposure)
+        survey.step()
+        return survey.found()
+
+    def over_survey(
+        self,
+        *,
+        pnl_today: float | None = None,
+        exposure: float | None = None,
+        also: Iterable[str] = (),
+    ) -> OverSurvey:
+        """:meth:`accounts_over` in slices (and the figures of the accounts ``also``): every
+        account scored now, the candidates' exact figures by :meth:`OverSurvey.step`, then
+        :meth:`OverSurvey.found` and :meth:`OverSurvey.asked`."""
         scores = self._scores()
-        found: dict[str, AccountRisk] = {}
-        checks: list[tuple[float | None, Floats, Callable[[AccountRisk], float]]] = [
-            (pnl_today, scores.floating + scores.realized, lambda r: r["pnlToday"]),
-            (exposure, scores.exposure, lambda r: r["exposure"]),
-        ]
-        for level, score, figure in checks:
-            if level is None:
-                continue
-            for account in self._table.at_least(score, level, scores.magnitude):
-                record = found.get(account) or self.account_risk(account)
-                if record is not None and figure(record) >= level:
-                    found[account] = record
-        return [found[a] for a in sorted(found)]
+        checks: list[tuple[float, str, list[str]]] = []
+        for level, score, field in (
+            (pnl_today, scores.floating + scores.realized, "pnlToday"),
+            (exposure, scores.exposure, "exposure"),
+        ):
+            if level is not None:
+                checks.append((level, field, self._table.at_least(score, level, scores.magnitude)))
+        return OverSurvey(self.account_risk, checks, also)
 
     def changed_accounts(self) -> list[str]:
         """Accounts whose positions or realised P&L changed since the last call (sorted)."""

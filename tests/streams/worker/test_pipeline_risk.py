@@ -14,9 +14,17 @@ import pytest
 
 from schemas.codec import default_codec
 from streams import events
+from streams.alerts.config import RulesConfig
 from streams.risk import RiskConfig
 from streams.routing.windows import RoutingConfig
-from streams.worker.pipeline import GlobalStage, InputStage, Internal, Output, PipelineConfig
+from streams.worker.pipeline import (
+    GlobalStage,
+    InputStage,
+    Internal,
+    Output,
+    PipelineConfig,
+    risk_stage,
+)
 from streams.worker.pipeline.config import RiskOutputs
 from streams.worker.pipeline.records import risk_state_from, risk_state_messages
 from tests.helpers.risk import micros, position, run
@@ -338,3 +346,66 @@ def test_account_partials_are_sent_at_most_once_per_interval_and_held_until_then
     assert later.key == "acct:0:acc-H" and not stage.positions.undrained(0)
     groups = later.value["partial"]["groups"]
     assert [g[3] for g in groups] == [2], "both positions, in one partial"
+
+
+def _busy_day(topic: Topic, accounts: int) -> list[dict[str, Any]]:
+    """``accounts`` accounts long EURUSD, the i-th (i+1) x 10,000, opened at 1.0800; a quote
+    at 1.1000/1.1002 puts the i-th at (i+1) x 200 USD floating."""
+    positions = [
+        position(f"b{i}", account=f"acc-{i:03d}", volume=10_000.0 * (i + 1), open_price=1.08, t=T)
+        for i in range(accounts)
+    ]
+    topic.feed(*positions, quote("EURUSD", 1.1, 1.1002, T + S))
+    return positions
+
+
+def test_the_top_n_is_computed_a_few_candidates_per_tick_and_equals_the_exact_ranking() -> None:
+    """A top-20 of 60 accounts has 40 candidates: no tick computes more than its share of
+    exact figures (the rest of the worker's event loop waits behind each tick), and the
+    record published after the last slice is the view's exact ranking."""
+    topic = Topic(PipelineConfig())
+    stage = topic.stage.risk
+    view = stage.view
+    computed: list[str] = []
+    exact = view.account_risk
+    view.account_risk = lambda a: (computed.append(a), exact(a))[1]  # type: ignore[method-assign]
+    _busy_day(topic, 60)
+    ticks, per_tick = 0, []
+    while not of(topic.outputs, "account_risk_top"):
+        computed.clear()
+        topic.now += 0.005
+        topic.outputs += topic.stage.due(topic.now)
+        per_tick.append(len(computed))
+        ticks += 1
+        assert ticks < 100, "the top-N is published"
+    assert ticks > 1, "in slices, not at once"
+    assert max(per_tick) <= risk_stage.SURVEY_PER_TICK + risk_stage.ACCOUNTS_PER_TICK
+    view.account_risk = exact  # type: ignore[method-assign]
+    (top,) = of(topic.outputs, "account_risk_top")
+    assert top == dict(view.top()), "no input in between: the exact ranking of this moment"
+    assert [r["accountId"] for r in top["byFloatingPnl"]][:3] == ["acc-059", "acc-058", "acc-057"]
+
+
+def test_winning_accounts_are_alerted_after_the_check_s_slices() -> None:
+    """Accounts at or above the winning level (here 5,000 USD: accounts 25 and up) are
+    raised, each once, half a top interval after the top-N; one that falls back below the
+    margin resolves at the next check."""
+    rules = RulesConfig(account_winning_usd=5_000.0, account_winning_margin_usd=500.0)
+    topic = Topic(PipelineConfig(rules=rules))
+    positions = _busy_day(topic, 40)
+    for _ in range(200):  # two seconds of ticks
+        topic.now += 0.01
+        topic.outputs += topic.stage.due(topic.now)
+    raised = [a for a in of(topic.outputs, "alerts") if a["ruleId"] == "account.winning.high"]
+    winners = {f"acc-{i:03d}" for i in range(24, 40)}  # (i + 1) x 200 >= 5,000
+    assert sorted(a["title"].rsplit(": ", 1)[1] for a in raised) == sorted(winners)
+    assert {a["state"] for a in raised} == {"RAISED"}
+    # acc-039 closes its position, no realised P&L reported: its P&L today falls to 0.
+    closed = dict(positions[-1], version=2, status="CLOSED", volume=0.0, eventTime=T + 2 * S)
+    topic.outputs.clear()
+    topic.feed(closed)
+    for _ in range(200):
+        topic.now += 0.01
+        topic.outputs += topic.stage.due(topic.now)
+    later = [a for a in of(topic.outputs, "alerts") if a["ruleId"] == "account.winning.high"]
+    assert [(a["title"].rsplit(": ", 1)[1], a["state"]) for a in later] == [("acc-039", "RESOLVED")]
