@@ -40,10 +40,15 @@ class Coalescer:
         if record == self._latest:
             return None
         self._latest = record
-        if self._last_pub is None or now - self._last_pub >= self._interval:
+        if self.is_open(now):
             return self._publish(now)
         self._pending = True
         return None
+
+    def is_open(self, now: float) -> bool:
+        """Whether a changed value offered now would be published at once (a caller whose
+        values are costly computes one only then, or at :meth:`next_deadline`)."""
+        return self._last_pub is None or now - self._last_pub >= self._interval
 
     def due(self, now: float) -> dict[str, Any] | None:
         """Call at (or after) :meth:`next_deadline`: the pending value once its interval has

@@ -6,9 +6,10 @@ top accounts and the risk alerts (docs/pnl.md).
   the bid and ask of ``mids`` messages to :meth:`RiskStage.quotes`, in the internal topic's
   order, so realised P&L is converted at the rate the view holds when it learns of it, in a
   replay as in the original run;
-- :meth:`RiskStage.recompute`, once per batch that changed anything: ``pnl_change()``, the
-  daily-loss rule, and the record through a :class:`streams.exposure.Coalescer` (at most one
-  per interval, a heartbeat);
+- :meth:`RiskStage.recompute`, after a batch that changed anything: ``pnl_change()``, the
+  daily-loss rule and the record through a :class:`streams.exposure.Coalescer` (at most one
+  per interval, a heartbeat), computed only when the coalescer would publish it at once, else
+  by :meth:`RiskStage.due` when the interval ends;
 - :meth:`RiskStage.due`, on the worker's timer: the coalesced P&L, the account risk of the
   accounts changed (and, in slices, of every account again), the top-N and the account alerts;
 - :meth:`RiskStage.state` / :meth:`RiskStage.restore`: the view's state without the partials
@@ -55,9 +56,11 @@ class RiskStage:
         self._top_at: float | None = None
         self._alerts_at: float | None = None  # when the account alerts are next due
         self._refresh: list[str] = []  # accounts still to write again in this refresh round
-        self._refresh_at = 0.0  # when the last slice of the round was written
+        self._refresh_at = 0.0  # when the refresh round started
         self._refresh_round = 0
-        self._round_size = 1
+        self._round_size = 0
+        self._round_written = 0
+        self._tick_at: float | None = None  # the previous call of due()
         self._to_write: dict[str, None] = {}  # accounts whose AccountRisk is due, in order
         self._top: TopSurvey | None = None  # a top-N in progress
         self._alerts: OverSurvey | None = None  # an account-alert check in progress
@@ -87,10 +90,14 @@ class RiskStage:
     # --- outputs -------------------------------------------------------------------------------
 
     def recompute(self, rules: RuleEngine, now: float) -> list[Output]:
-        """After a batch: the P&L record, its daily-loss alerts, and the record to publish
-        now (coalesced)."""
-        if not self.dirty:
+        """After a batch: when the coalescer would publish a P&L record now, that record and
+        its daily-loss alerts; otherwise nothing yet (:meth:`due` computes it when the
+        interval ends: one ``pnl_change()`` per published record, not one per batch)."""
+        if not self.dirty or not self.coalescer.is_open(now):
             return []
+        return self._pnl(rules, now)
+
+    def _pnl(self, rules: RuleEngine, now: float) -> list[Output]:
         self.dirty = False
         record: Record = dict(self.view.pnl_change())
         self.latest_pnl = record
@@ -104,7 +111,9 @@ class RiskStage:
         """Periodic: the coalesced or heartbeat P&L, the changed accounts, a slice of the
         refresh round, the top-N and the account alerts."""
         out: list[Output] = []
-        pending = self.coalescer.due(now)
+        if self.dirty and self.coalescer.is_open(now):
+            out += self._pnl(rules, now)
+        pending = self.coalescer.due(now)  # a heartbeat
         if pending is not None:
             out.append(Output("pnl", "global", "PnlChange", pending))
         every = self.outputs.accounts_interval_s
@@ -115,7 +124,7 @@ class RiskStage:
         for account in list(itertools.islice(self._to_write, ACCOUNTS_PER_TICK)):
             del self._to_write[account]
             out.append(self._account(account))
-        self.view.refresh_rows(ROWS_PER_TICK)
+        self._refresh_rows(now)
         # The top-N and the account alerts each score every account: half an interval apart,
         # and each computes its candidates' exact figures a few per call (streams.risk.survey).
         every = self.outputs.top_interval_s
@@ -135,6 +144,23 @@ class RiskStage:
             self._alerts = None
         return out
 
+    def _refresh_rows(self, now: float) -> None:
+        """Score rows of the accounts put since: paced to be done when the next top-N scores
+        them, so that an account put several times meanwhile is mostly rewritten once; never
+        more than ``ROWS_PER_TICK`` a call."""
+        last, self._tick_at = self._tick_at, now
+        stale = self.view.refresh_rows(0)
+        if not stale:
+            return
+        left = self._top_at + self.outputs.top_interval_s - now if self._top_at is not None else 0
+        step = now - last if last is not None else 0.0
+        if left <= step:
+            count = ROWS_PER_TICK
+        else:
+            count = min(ROWS_PER_TICK, math.ceil(stale * step / left))
+        if count > 0:
+            self.view.refresh_rows(count)
+
     def _account(self, account: str) -> Output:
         """The account's AccountRisk, or a tombstone when it has nothing left."""
         record = self.view.account_risk(account)
@@ -144,20 +170,23 @@ class RiskStage:
 
     def _refresh_slice(self, now: float) -> list[str]:
         """Every live account is written again once per ``refresh_s`` (its floating P&L moves
-        with the quotes), spread over the round in slices, not all at once."""
+        with the quotes), spread evenly over the round: by time t into the round, t/refresh_s
+        of its accounts (a tick writes none when its share is under one account)."""
+        every = self.outputs.refresh_s
         if not self._refresh:
-            if now - self._refresh_at < self.outputs.refresh_s and self._refresh_round:
+            if self._refresh_round and now - self._refresh_at < every:
                 return []
             self._refresh = self.view.accounts()[::-1]  # popped from the end: sorted order
             self._refresh_round += 1
-            self._refresh_at = now
-            self._round_size = max(len(self._refresh), 1)
+            self._refresh_at = now  # when this round started
+            self._round_size = len(self._refresh)
+            self._round_written = 0
             return []
-        share = (now - self._refresh_at) / self.outputs.refresh_s
-        count = min(len(self._refresh), math.ceil(self._round_size * share))
+        share = min((now - self._refresh_at) / every, 1.0)
+        count = min(len(self._refresh), math.floor(self._round_size * share) - self._round_written)
         if count <= 0:
             return []
-        self._refresh_at = now
+        self._round_written += count
         return [self._refresh.pop() for _ in range(count)]
 
     def _alert_survey(self, rules: RuleEngine) -> OverSurvey:

@@ -207,6 +207,8 @@ def test_an_account_with_nothing_left_is_a_tombstone_and_its_internal_key_is_del
     topic = Topic(PipelineConfig())
     topic.feed(position("x1", account="acc-Z", t=T, volume=1_000.0, open_price=1.1))
     topic.feed(position("x1", 2, account="acc-Z", t=T + S, status="CLOSED", open_price=1.1))
+    topic.now += PipelineConfig().risk_outputs.accounts_interval_s  # changed accounts are due
+    topic.outputs += topic.stage.due(topic.now)
     gone = [r for r in topic.records if r.key and r.key.startswith(b"acct:") and not r.value]
     assert len(gone) == 1, "an empty partial, then a tombstone of its key"
     written = [(o.key, o.record) for o in topic.outputs if o.topic == "account_risk"]
@@ -409,3 +411,51 @@ def test_winning_accounts_are_alerted_after_the_check_s_slices() -> None:
         topic.outputs += topic.stage.due(topic.now)
     later = [a for a in of(topic.outputs, "alerts") if a["ruleId"] == "account.winning.high"]
     assert [(a["title"].rsplit(": ", 1)[1], a["state"]) for a in later] == [("acc-039", "RESOLVED")]
+
+
+def test_the_refresh_round_writes_every_account_evenly_over_refresh_s() -> None:
+    """300 accounts, refresh_s 10: after a round starts, each second writes about a tenth of
+    them again (not all in the first ticks), and the round is complete after 10 s."""
+    topic = Topic(PipelineConfig(risk_outputs=RiskOutputs(refresh_s=10.0, accounts_interval_s=60)))
+    _busy_day(topic, 300)
+    for _ in range(2_000):  # the changed accounts, 5 a tick, and the round's start
+        topic.now += 0.005
+        topic.outputs += topic.stage.due(topic.now)
+    start = topic.now
+    per_second = []
+    for _ in range(10):
+        topic.outputs.clear()
+        for _ in range(200):
+            topic.now += 0.005
+            topic.outputs += topic.stage.due(topic.now)
+        per_second.append(len(of(topic.outputs, "account_risk")))
+    assert sum(per_second) == 300 and topic.now - start == pytest.approx(10.0)
+    assert all(25 <= n <= 35 for n in per_second), per_second
+
+
+def test_pnl_is_computed_once_per_published_record_not_once_per_batch() -> None:
+    """A quote batch every 10 ms for half a second: at most one P&L record per 50 ms is
+    published, each computation is one that is published, and the last quote's P&L goes
+    out when the interval ends."""
+    topic = Topic(PipelineConfig())
+    _busy_day(topic, 10)
+    view = topic.stage.risk.view
+    computed: list[int] = []
+    exact = view.pnl_change
+    view.pnl_change = lambda: (computed.append(1), exact())[1]  # type: ignore[method-assign]
+    topic.outputs.clear()
+    for i in range(50):
+        bid = 1.1 + i * 1e-5
+        record = quote("EURUSD", bid, bid + 0.0002, T + 2 * S + i * 10_000)
+        topic.stage1.applier("quotes")(0, record, topic.now)
+        values = topic.append(topic.stage1.take(topic.now))
+        topic.outputs += topic.stage.apply_encoded(values, topic.now)
+        for _ in range(2):
+            topic.now += 0.005
+            topic.outputs += topic.stage.due(topic.now)
+    published = of(topic.outputs, "pnl")
+    assert len(computed) == len(published), "every P&L computed is published"
+    assert 9 <= len(published) <= 11, "at most one per 50 ms over 0.5 s"
+    topic.now += 0.05
+    topic.outputs += topic.stage.due(topic.now)
+    assert of(topic.outputs, "pnl")[-1] == exact(), "the last quote's P&L, once the interval ends"
