@@ -339,6 +339,11 @@ class RiskView:
         known = set(self._partials) | set(self._ledger.accounts())
         return sorted(a for a in known if self._live(a))
 
+    def known_accounts(self) -> list[str]:
+        """Every account the view holds anything of, live or not (cheap: no check per account;
+        :meth:`account_risk` says None for one that is not live)."""
+        return list(dict.fromkeys([*self._partials, *self._ledger.accounts()]))
+
     def _live(self, account: str) -> bool:
         """Open positions, or realised P&L today (converted or waiting for a rate)."""
         if any(p.groups for p in self._partials.get(account, {}).values()):

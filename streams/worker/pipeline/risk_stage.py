@@ -40,6 +40,13 @@ ROWS_PER_TICK = 25
 # Candidates of a top-N or an account-alert check whose exact figures one call computes (the
 # same ~0.1 ms each): a top-N of 20 has up to 60 candidates, done in a dozen calls.
 SURVEY_PER_TICK = 5
+# A scoring rewrites the stale score rows first, all at once: it starts when at most this many
+# are left (a few milliseconds), the ticks meanwhile rewriting more rows each (~2.5 ms), and
+# waits at most this many top intervals more (a cold start at 100,000 accounts has them all
+# stale; a whole rewrite then would hold the event loop for seconds).
+STALE_ROWS_TO_SCORE = 100
+CATCH_UP_ROWS_PER_TICK = 40
+MAX_WAIT_INTERVALS = 30
 
 
 class RiskStage:
@@ -61,7 +68,10 @@ class RiskStage:
         self._round_size = 0
         self._round_written = 0
         self._tick_at: float | None = None  # the previous call of due()
-        self._to_write: dict[str, None] = {}  # accounts whose AccountRisk is due, in order
+        self._waiting_since: float | None = None  # a scoring waits for stale rows since
+        # Accounts whose AccountRisk is due, in order: True if changed (nothing left: a
+        # tombstone), False if only the refresh round's (nothing left: nothing written).
+        self._to_write: dict[str, bool] = {}
         self._top: TopSurvey | None = None  # a top-N in progress
         self._alerts: OverSurvey | None = None  # an account-alert check in progress
 
@@ -119,22 +129,29 @@ class RiskStage:
         every = self.outputs.accounts_interval_s
         if self._accounts_at is None or now - self._accounts_at >= every:
             self._accounts_at = now
-            self._to_write.update(dict.fromkeys(self.view.changed_accounts()))
-        self._to_write.update(dict.fromkeys(self._refresh_slice(now)))
+            self._to_write.update(dict.fromkeys(self.view.changed_accounts(), True))
+        for account in self._refresh_slice(now):
+            self._to_write.setdefault(account, False)
         for account in list(itertools.islice(self._to_write, ACCOUNTS_PER_TICK)):
-            del self._to_write[account]
-            out.append(self._account(account))
+            changed = self._to_write.pop(account)
+            record = self.view.account_risk(account)
+            if record is not None or changed:
+                out.append(_account_output(account, record))
         self._refresh_rows(now)
         # The top-N and the account alerts each score every account: half an interval apart,
         # and each computes its candidates' exact figures a few per call (streams.risk.survey).
+        # A scoring first rewrites the rows still stale: when many are (thousands of accounts
+        # changed at once), it waits while the ticks catch up, at most MAX_WAIT_INTERVALS.
         every = self.outputs.top_interval_s
         if self._top is None and (self._top_at is None or now - self._top_at >= every):
-            self._top_at = now
-            self._alerts_at = now + every / 2
-            self._top = self.view.top_survey()
+            if self._may_score(now):
+                self._top_at = now
+                self._alerts_at = now + every / 2
+                self._top = self.view.top_survey()
         elif self._alerts is None and self._alerts_at is not None and now >= self._alerts_at:
-            self._alerts_at = None
-            self._alerts = self._alert_survey(rules)
+            if self._may_score(now):
+                self._alerts_at = None
+                self._alerts = self._alert_survey(rules)
         if self._top is not None and self._top.step(SURVEY_PER_TICK):
             top: Record = dict(self._top.record())
             self._top = None
@@ -144,10 +161,23 @@ class RiskStage:
             self._alerts = None
         return out
 
+    def _may_score(self, now: float) -> bool:
+        """Whether a scoring may start now: few stale rows left, or it has waited
+        ``MAX_WAIT_INTERVALS`` top intervals for them."""
+        if self.view.refresh_rows(0) <= STALE_ROWS_TO_SCORE:
+            self._waiting_since = None
+            return True
+        if self._waiting_since is None:
+            self._waiting_since = now
+        if now - self._waiting_since < MAX_WAIT_INTERVALS * self.outputs.top_interval_s:
+            return False
+        self._waiting_since = None
+        return True
+
     def _refresh_rows(self, now: float) -> None:
         """Score rows of the accounts put since: paced to be done when the next top-N scores
-        them, so that an account put several times meanwhile is mostly rewritten once; never
-        more than ``ROWS_PER_TICK`` a call."""
+        them, so that an account put several times meanwhile is mostly rewritten once; at most
+        ``ROWS_PER_TICK`` a call, ``CATCH_UP_ROWS_PER_TICK`` while a scoring waits for them."""
         last, self._tick_at = self._tick_at, now
         stale = self.view.refresh_rows(0)
         if not stale:
@@ -155,18 +185,11 @@ class RiskStage:
         left = self._top_at + self.outputs.top_interval_s - now if self._top_at is not None else 0
         step = now - last if last is not None else 0.0
         if left <= step:
-            count = ROWS_PER_TICK
+            count = CATCH_UP_ROWS_PER_TICK if stale > STALE_ROWS_TO_SCORE else ROWS_PER_TICK
         else:
             count = min(ROWS_PER_TICK, math.ceil(stale * step / left))
         if count > 0:
             self.view.refresh_rows(count)
-
-    def _account(self, account: str) -> Output:
-        """The account's AccountRisk, or a tombstone when it has nothing left."""
-        record = self.view.account_risk(account)
-        return Output(
-            "account_risk", account, "AccountRisk", None if record is None else dict(record)
-        )
 
     def _refresh_slice(self, now: float) -> list[str]:
         """Every live account is written again once per ``refresh_s`` (its floating P&L moves
@@ -176,7 +199,9 @@ class RiskStage:
         if not self._refresh:
             if self._refresh_round and now - self._refresh_at < every:
                 return []
-            self._refresh = self.view.accounts()[::-1]  # popped from the end: sorted order
+            # Every account held, popped from the end; those with nothing left are skipped
+            # when their turn comes (no check of 100,000 accounts in one tick).
+            self._refresh = self.view.known_accounts()[::-1]
             self._refresh_round += 1
             self._refresh_at = now  # when this round started
             self._round_size = len(self._refresh)
@@ -216,6 +241,11 @@ class RiskStage:
     def restore(self, state: Mapping[str, Any]) -> None:
         self.view.restore(state)
         self.dirty = True
+
+
+def _account_output(account: str, record: Mapping[str, Any] | None) -> Output:
+    """The account's AccountRisk, or a tombstone when it has nothing left."""
+    return Output("account_risk", account, "AccountRisk", None if record is None else dict(record))
 
 
 def _alert(record: Record) -> Output:

@@ -459,3 +459,29 @@ def test_pnl_is_computed_once_per_published_record_not_once_per_batch() -> None:
     topic.now += 0.05
     topic.outputs += topic.stage.due(topic.now)
     assert of(topic.outputs, "pnl")[-1] == exact(), "the last quote's P&L, once the interval ends"
+
+
+def test_a_scoring_waits_while_many_score_rows_are_stale_and_the_ticks_catch_up() -> None:
+    """300 accounts changed at once: no tick rewrites them all (a scoring would, at 100,000
+    accounts that is seconds); the ticks rewrite a few dozen each until few are left, then
+    the top-N is scored and published, equal to the exact ranking."""
+    topic = Topic(PipelineConfig())
+    view = topic.stage.risk.view
+    topic.stage1.applier("quotes")(0, quote("EURUSD", 1.1, 1.1002, T), topic.now)
+    for i in range(300):
+        record = position(f"c{i}", account=f"acc-{i:03d}", volume=1e4 * (i + 1), open_price=1.08)
+        topic.stage1.applier("positions")(0, record, topic.now)
+    values = topic.append(topic.stage1.take(topic.now))
+    topic.outputs += topic.stage.apply_encoded(values, topic.now)
+    stale = [view.refresh_rows(0)]
+    assert stale[0] == 300
+    while not of(topic.outputs, "account_risk_top"):
+        topic.now += 0.005
+        topic.outputs += topic.stage.due(topic.now)
+        stale.append(view.refresh_rows(0))
+        assert len(stale) < 1_000, "the top-N is published"
+    rewritten = [a - b for a, b in zip(stale, stale[1:], strict=False)]
+    cap = risk_stage.CATCH_UP_ROWS_PER_TICK + risk_stage.STALE_ROWS_TO_SCORE
+    assert max(rewritten) <= cap < 300, "never all at once"
+    (top,) = of(topic.outputs, "account_risk_top")
+    assert top == dict(view.top()) and top["accounts"] == 300
