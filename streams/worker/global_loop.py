@@ -46,6 +46,7 @@ class GlobalLoop:
         self.consumers: list[AIOKafkaConsumer] = []  # the running one: lag, tick recovery
         self._last_snapshot = 0.0
         self._tick_failure: BaseException | None = None
+        self._starting = asyncio.Lock()  # one rebuild of the stage at a time
 
     async def run(self) -> None:
         """Read the internal topic until cancelled (:func:`streams.worker.kafka_io.consume`)."""
@@ -63,8 +64,9 @@ class GlobalLoop:
         """Apply one batch of internal messages; the futures resolve when its outputs are
         acknowledged. The first batch after an assignment rebuilds the stage first."""
         sender = await self.producers.sender("global")
-        if self.stage is None:
-            await self._start(sender, min(records[0].offset for records in batch.values()))
+        async with self._starting:  # not while the timer rebuilds it
+            if self.stage is None:
+                await self._start(sender, min(records[0].offset for records in batch.values()))
         stage = self.stage
         assert stage is not None  # noqa: S101 - set by _start
         # The stage's own snapshots and their pieces (read only when a stage starts; keys
@@ -101,7 +103,13 @@ class GlobalLoop:
         history = await read_partition(
             self.kafka.bootstrap_servers, self.topics["internal"], 0, until
         )
-        stage, alerts = GlobalStage.recover(self.config, history, time.monotonic())
+        # In a thread: replaying 300,000 internal messages takes tens of seconds, and on the
+        # event loop it would stop the consumers' heartbeats (the group would expire the
+        # member and rebalance, which rebuilds again). The stage is new and shared with
+        # nothing until it is assigned below; the GIL leaves the event loop its turns.
+        stage, alerts = await asyncio.to_thread(
+            GlobalStage.recover, self.config, history, time.monotonic()
+        )
         stage.covered = until
         await self.writer.add(sender, alerts, self.alert_ids)
         self.stage = stage
@@ -163,7 +171,8 @@ class GlobalLoop:
         for consumer in list(self.consumers):
             if internal in consumer.assignment():
                 position = await consumer.position(internal)
-        self.stage = None
-        self.alert_ids.clear()
-        if position is not None:
-            await self._start(sender, position)
+        async with self._starting:
+            self.stage = None
+            self.alert_ids.clear()
+            if position is not None:
+                await self._start(sender, position)
