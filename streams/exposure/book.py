@@ -23,7 +23,6 @@ Errors: :class:`InvalidPartial` (a malformed partial record, a ``ValueError``) a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -43,7 +42,15 @@ from streams.market.positions import PositionIndex
 from streams.market.positions import is_open as _is_open
 
 GroupKey = tuple[str, str, str]  # (symbol, book, lp or "")
-_INT_RE = re.compile(r"-?[0-9]{1,80}")
+
+
+def _is_int(a: object) -> bool:
+    """``a`` is a str of 1-80 ASCII digits, optionally after a minus (the regex
+    ``-?[0-9]{1,80}``, checked without one)."""
+    if type(a) is not str or not a.isascii() or len(a) > 81:
+        return False
+    digits = a[1:] if a[:1] == "-" else a
+    return 0 < len(digits) <= 80 and digits.isdigit()
 
 
 class InvalidPartial(StateError):
@@ -184,22 +191,42 @@ class Partial(Mapping[GroupKey, Sums]):
         rows = rec.get("groups")
         if not isinstance(rows, list):
             raise InvalidPartial("partial.groups: expected a list")
+        # The global stage decodes one of these per positions partition and batch: the checks
+        # are inline (no regex, no generator per row) and the Sums built without the frozen
+        # dataclass's __init__; the result is the same, errors included.
         groups: dict[GroupKey, Sums] = {}
+        new = object.__new__
+        put = object.__setattr__
         for i, row in enumerate(rows):
-            if not isinstance(row, list) or len(row) != 8:
+            if type(row) is not list or len(row) != 8:
                 raise InvalidPartial(f"partial.groups[{i}]: expected a list of 8 items")
-            symbol, book, lp, count, *amounts = row
-            if not all(isinstance(x, str) for x in (symbol, book, lp)):
+            symbol, book, lp, count, a, b, c, d = row
+            if type(symbol) is not str or type(book) is not str or type(lp) is not str:
                 raise InvalidPartial(f"partial.groups[{i}]: symbol, book, lp must be strings")
             if type(count) is not int or count < 0:
                 raise InvalidPartial(f"partial.groups[{i}]: count must be an int >= 0")
-            if not all(isinstance(a, str) and _INT_RE.fullmatch(a) for a in amounts):
+            if not (_is_int(a) and _is_int(b) and _is_int(c) and _is_int(d)):
                 raise InvalidPartial(f"partial.groups[{i}]: amounts must be decimal strings")
             key = (symbol, book, lp)
             if key in groups:
                 raise InvalidPartial(f"partial.groups[{i}]: duplicate group {key!r}")
-            groups[key] = Sums(count, *(int(a) for a in amounts))
-        return cls(groups)
+            amounts = (int(a), int(b), int(c), int(d))
+            if not count and not any(amounts):
+                groups[key] = ZERO  # dropped below, as __init__ drops all-zero groups
+                continue
+            sums = new(Sums)
+            put(sums, "count", count)
+            put(sums, "volume_u", amounts[0])
+            put(sums, "net_volume_u", amounts[1])
+            put(sums, "net_quote_u", amounts[2])
+            put(sums, "mark_value_u", amounts[3])
+            groups[key] = sums
+        keys = list(groups)
+        if any(x >= y for x, y in zip(keys, keys[1:], strict=False)):
+            return cls(groups)  # not in order (to_record writes them sorted): sorts
+        out = new(cls)
+        out._groups = {k: v for k, v in groups.items() if v is not ZERO}
+        return out
 
 
 def recompute(positions: Iterable[Mapping[str, Any]]) -> Partial:

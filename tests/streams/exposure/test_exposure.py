@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import zlib
 from fractions import Fraction
 from typing import Any
@@ -196,6 +197,28 @@ def test_partial_record_round_trips_through_json_and_rejects_garbage() -> None:
     ):
         with pytest.raises(InvalidPartial):
             Partial.from_record(bad)
+
+
+_AMOUNT = re.compile(r"-?[0-9]{1,80}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(r"-?[0-9]{1,82}", fullmatch=True),
+        st.text(alphabet="-0123456789+_ e\u0663\u00b2", max_size=84),
+        st.text(max_size=6),
+    )
+)
+def test_a_partial_amount_is_a_decimal_string_of_at_most_80_digits(amount: str) -> None:
+    """from_record's inline check accepts exactly what the regex ``-?[0-9]{1,80}`` does (no
+    sign but minus, no underscores or spaces that int() would take, no non-ASCII digits)."""
+    record = {"format": 1, "groups": [["EURUSD", "BBOOK", "", 1, amount, "1", "1", "1"]]}
+    if _AMOUNT.fullmatch(amount):
+        assert Partial.from_record(record)["EURUSD", "BBOOK", ""].volume_u == int(amount)
+    else:
+        with pytest.raises(InvalidPartial):
+            Partial.from_record(record)
 
 
 # --------------------------------------------------------------------------------------------
