@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from streams.risk.records import AccountRisk, AccountRiskTop
-from streams.risk.table import rank
+from streams.risk.table import AccountTable, Bools, Floats, Scores, rank
 
 Figures = Callable[[str], AccountRisk | None]
 
@@ -30,6 +30,36 @@ TOP_LISTS = (
     ("byFloatingPnl", "floatingPnl"),
     ("byRealizedToday", "realizedToday"),
 )
+
+
+def top_candidates(table: AccountTable, scores: Scores, n: int) -> dict[str, list[str]]:
+    """Per list of the top-N record, the accounts whose exact figure may be among its n
+    largest (:meth:`AccountTable.candidates`)."""
+    has_positions = scores.positions > 0
+    masks: dict[str, tuple[Floats, Bools]] = {
+        "byExposure": (scores.exposure, has_positions),
+        "byFloatingPnl": (scores.floating, has_positions),
+        "byRealizedToday": (scores.realized, scores.realized != 0),
+    }
+    return {
+        name: table.candidates(score, mask, n, scores.magnitude)
+        for name, (score, mask) in masks.items()
+    }
+
+
+def level_candidates(
+    table: AccountTable, scores: Scores, pnl_today: float | None, exposure: float | None
+) -> list[tuple[float, str, list[str]]]:
+    """(level, AccountRisk field, the accounts whose exact figure may be at or above it) for
+    each level given (:meth:`AccountTable.at_least`)."""
+    checks: list[tuple[float, str, list[str]]] = []
+    for level, score, field in (
+        (pnl_today, scores.floating + scores.realized, "pnlToday"),
+        (exposure, scores.exposure, "exposure"),
+    ):
+        if level is not None:
+            checks.append((level, field, table.at_least(score, level, scores.magnitude)))
+    return checks
 
 
 class Survey:

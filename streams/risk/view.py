@@ -35,8 +35,8 @@ from streams.risk.marks import Price, mid_price, quote_price
 from streams.risk.partial import AccountPartial, Group, Largest, RiskStateError, larger
 from streams.risk.realized import RealizedKey, RealizedLedger
 from streams.risk.records import AccountRisk, AccountRiskTop, PnlChange
-from streams.risk.survey import OverSurvey, TopSurvey
-from streams.risk.table import AccountTable, Bools, Floats, Scores
+from streams.risk.survey import OverSurvey, TopSurvey, level_candidates, top_candidates
+from streams.risk.table import AccountTable, Scores
 
 
 class RiskView:
@@ -273,17 +273,7 @@ class RiskView:
         """:meth:`top` in slices: every account scored now, the candidates' exact figures by
         :meth:`TopSurvey.step`, then :meth:`TopSurvey.record` (:mod:`streams.risk.survey`)."""
         n = n or self.config.top_n
-        scores = self._scores()
-        has_positions = scores.positions > 0
-        masks: dict[str, tuple[Floats, Bools]] = {
-            "byExposure": (scores.exposure, has_positions),
-            "byFloatingPnl": (scores.floating, has_positions),
-            "byRealizedToday": (scores.realized, scores.realized != 0),
-        }
-        lists = {
-            name: self._table.candidates(score, mask, n, scores.magnitude)
-            for name, (score, mask) in masks.items()
-        }
+        lists = top_candidates(self._table, self._scores(), n)
         accounts = len(self._table)
 
         def header() -> dict[str, Any]:
@@ -318,14 +308,7 @@ class RiskView:
         """:meth:`accounts_over` in slices (and the figures of the accounts ``also``): every
         account scored now, the candidates' exact figures by :meth:`OverSurvey.step`, then
         :meth:`OverSurvey.found` and :meth:`OverSurvey.asked`."""
-        scores = self._scores()
-        checks: list[tuple[float, str, list[str]]] = []
-        for level, score, field in (
-            (pnl_today, scores.floating + scores.realized, "pnlToday"),
-            (exposure, scores.exposure, "exposure"),
-        ):
-            if level is not None:
-                checks.append((level, field, self._table.at_least(score, level, scores.magnitude)))
+        checks = level_candidates(self._table, self._scores(), pnl_today, exposure)
         return OverSurvey(self.account_risk, checks, also)
 
     def changed_accounts(self) -> list[str]:
