@@ -25,8 +25,7 @@ in the timeline with ``applied = False`` and changes nothing else.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
-from typing import Final
+from typing import Any, Final
 
 from streams.workflow.model import ActionEntry, AlertState, LogEntry, Step
 from streams.workflow.rules import Builder, apply_action, apply_resolution
@@ -71,7 +70,9 @@ def fold(
             step = apply_action(builder, event.record, event.seq)
         steps.append(step)
         updated = max(updated, step.at_us)
-    state = AlertState(
+    # One construction with the builder's fields over the defaults (dataclasses.replace of a
+    # first one cost as much again: the bridge folds every alert it relays).
+    fields: dict[str, Any] = dict(
         alert_id=str(record["id"]),
         alert_seq=raised.seq,
         severity=str(record["severity"]),
@@ -86,4 +87,5 @@ def fold(
         message=str(record.get("message") or ""),
         source=source,
     )
-    return replace(state, **builder.fields())
+    fields.update(builder.fields())
+    return AlertState(**fields)

@@ -21,7 +21,6 @@ alert-log entry and every action read back from the actions topic (or confirmed 
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -235,8 +234,9 @@ class ActionDesk:
         data["epoch"] = self._epoch()
         stamp = format_timestamp(state.updated_us)
         message: Message = {"type": "alert-state", "timestamp": stamp, "data": data}
-        # alert-state is not a record's message (TYPE_CHANNELS): name its channel here.
-        return dataclasses.replace(encode(message), channel="alerts")
+        # alert-state is not a record's message (TYPE_CHANNELS): name its channel here (built
+        # directly: dataclasses.replace was a third of this message's cost).
+        return encode(message, channel="alerts")
 
     def snapshot(self, channels: Iterable[str]) -> list[Encoded]:
         """For a new subscriber of ``alerts``: the newest ``snapshot_max`` states that are not

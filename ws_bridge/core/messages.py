@@ -11,6 +11,7 @@ without encoding them again. Re-exported by :mod:`ws_bridge.core.protocol`.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -59,12 +60,15 @@ RequestId = str | int
 def format_timestamp(micros: int) -> str:
     """RFC 3339 UTC with six fractional digits and ``Z``: 2026-01-19T10:30:45.123456Z."""
     seconds, fraction = divmod(micros, 1_000_000)
+    return f"{_second(seconds)}.{fraction:06d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _second(seconds: int) -> str:
+    """The date and time of a second since the epoch (the messages of a moment share it)."""
     m = _EPOCH + timedelta(seconds=seconds)
     # Fields by hand: strftime's %Y does not zero-pad years below 1000 on every platform.
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-        f".{fraction:06d}Z"
-    )
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
 
 
 def parse_timestamp(text: str) -> int:
@@ -368,11 +372,15 @@ class Encoded:
         return str(self.message["timestamp"])
 
 
-def encode(message: Message, *, replay: bool = False) -> Encoded:
-    """Serialise one message (compact, ASCII, no NaN) and note its channel and alert position."""
+def encode(message: Message, *, replay: bool = False, channel: str | None = None) -> Encoded:
+    """Serialise one message (compact, ASCII, no NaN) and note its channel and alert position.
+    ``channel`` names the channel of a message that is not a record's (alert-state); such a
+    message carries no alert position."""
     if replay:
         message = {**message, "replay": True}
     text = json.dumps(message, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+    if channel is not None:
+        return Encoded(text, channel, message, None, None, replay)
     channel = TYPE_CHANNELS.get(message["type"])
     data = message["data"]
     seq = data.get("seq") if channel == "alerts" else None
