@@ -71,6 +71,16 @@ async def publish_quotes(pub: Publisher, t: int) -> None:
     await pub.flush()
 
 
+async def quotes_applied(topics: KafkaSettings, worker: WorkerProcess) -> None:
+    """Until the global stage has the quotes (its first P&L record): the truth converts every
+    realised amount at the quotes' mids, and a worker converts one at the rate it holds when it
+    learns of it (docs/pnl.md), which before the quotes is the positions' fallback mark. With
+    two workers the one reading the quotes partition may start after the other has sent its
+    accounts' sums; the events must not overtake the quotes."""
+    async with TopicReader(topics, "pnl") as pnl:
+        await pnl.until(lambda r: r.value is not None, 60, "a P&L record (quotes applied)", worker)
+
+
 async def truth_of(topics: KafkaSettings) -> Truth:
     """The ground truth from what the input topics hold."""
     async with (
@@ -149,6 +159,7 @@ async def test_pnl_and_accounts_equal_the_ground_truth_over_a_trading_day_roll(
     evs = events_over_a_roll(41, 300)
     async with Publisher(topics) as pub:
         await publish_quotes(pub, DAY1)
+        await quotes_applied(topics, worker)
         await publish(pub, evs)
     truth = await expect_truth(topics, worker)
     assert truth.day.isoformat() == "2026-01-21"
@@ -165,6 +176,7 @@ async def test_kill_9_mid_stream_then_restart_gives_the_ground_truth(
     evs = events_over_a_roll(43, 400)
     async with Publisher(topics) as pub:
         await publish_quotes(pub, DAY1)
+        await quotes_applied(topics, first)
         for i, ev in enumerate(evs[:500]):
             await pub.position(**ev)
             if i % 100 == 0:
@@ -192,6 +204,7 @@ async def test_two_workers_give_the_ground_truth_of_one(
     evs = events_over_a_roll(47, 300)
     async with Publisher(topics) as pub:
         await publish_quotes(pub, DAY1)
+        await quotes_applied(topics, workers[0])
         await publish(pub, evs, seed=3)
     await expect_truth(topics, workers[0])
     for w in workers:
