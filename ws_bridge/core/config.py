@@ -144,8 +144,8 @@ class BridgeSettings:
     pong_timeout_s: float = 60.0
     write_timeout_s: float = 10.0
     alert_history: int = 10_000
-    # About one Kafka fetch per batch (each costs ~0.5-1 ms of CPU whatever it holds): the
-    # broker holds it until fetch_min_bytes or fetch_max_wait_ms (default: the batch interval).
+    # About one Kafka fetch (and one wake-up of the bridge) per batch: the broker holds it
+    # until fetch_min_bytes or fetch_max_wait_ms (default: the batch interval).
     fetch_max_wait_ms: int = 16
     fetch_min_bytes: int = 1_048_576
     fetch_max_records: int = 5000

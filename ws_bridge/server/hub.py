@@ -7,7 +7,9 @@ Pieces::
 
 The **hub** collects a tick's messages (alerts go through ``AlertLog.append`` first, so a resume
 sees them before they are dispatched) and calls ``Fanout.dispatch`` at most once per
-``batch_interval``; the first message after an idle interval leaves at once. A group's shared
+``batch_interval``; the first message after an idle interval leaves at once. The Kafka source
+calls :meth:`Hub.flush` once its batch is in (about once per interval: a fetch), so most ticks
+need no timer; other publishers (the alert workflow) wake the hub's own task. A group's shared
 frame is written straight to every connection that has nothing queued (:meth:`Connection.
 write_now`); the others queue it and their writer is woken.
 
@@ -41,6 +43,8 @@ from ws_bridge.server.http import BridgeMetrics
 from ws_bridge.server.logs import emit, log, log_line
 from ws_bridge.server.wire import plain, send_frame, write_shared
 
+# How early a batch may come and still be dispatched at once (see Hub.flush).
+FLUSH_EARLY_S = 0.002
 NO_FRAMES: deque[tuple[str, bytes, int]] = deque()  # shared, never appended to (memory)
 
 
@@ -66,6 +70,7 @@ class Hub:
         self._pending: list[Message | Encoded] = []
         self._timestamps: list[int] = []
         self._wake = asyncio.Event()
+        self._last_tick = -settings.batch_interval_s
         self._task: asyncio.Task[None] | None = None
         # Called with each new alert-log entry after it is dispatched (the alert actions'
         # workflow folds it: ws_bridge/server/actions.py).
@@ -85,6 +90,12 @@ class Hub:
         """The alert history for resume and replay; None when ``RTX_BRIDGE_ALERT_HISTORY=0``
         (alerts still flow live, numbered by the log, which then holds nothing)."""
         return self._alerts if self.settings.alert_history > 0 else None
+
+    @property
+    def pending(self) -> int:
+        """Messages waiting for the next tick (the snapshots a subscriber gets know them only
+        once dispatched: up to one batch interval later)."""
+        return len(self._pending)
 
     def publish(self, message: Message | Encoded, kafka_ts_ms: int | None = None) -> None:
         self._pending.append(message)
@@ -119,26 +130,47 @@ class Hub:
 
     async def _run(self) -> None:
         interval = self.settings.batch_interval_s
-        last = -interval
         while True:
             await self._wake.wait()
+            if not self._pending:  # a flush took them
+                self._wake.clear()
+                continue
             # At most one tick per interval: sleep only for what is left of it, so a message
             # after an idle interval leaves at once, and no timer wakes the loop when nothing
-            # came (Kafka fetches arrive about once per interval: RTX_BRIDGE_FETCH_MAX_WAIT_MS).
-            left = last + interval - time.time()
+            # came (the Kafka source flushes each batch itself: see flush).
+            left = self._last_tick + interval - time.time()
             if left > 0:
                 await asyncio.sleep(left)
+            self._dispatch(due=True)
+
+    def flush(self) -> None:
+        """Dispatch what is pending now: the Kafka source calls this once its batch is in (it
+        takes a batch about once per interval, so most ticks need no timer). A batch that comes
+        more than ``FLUSH_EARLY_S`` before the interval is over is left to the hub's task, which
+        sleeps out the rest of it: at most one tick per interval."""
+        self._dispatch(due=False)
+
+    def _dispatch(self, *, due: bool) -> None:
+        if not self._pending:
             self._wake.clear()
-            # Never less than an interval after the last tick by the clock sessions pace with
-            # (the sleep's clock is the monotonic one: it may end a few microseconds short).
-            now = time.time()
-            if last < now < last + interval:
-                now = last + interval
-            last = now
-            try:
-                self.tick(now)
-            except Exception:  # a bug in one tick must not stop every client's stream
-                log.exception("Dispatch failed; dropping this tick's messages")
+            return
+        interval = self.settings.batch_interval_s
+        now = time.time()
+        last = self._last_tick
+        if not due and now < last + interval - min(FLUSH_EARLY_S, interval / 4):
+            self._wake.set()
+            return
+        self._wake.clear()
+        # Never less than an interval after the last tick by the clock sessions pace with (a
+        # timer may end a little short, a fetch come a little early): ahead of the wall clock
+        # by FLUSH_EARLY_S at most, never more, since the next tick compares with it again.
+        if last < now < last + interval:
+            now = last + interval
+        self._last_tick = now
+        try:
+            self.tick(now)
+        except Exception:  # a bug in one tick must not stop every client's stream
+            log.exception("Dispatch failed; dropping this tick's messages")
 
     def tick(self, now: float) -> None:
         if not self._pending:

@@ -1,7 +1,8 @@
 """The bridge's Kafka input: every partition of the derived topics, read without a consumer group.
 
-Each bridge process assigns all partitions itself (``assign`` + seek; nothing is committed), so
-any number of bridges run side by side and each sees every record:
+Each bridge process assigns all partitions itself (``assign`` at chosen offsets; nothing is
+committed, no group is joined), so any number of bridges run side by side and each sees every
+record:
 
 - ``exposure``, ``pnl`` and ``account.risk.top`` (one partition each): from the last record
   (end - 1), for the snapshot, then live;
@@ -12,8 +13,8 @@ any number of bridges run side by side and each sees every record:
   loaded into the :class:`~ws_bridge.core.alertlog.AlertLog` *before* :meth:`KafkaSource.start`
   returns (so before the server accepts clients), then consumed live.
 
-**Epoch** (docs/bridge.md: "the topic's id"). aiokafka's metadata requests do not return topic
-ids, so the epoch is derived from the log's first record instead: a hash of the topic name and
+**Epoch** (docs/bridge.md: "the topic's id"). Kafka's metadata does not give the clients a topic
+id, so the epoch is derived from the log's first record instead: a hash of the topic name and
 the offset, timestamp and key of the oldest record held. The alert topic keeps records forever
 (``retention.ms=-1``), so that record never changes while the topic lives, and a recreated topic
 starts with a different first record (a different timestamp at least). When the topic is empty
@@ -26,24 +27,31 @@ straight from the Avro value as JSON text by the compiled writers of
 damaged record, a value they leave to the reference path) decoded with the codec and converted
 with ``to_message`` (alerts through ``AlertLog.append``, which drops redeliveries).
 
-Fetches: the consumer waits up to ``RTX_BRIDGE_FETCH_MAX_WAIT_MS`` for
-``RTX_BRIDGE_FETCH_MIN_BYTES`` (Kafka's ``fetch.max.wait.ms`` and ``fetch.min.bytes``), so it
-fetches about once per batch interval rather than once per record or two: every fetch costs a
-round trip to the broker and its wake-ups, whatever it carries (docs/benchmarks.md).
+**The consumer is librdkafka's** (confluent-kafka), not aiokafka's: its fetches, their requests
+and responses are handled in C on librdkafka's own threads, where each of aiokafka's fetches cost
+the event loop ~0.7-1.1 ms of Python whatever it carried (13 partitions a request), and an idle
+bridge ~70 ms of CPU a second (docs/benchmarks.md, issue 18). The broker holds a fetch up to
+``RTX_BRIDGE_FETCH_MAX_WAIT_MS`` (by default the batch interval) for
+``RTX_BRIDGE_FETCH_MIN_BYTES``; a thread of the source's own sleeps in librdkafka until a fetch
+brings records, takes all of them and hands them to the event loop, which writes their messages
+and dispatches them at once (:meth:`Sink.flush`): one wake-up of each thread per fetch, no timer,
+nothing when nothing comes. The event loop never calls into librdkafka while that thread runs
+(a call could wait on a lock the thread holds while it waits for the GIL to run a callback), so
+the high watermarks for :meth:`KafkaSource.status` are noted by the thread, once a second.
+Blocking calls at start-up (metadata, offsets, the alert log's load) run in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
 import secrets
+import threading
+import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from schemas.codec import DecodeError, default_codec
 from schemas.fastread import VarintDecoder, varint_at
@@ -53,7 +61,17 @@ from ws_bridge.core.alertlog import AlertLog
 from ws_bridge.core.config import BridgeSettings
 from ws_bridge.core.errors import BridgeError
 from ws_bridge.core.jsonwrite import message_writers
-from ws_bridge.core.protocol import SCHEMA_ROUTES, Encoded, Message, to_message
+from ws_bridge.core.protocol import SCHEMA_ROUTES, Encoded, to_message
+from ws_bridge.core.protocol import Message as ContractMessage
+from ws_bridge.server.rdkafka import (
+    Partition,
+    consumer_config,
+    epoch_of,
+    message_timestamp,
+    on_error,
+    partitions,
+    watermarks,
+)
 
 VARINT: VarintDecoder = varint_at
 try:  # aiokafka's C varint decoder: ~0.1 us instead of ~0.7 for an 8-byte timestamp
@@ -82,22 +100,13 @@ class Sink(Protocol):
 
     def set_alert_log(self, alert_log: AlertLog) -> None: ...
 
-    def publish(self, message: Message | Encoded, kafka_ts_ms: int | None) -> None: ...
+    def publish(self, message: ContractMessage | Encoded, kafka_ts_ms: int | None) -> None: ...
 
     def publish_alert(self, seq: int, record: Mapping[str, Any], kafka_ts_ms: int | None) -> None:
         """Append to the alert log, then dispatch (unless it was a redelivery)."""
 
-
-def tp_of(record: ConsumerRecord[Any, Any]) -> TopicPartition:
-    return TopicPartition(record.topic, record.partition)
-
-
-def epoch_of(topic: str, offset: int, timestamp_ms: int, key: bytes | None) -> str:
-    """The alert log's epoch from its first record (see the module docstring)."""
-    digest = hashlib.sha256()
-    digest.update(f"{topic}\0{offset}\0{timestamp_ms}\0".encode())
-    digest.update(key or b"")
-    return base64.urlsafe_b64encode(digest.digest()[:16]).decode().rstrip("=")
+    def flush(self) -> None:
+        """A batch is in: dispatch what was published now."""
 
 
 class KafkaSource:
@@ -110,11 +119,18 @@ class KafkaSource:
         self._history = alert_history
         self._fetch = settings or BridgeSettings()  # its fetch_* sizes
         self._topics = {logical: topic_name(logical, kafka) for logical in (*LOGICAL, *KEYED)}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._positions: dict[TopicPartition, int] = {}
-        self._ends: dict[TopicPartition, int] = {}
-        self._ready_at: dict[TopicPartition, int] = {}
+        self._consumer: Consumer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._wake = threading.Event()  # cuts a retry's pause short when stopping
+        self._slots = threading.Semaphore(2)  # batches handed to the loop, not taken yet
+        # The high watermarks of the last fetches, noted by the consumer thread every second
+        # (a call into librdkafka from the event loop could wait on the consumer thread's lock
+        # while that thread waits for the GIL to run a callback).
+        self._highs: dict[Partition, int] = {}
+        self._positions: dict[Partition, int] = {}
+        self._ends: dict[Partition, int] = {}
+        self._ready_at: dict[Partition, int] = {}
         self._codec = default_codec()
         self._writers = message_writers(self._codec, VARINT)
         self._alert_log: AlertLog | None = None
@@ -132,135 +148,160 @@ class KafkaSource:
         """Per topic: position (next offset to read), end (high watermark) and lag, summed over
         its partitions."""
         out: dict[str, dict[str, int]] = {}
-        consumer = self._consumer
+        highs = self._highs
         for tp, position in self._positions.items():
-            end = self._ends.get(tp, position)
-            if consumer is not None:
-                high = consumer.highwater(tp)
-                if high is not None:
-                    end = max(end, high)
-            row = out.setdefault(tp.topic, {"position": 0, "end": 0, "lag": 0})
+            topic = tp[0]
+            end = max(self._ends.get(tp, position), highs.get(tp, 0))
+            row = out.setdefault(topic, {"position": 0, "end": 0, "lag": 0})
             row["position"] += position
             row["end"] += end
             row["lag"] += max(0, end - position)
         return out
 
     async def start(self, sink: Sink, timeout_s: float = 30.0) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._kafka.bootstrap_servers,
-            client_id=f"{self._kafka.client_id}-bridge",
-            enable_auto_commit=False,
-            group_id=None,
-            fetch_max_wait_ms=self._fetch.fetch_max_wait_ms,
-            fetch_min_bytes=self._fetch.fetch_min_bytes,
-        )
+        consumer = Consumer(consumer_config(self._kafka, self._fetch, log))
         try:
             async with asyncio.timeout(timeout_s):
-                await consumer.start()
-                tps = await self._partitions(consumer)
-        except (TimeoutError, KafkaError, OSError) as exc:
-            await consumer.stop()
+                tps = await partitions(consumer, list(self._topics.values()))
+                marks = await watermarks(consumer, tps)
+        except (TimeoutError, KafkaException, OSError) as exc:
+            await asyncio.to_thread(consumer.close)
             raise SourceError(
                 f"Kafka at {self._kafka.bootstrap_servers}: cannot read the derived topics "
                 f"(run 'rtx-analytics topics apply'?): {exc!r}"
             ) from exc
         self._consumer = consumer
-        consumer.assign(tps)
-        begins = await consumer.beginning_offsets(tps)
-        ends = await consumer.end_offsets(tps)
-        self._ends = dict(ends)
-        alerts_tp = TopicPartition(self._topics["alerts"], 0)
+        self._ends = {tp: high for tp, (_, high) in marks.items()}
+        alerts_tp: Partition = (self._topics["alerts"], 0)
         latest = {self._topics[logical] for logical in LATEST}
         keyed = {self._topics[logical] for logical in KEYED}
         for tp in tps:
-            if tp.topic in latest:
-                start = max(begins[tp], ends[tp] - 1)
-            elif tp.topic == self._topics["lp_performance"] or tp.topic in keyed:
-                start = begins[tp]
+            begin, end = marks[tp]
+            if tp[0] in latest:
+                start = max(begin, end - 1)
+            elif tp[0] == self._topics["lp_performance"] or tp[0] in keyed:
+                start = begin
             elif tp == alerts_tp:
-                start = max(begins[tp], ends[tp] - self._history)
+                start = max(begin, end - self._history)
             else:
-                start = ends[tp]
-            consumer.seek(tp, start)
+                start = end
             self._positions[tp] = start
-            self._ready_at[tp] = ends[tp]
-        await self._load_alerts(consumer, sink, alerts_tp, begins[alerts_tp], ends[alerts_tp])
-        self._task = asyncio.create_task(self._run(sink), name="bridge-kafka-source")
-
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        tps: list[TopicPartition] = []
-        for topic in self._topics.values():
-            parts = consumer.partitions_for_topic(topic)
-            while not parts:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - as streams.cli
-                parts = consumer.partitions_for_topic(topic)
-                if not parts:
-                    await asyncio.sleep(0.2)
-            tps.extend(TopicPartition(topic, p) for p in sorted(parts))
-        return tps
+            self._ready_at[tp] = end
+        await self._load_alerts(consumer, sink, alerts_tp, *marks[alerts_tp])
+        consumer.assign([TopicPartition(t, p, self._positions[(t, p)]) for t, p in tps])
+        self._thread = threading.Thread(
+            target=self._pump,
+            args=(asyncio.get_running_loop(), sink),
+            name="bridge-kafka-source",
+            daemon=True,
+        )
+        self._thread.start()
 
     async def _load_alerts(
-        self, consumer: AIOKafkaConsumer, sink: Sink, tp: TopicPartition, begin: int, end: int
+        self, consumer: Consumer, sink: Sink, tp: Partition, begin: int, end: int
     ) -> None:
         """Read the alert tail into the AlertLog before any client is served."""
         start = self._positions[tp]
-        others = [p for p in consumer.assignment() if p != tp]
-        consumer.pause(*others)
         epoch = await self._first_epoch(consumer, tp, begin, end)
-        consumer.seek(tp, start)
         if epoch is None:
             epoch, self._provisional_epoch = secrets.token_urlsafe(16), True
         self._alert_log = AlertLog(epoch, capacity=self._history, start_seq=start)
         sink.set_alert_log(self._alert_log)
-        try:
+        if start < end:
+            consumer.assign([TopicPartition(tp[0], tp[1], start)])
             while self._positions[tp] < end:
-                batch = await consumer.getmany(tp, timeout_ms=500)
-                for record in batch.get(tp, []):
-                    self._handle(sink, record)
-        finally:
-            consumer.resume(*others)
-        log.info("Loaded alert log %s: seq %d..%d, epoch %s", tp.topic, start, end - 1, epoch)
+                batch = await asyncio.to_thread(consumer.consume, 5000, 0.5)
+                self._deliver(sink, batch)
+        log.info("Loaded alert log %s: seq %d..%d, epoch %s", tp[0], start, end - 1, epoch)
 
     @staticmethod
-    async def _first_epoch(
-        consumer: AIOKafkaConsumer, tp: TopicPartition, begin: int, end: int
-    ) -> str | None:
-        """The epoch from the first record of the alert topic (the caller seeks back after)."""
+    async def _first_epoch(consumer: Consumer, tp: Partition, begin: int, end: int) -> str | None:
+        """The epoch from the first record of the alert topic."""
         if end <= begin:
             return None
-        consumer.seek(tp, begin)
+        consumer.assign([TopicPartition(tp[0], tp[1], begin)])
         async with asyncio.timeout(15):
             while True:
-                batch = await consumer.getmany(tp, timeout_ms=500, max_records=1)
-                for record in batch.get(tp, []):
-                    key = record.key if isinstance(record.key, bytes) else None
-                    return epoch_of(tp.topic, record.offset, record.timestamp, key)
+                for message in await asyncio.to_thread(consumer.consume, 1, 0.5):
+                    if message.error() is None:
+                        key = message.key()
+                        stamp = message_timestamp(message) or 0
+                        return epoch_of(tp[0], cast(int, message.offset()), stamp, key)
 
-    async def _run(self, sink: Sink) -> None:
+    def _pump(self, loop: asyncio.AbstractEventLoop, sink: Sink) -> None:
+        """The consumer thread: it sleeps in librdkafka until a fetch brings records, takes
+        all that came with it and hands them to the event loop (at most two batches ahead of
+        it). One wake-up of each thread per fetch, and no timer."""
         consumer = self._consumer
         assert consumer is not None  # noqa: S101 - start() set it
-        while True:
+        most = self._fetch.fetch_max_records
+        noted = 0.0
+        while not self._stopping:
+            if time.monotonic() - noted >= 1.0:
+                self._note_highs(consumer)
+                noted = time.monotonic()
             try:
-                batch = await consumer.getmany(
-                    timeout_ms=500, max_records=self._fetch.fetch_max_records
-                )
-            except KafkaError as exc:  # aiokafka retries internally; keep going
-                log.warning("Kafka fetch failed, retrying: %r", exc)
-                await asyncio.sleep(1.0)
+                batch = consumer.consume(1, 0.5)  # returns at the first record
+                if batch and most > 1:
+                    batch += consumer.consume(most - 1, 0)  # and the rest of its fetch
+            except KafkaException as exc:  # librdkafka retries internally; keep going
+                log.warning("Kafka consume failed, retrying: %r", exc)
+                self._wake.wait(1.0)
                 continue
-            for records in batch.values():
-                for record in records:
-                    try:
-                        self._handle(sink, record)
-                    except Exception:  # one bad record must not stop the stream
-                        self.decode_errors += 1
-                        log.exception("Record %s[%d]@%d skipped", *tp_of(record), record.offset)
+            except RuntimeError:  # closed under us: stopping
+                return
+            if batch:
+                while not self._slots.acquire(timeout=0.5):
+                    if self._stopping:
+                        return
+                try:
+                    loop.call_soon_threadsafe(self._take, sink, batch)
+                except RuntimeError:  # the loop is closed: stopping
+                    return
 
-    def _handle(self, sink: Sink, record: ConsumerRecord[Any, Any]) -> None:
-        tp = TopicPartition(record.topic, record.partition)
-        self._positions[tp] = record.offset + 1
-        value = record.value
-        if value is None:  # a tombstone of the compacted LP topic
+    def _note_highs(self, consumer: Consumer) -> None:
+        highs = {}
+        for tp in self._positions:
+            try:
+                marks = consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
+            except (KafkaException, RuntimeError):
+                marks = None
+            if marks is not None and marks[1] >= 0:
+                highs[tp] = int(marks[1])
+        self._highs = highs
+
+    def _take(self, sink: Sink, batch: list[Message]) -> None:
+        """On the event loop: one batch to the sink, dispatched at once."""
+        try:
+            self._deliver(sink, batch)
+            sink.flush()
+        finally:
+            self._slots.release()
+
+    def _deliver(self, sink: Sink, batch: list[Message]) -> None:
+        for message in batch:
+            error = message.error()
+            if error is not None:
+                on_error(error)
+                continue
+            try:
+                self._handle(sink, message)
+            except Exception:  # one bad record must not stop the stream
+                self.decode_errors += 1
+                log.exception(
+                    "Record %s[%d]@%d skipped",
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                )
+
+    def _handle(self, sink: Sink, message: Message) -> None:
+        # (None only for an error event, which _deliver took apart)
+        topic, partition = cast(str, message.topic()), cast(int, message.partition())
+        offset = cast(int, message.offset())
+        self._positions[(topic, partition)] = offset + 1
+        value = message.value()
+        if value is None:  # a tombstone of a compacted topic
             return
         writer = self._writers.get(value[:10])
         if writer is not None:
@@ -269,34 +310,33 @@ class KafkaSource:
             except Exception:  # noqa: BLE001 - any refusal: the reference path decides below
                 encoded = None
             if encoded is not None:
-                sink.publish(encoded, record.timestamp)
+                sink.publish(encoded, message_timestamp(message))
                 return
         try:
             decoded = self._codec.decode(value)
         except DecodeError as exc:
             self.decode_errors += 1
-            log.warning("Undecodable record %s[%d]@%d: %s", *tp, record.offset, exc)
+            log.warning("Undecodable record %s[%d]@%d: %s", topic, partition, offset, exc)
             return
         if decoded.schema not in SCHEMA_ROUTES:
             return
         if decoded.schema == "Alert":
             alert_log = self._alert_log
             if self._provisional_epoch and alert_log is not None and alert_log.last_seq < 0:
-                key = record.key if isinstance(record.key, bytes) else None
-                alert_log.epoch = epoch_of(record.topic, record.offset, record.timestamp, key)
+                alert_log.epoch = epoch_of(
+                    topic, offset, message_timestamp(message) or 0, message.key()
+                )
                 self._provisional_epoch = False
-            sink.publish_alert(record.offset, decoded.record, record.timestamp)
+            sink.publish_alert(offset, decoded.record, message_timestamp(message))
         else:
-            sink.publish(to_message(decoded.schema, decoded.record), record.timestamp)
+            sink.publish(to_message(decoded.schema, decoded.record), message_timestamp(message))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        if self._thread is not None:
+            self._stopping = True
+            self._wake.set()
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
         if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+            consumer, self._consumer = self._consumer, None
+            await asyncio.to_thread(consumer.close)

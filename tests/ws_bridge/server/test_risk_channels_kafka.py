@@ -51,7 +51,8 @@ async def test_pnl_and_top_accounts_snapshots_live_messages_and_default_roles(
         await send(p, topics, "pnl", "PnlChange", pnl(-2.0, now - 1))
         await send(p, topics, "account_risk_top", "AccountRiskTop", top(7, now - 1))
         async with bridge(topics) as server:
-            await until(lambda: server.source.ready, wait_s=20)
+            # read, and dispatched (the snapshot knows a message from its tick on)
+            await until(lambda: server.source.ready and server.hub.pending == 0, wait_s=20)
             base = f"ws://127.0.0.1:{server.port}/ws/analytics?token="
             async with (
                 connect(base + token("vic", ("viewer",))) as viewer,

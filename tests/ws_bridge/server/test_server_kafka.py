@@ -58,7 +58,8 @@ async def test_derived_records_reach_clients_and_exposure_snapshot_comes_on_subs
         await send(p, topics, "exposure", "ExposureChange", latest)
         await send(p, topics, "lp_performance", "LpPerformance", lp_record("LMAX"))
         async with bridge(topics) as server:
-            await until(lambda: server.source.ready, wait_s=20)
+            # read, and dispatched (the snapshot knows a message from its tick on)
+            await until(lambda: server.source.ready and server.hub.pending == 0, wait_s=20)
             async with connect(url(server)) as ws:
                 await ws.send(
                     json.dumps(
@@ -82,6 +83,51 @@ async def test_derived_records_reach_clients_and_exposure_snapshot_comes_on_subs
             status = server.status()
             assert status["ready"] is True
             assert status["consumer"][topic_name("exposure", topics)]["lag"] == 0
+
+
+async def test_status_polled_while_records_flow_reports_them_all_read(
+    topics: KafkaSettings,
+) -> None:
+    """The status route, called again and again on the event loop while the consumer thread
+    takes batches, never waits on that thread (a call into librdkafka from the loop could
+    deadlock with a callback wanting the GIL), and ends with every record read: positions at
+    the end, lag 0, every record delivered to a subscriber."""
+    routing = topic_name("routing_metrics", topics)
+    async with producer(topics) as p, bridge(topics) as server:
+        await until(lambda: server.source.ready, wait_s=20)
+        async with connect(url(server)) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "channels": ["routing-metrics"]}))
+            await asyncio.sleep(0.2)  # subscribed (no snapshot on this channel, no reply)
+            polls = 0
+
+            async def poll() -> None:
+                nonlocal polls
+                while True:
+                    server.status()
+                    polls += 1
+                    await asyncio.sleep(0.001)
+
+            poller = asyncio.create_task(poll())
+            sends = [
+                await p.send(
+                    routing,
+                    CODEC.encode("RoutingDecision", routing_record(volume=float(n + 1))),
+                    key=b"EURUSD",
+                )
+                for n in range(300)
+            ]
+            await asyncio.gather(*sends)
+            got: list[Any] = []
+            async with asyncio.timeout(30):
+                while len(got) < 300:
+                    got.extend(json.loads(await ws.recv()))
+            poller.cancel()
+            assert sorted(m["data"]["volume"] for m in got) == [float(n + 1) for n in range(300)]
+            assert polls > 0
+        # The high watermarks are noted about once a second by the consumer thread.
+        await asyncio.sleep(1.5)
+        row = server.status()["consumer"][routing]
+        assert row["position"] == row["end"] >= 300 and row["lag"] == 0
 
 
 async def test_alert_resume_after_reconnect_gets_exactly_the_missed_alerts(
