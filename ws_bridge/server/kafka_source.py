@@ -87,6 +87,7 @@ LOGICAL = ("exposure", "routing_metrics", "lp_performance", "alerts", "pnl", "ac
 # Compacted, latest per key: read from the beginning (rtx-analytics markouts writes them).
 KEYED = ("lp_markouts", "markout_curves", "account_toxicity", "routing_advice")
 LATEST = ("exposure", "pnl", "account_risk_top")  # read from their last record: the snapshot
+REST_OF_FETCH_S = 0.002  # how long the consumer thread waits for the rest of a fetch
 
 
 class SourceError(BridgeError):
@@ -243,7 +244,11 @@ class KafkaSource:
             try:
                 batch = consumer.consume(1, 0.5)  # returns at the first record
                 if batch and most > 1:
-                    batch += consumer.consume(most - 1, 0)  # and the rest of its fetch
+                    # and the rest of its fetch: librdkafka's broker thread queues a response
+                    # partition by partition, and on two busy cores it is often preempted
+                    # between two; taken in parts, half of the batches came "early" and waited
+                    # out a batch interval in the hub (docs/benchmarks.md, issue 18)
+                    batch += consumer.consume(most - 1, REST_OF_FETCH_S)
             except KafkaException as exc:  # librdkafka retries internally; keep going
                 log.warning("Kafka consume failed, retrying: %r", exc)
                 self._wake.wait(1.0)
