@@ -44,7 +44,7 @@ from ws_bridge.server.logs import emit, log, log_line
 from ws_bridge.server.wire import plain, send_frame, write_shared
 
 # How early a batch may come and still be dispatched at once (see Hub.flush).
-FLUSH_EARLY_S = 0.002
+FLUSH_EARLY_S = 0.004
 NO_FRAMES: deque[tuple[str, bytes, int]] = deque()  # shared, never appended to (memory)
 
 

@@ -87,7 +87,7 @@ LOGICAL = ("exposure", "routing_metrics", "lp_performance", "alerts", "pnl", "ac
 # Compacted, latest per key: read from the beginning (rtx-analytics markouts writes them).
 KEYED = ("lp_markouts", "markout_curves", "account_toxicity", "routing_advice")
 LATEST = ("exposure", "pnl", "account_risk_top")  # read from their last record: the snapshot
-REST_OF_FETCH_S = 0.002  # how long the consumer thread waits for the rest of a fetch
+REST_OF_FETCH_S = 0.004  # how long the consumer thread waits for the rest of a fetch
 
 
 class SourceError(BridgeError):
