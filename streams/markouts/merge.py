@@ -16,15 +16,35 @@ did. A buffer above ``max_buffered`` records in all is released anyway (counted 
 
 The caller pauses a source whose buffer is large (:meth:`EventTimeMerge.buffered`) so that the
 fetcher spends its bytes on the one that is behind.
+
+Across partitions nothing needs merging (each stage has its own clock), but a cross's USD rate
+comes from the quotes of *another* partition (its USD pair's), as the process has read them. So
+while some partitions catch up, the caller releases no record more than a few seconds of event
+time past the newest quote read on the slowest of them (:func:`release_limit`, the ``until`` of
+:meth:`EventTimeMerge.release`): a cross settling at time t finds its USD pair read to about t.
+The records held stay buffered (the pause above bounds them); the consumer is not paused for
+this, since pausing drops what the fetcher had prefetched for the partition.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def release_limit(newest: Mapping[Any, int | None], slack: int) -> int | None:
+    """How far in event time the stages of several partitions may go so that none gets more
+    than ``slack`` past what the slowest has read: the least of ``newest`` (each partition's
+    newest time read, None when nothing yet: then nothing may go, -1) plus ``slack``. None (no
+    limit) for no partitions: every one is caught up."""
+    if not newest:
+        return None
+    if any(t is None for t in newest.values()):
+        return -1
+    return min(t for t in newest.values() if t is not None) + slack
 
 
 class EventTimeMerge(Generic[T]):
@@ -55,22 +75,26 @@ class EventTimeMerge(Generic[T]):
     def __len__(self) -> int:
         return self._size
 
-    def release(self) -> list[tuple[str, T]]:
-        """The records that can go now, merged by event time (ties: the order of ``sources``)."""
+    def release(self, until: int | None = None) -> list[tuple[str, T]]:
+        """The records that can go now, merged by event time (ties: the order of ``sources``),
+        none newer than ``until`` (when given) unless the buffers are over ``max_buffered``."""
         out: list[tuple[str, T]] = []
         queues, caught_up = self._queues, self._caught_up
         while self._size:
+            over = self._size > self.max_buffered
             waiting = [s for s, q in queues.items() if not q and not caught_up[s]]
-            if waiting and self._size <= self.max_buffered:
+            if waiting and not over:
                 break
             live = [s for s, q in queues.items() if q]
-            if len(live) == 1 and not waiting:  # the others are idle: all of it goes
-                queue = queues[live[0]]
-                out.extend((live[0], item) for _, item in queue)
+            source = min(live, key=lambda s: queues[s][0][0])
+            if until is not None and queues[source][0][0] > until and not over:
+                break
+            if len(live) == 1 and not waiting and until is None:  # the others are idle: all
+                queue = queues[source]  # of it goes
+                out.extend((source, item) for _, item in queue)
                 self._size -= len(queue)
                 queue.clear()
                 break
-            source = min(live, key=lambda s: queues[s][0][0])
             if waiting:
                 self.forced += 1
             out.append((source, queues[source].popleft()[1]))

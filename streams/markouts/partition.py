@@ -96,11 +96,12 @@ class PartitionStage:
 
     # --- outputs -----------------------------------------------------------------------------
 
-    def take(self) -> tuple[list[TradeMarkout], list[HopMessage]]:
-        """Apply what the merge releases; the markouts settled and the messages for the boards
-        (samples, positions, ticks) since the last call."""
+    def take(self, until: int | None = None) -> tuple[list[TradeMarkout], list[HopMessage]]:
+        """Apply what the merge releases (no record newer than ``until``, when given: the
+        caller holds a partition back for the others); the markouts settled and the messages
+        for the boards (samples, positions, ticks) since the last call."""
         stage = self.stage
-        for source, (offset, record) in self.merge.release():
+        for source, (offset, record) in self.merge.release(until):
             self.offsets[source] = offset + 1
             if record is None:
                 self.invalid += 1

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas.codec import encode_with
 from streams.markouts.errors import MarkoutStateError
 from streams.markouts.hop import HopMessage, encode_json
+from streams.markouts.merge import release_limit
 from streams.markouts.partition import DECISIONS, QUOTES, SOURCES, PartitionStage
 from streams.markouts.records import TradeMarkout
 from streams.worker.batch_sender import BatchSender
@@ -37,6 +38,7 @@ from streams.worker.pipeline import INPUTS, decode_input
 log = logging.getLogger("rtx.markouts")
 
 PAUSE_AT, RESUME_AT = 20_000, 5_000  # records buffered in a source's merge queue
+ALIGN_US = 5_000_000  # catching up, no stage goes further past the slowest quotes read
 REWRITE_MARGIN_MS = 2_000  # read back trade ids written from this long before a snapshot
 
 
@@ -53,6 +55,7 @@ class StageLoop(GroupLoop):
         self.written: set[str] = set()  # trade ids already in the topic (after a restore)
         self._logical = {self.topics[s]: s for s in SOURCES}
         self._caught_up: dict[TopicPartition, bool] = {}
+        self._quotes_read: dict[TopicPartition, int] = {}  # newest quote event time read
         self._reported: dict[int, dict[str, int]] = {}
         self._forced = 0
         self._schema = context.codec.schema("TradeMarkout")
@@ -76,6 +79,9 @@ class StageLoop(GroupLoop):
                 for _, quote in offered:
                     if quote is not None:
                         self.rates.observe(quote)
+                        t = int(quote["eventTime"])
+                        if t > self._quotes_read.get(tp, t - 1):
+                            self._quotes_read[tp] = t
             stage.offer(logical, offered)
         for tp in consumer.assignment():
             self._caught_up[tp] = await caught_up(consumer, tp)
@@ -83,8 +89,9 @@ class StageLoop(GroupLoop):
                 self.stages[tp.partition].caught_up(self._logical[tp.topic], self._caught_up[tp])
         self.rates.refresh()
         sender = await self.ctx.producers.sender("stage")
+        until = self._until()
         for p in sorted(self.stages):
-            await self._write(sender, *self.stages[p].take())
+            await self._write(sender, *self.stages[p].take(until))
         await self._advance_idle(sender)
         self._flow_control(consumer)
         self.rounds.track(await sender.submit())
@@ -124,6 +131,17 @@ class StageLoop(GroupLoop):
             if all(self._caught_up.get(TopicPartition(self.topics[s], p)) for s in SOURCES):
                 stage.advance(newest)
                 await self._write(sender, *stage.take())
+
+    def _until(self) -> int | None:
+        """How far in event time the stages may go (:func:`release_limit`): ``ALIGN_US`` past
+        the newest quote read on the slowest quotes partition still catching up, so that a
+        cross settles with its USD pair's quotes read that far; None when all are caught up."""
+        behind = {
+            tp: self._quotes_read.get(tp)
+            for tp in (TopicPartition(self.topics[QUOTES], p) for p in self.stages)
+            if not self._caught_up.get(tp, False)
+        }
+        return release_limit(behind, ALIGN_US)
 
     def _flow_control(self, consumer: AIOKafkaConsumer) -> None:
         """Pause a source far ahead of its partner so the fetches go to the one behind."""
@@ -191,6 +209,7 @@ class StageLoop(GroupLoop):
             self._reported[p] = dict(stage.stage.counters)
             for tp in parts[p]:
                 await seek(consumer, tp, stage.offsets[self._logical[tp.topic]])
+                self._forget(tp)
         if since:
             start = min(since) - REWRITE_MARGIN_MS
             self.written |= await keys_since(
@@ -234,9 +253,18 @@ class StageLoop(GroupLoop):
         for p in parts:
             del self.stages[p]
             self._reported.pop(p, None)
+        for tp in tps:
+            self._forget(tp)
         m.PARTITIONS.set(len(self.stages))
         log.info("markout stages: partitions %s released", parts)
+
+    def _forget(self, tp: TopicPartition) -> None:
+        """What the flow control knew of ``tp``: it is read again from another offset, or not."""
+        self._quotes_read.pop(tp, None)
+        self._caught_up.pop(tp, None)
 
     def drop(self) -> None:
         self.stages.clear()
         self._reported.clear()
+        self._quotes_read.clear()
+        self._caught_up.clear()

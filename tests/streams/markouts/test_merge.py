@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.markouts.merge import EventTimeMerge
+from streams.markouts.merge import EventTimeMerge, release_limit
 
 
 def test_releases_by_event_time_when_every_source_has_records() -> None:
@@ -79,3 +79,67 @@ def test_any_fetch_pattern_releases_each_source_in_order_and_sorted_when_sources
     assert [t for s, (_, t) in out if s == "a"] == a
     assert [t for s, (_, t) in out if s == "b"] == b
     assert [t for _, (_, t) in out] == sorted(a + b)
+
+
+def test_the_release_limit_is_the_slowest_partitions_newest_time_plus_the_slack() -> None:
+    # quotes read to 100 s, 103 s and 112 s on three partitions catching up; slack 5 s
+    s = 1_000_000
+    assert release_limit({0: 100 * s, 1: 103 * s, 2: 112 * s}, 5 * s) == 105 * s
+    # one of them has read nothing yet: nothing with a time may go
+    assert release_limit({0: None, 1: 103 * s}, 5 * s) == -1
+    # all caught up (none given): no limit
+    assert release_limit({}, 5 * s) is None
+
+
+def test_release_until_holds_the_newer_records_and_lets_them_go_later() -> None:
+    m: EventTimeMerge[str] = EventTimeMerge(("quotes", "decisions"))
+    m.add("quotes", [(1, "q1"), (4, "q4"), (9, "q9")])
+    m.caught_up("decisions", True)
+    assert [item for _, item in m.release(until=4)] == ["q1", "q4"]
+    assert m.release(until=8) == []
+    assert len(m) == 1
+    assert m.release() == [("quotes", "q9")]
+
+
+def test_release_until_minus_one_lets_only_invalid_records_go() -> None:
+    m: EventTimeMerge[str] = EventTimeMerge(("a", "b"))
+    m.add("a", [(-1, "bad"), (3, "a3")])
+    m.caught_up("b", True)
+    assert m.release(until=-1) == [("a", "bad")]
+
+
+def test_over_max_buffered_the_limit_gives_way() -> None:
+    m: EventTimeMerge[str] = EventTimeMerge(("a", "b"), max_buffered=2)
+    m.add("a", [(5, "a5"), (6, "a6"), (7, "a7")])
+    m.caught_up("b", True)
+    assert [item for _, item in m.release(until=0)] == ["a5"]  # back to max_buffered
+    assert len(m) == 2
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 1), st.integers(0, 100)), max_size=60),
+    st.lists(st.integers(0, 110), min_size=1, max_size=8),
+)
+def test_released_in_steps_of_any_limits_equals_released_at_once(
+    records: list[tuple[int, int]], limits: list[int]
+) -> None:
+    """Raising the limit step by step (then lifting it) releases the same records in the same
+    order as one release without a limit, and never one past the limit of its step."""
+
+    def merge() -> EventTimeMerge[int]:
+        m: EventTimeMerge[int] = EventTimeMerge(("a", "b"))
+        for i, (src, t) in enumerate(records):
+            m.add("ab"[src], [(t, i)])
+        m.caught_up("a", True)
+        m.caught_up("b", True)
+        return m
+
+    whole = merge().release()
+    stepped, m = [], merge()
+    times = {i: t for i, (_, t) in enumerate(records)}
+    for limit in sorted(limits):
+        out = m.release(until=limit)
+        assert all(times[i] <= limit for _, i in out)
+        stepped += out
+    stepped += m.release()
+    assert stepped == whole

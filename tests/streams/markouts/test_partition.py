@@ -103,6 +103,34 @@ def test_any_fetch_interleaving_gives_the_reference_markouts_and_samples() -> No
         assert stage.offsets == {s: len(topics[s]) for s in topics}
 
 
+def test_held_back_to_a_slower_partitions_pace_the_stage_gives_the_same_markouts() -> None:
+    """Released no further than a limit that lags behind what it read (another partition, still
+    catching up, is slower), the stage's clock never passes the limit; once the limit lifts the
+    markouts are the reference's."""
+    sc, ref, topics = reference()
+    end = sc.events[-1][1]["eventTime"]
+    quote_times = [q["eventTime"] for q in topics[QUOTES]]
+    stage = PartitionStage(0, CONFIG, USD_RATE)
+    markouts: list[TradeMarkout] = []
+    held = 0
+    for source, chunk, pos in fetches(topics, 4):
+        stage.offer(source, chunk)
+        pos_after = {**pos, source: pos[source] + len(chunk)}
+        for s in topics:
+            stage.caught_up(s, pos_after[s] >= len(topics[s]))
+        until = quote_times[pos_after[QUOTES] // 3]  # the other partition read a third as far
+        markouts += stage.take(until)[0]
+        clock = stage.stage.clock
+        assert clock is None or clock <= until
+        held = max(held, len(stage.merge))
+    assert held > 1000  # the limit did hold records back
+    markouts += stage.take()[0]
+    markouts += finish(stage, end)[0]
+    assert sorted(markouts, key=lambda m: m["tradeId"]) == sorted(
+        ref.markouts, key=lambda m: m["tradeId"]
+    )
+
+
 def test_without_the_merge_the_same_fetches_would_drop_decisions_as_late() -> None:
     """The fetch patterns above are adversarial: a bare stage loses trades to them."""
     _, _, topics = reference()

@@ -49,11 +49,12 @@ def check_markouts(records: list[dict[str, Any]], ref: Run) -> None:
     want = {m["tradeId"]: comparable(dict(m)) for m in ref.markouts}
     assert got.keys() == want.keys()
     assert [t for t in want if got[t] != want[t]] == []
-    # The cross's USD: GBP at the newest GBPUSD mid the process had read when the trade settled
-    # (none yet while it catches up on a backlog and has not read GBPUSD's partition).
+    # The cross's USD: GBP at the newest GBPUSD mid the process had read when the trade settled.
+    # Catching up on a backlog, no stage goes more than 5 s past the slowest quotes partition
+    # still catching up, so every cross settles with GBPUSD read (whatever the fetches' order).
     crosses = [r for r in records if r["symbol"] in CROSSES and r["status"][1] == "KNOWN"]
     converted = [r for r in crosses if r["markoutUsd"][1] is not None]
-    assert converted
+    assert len(converted) == len(crosses) > 0
     for r in converted:
         if r["markout"][1]:
             assert 1.2 < r["markoutUsd"][1] / (r["markout"][1] * r["volume"]) < 1.35
