@@ -21,8 +21,15 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from infra.kafka_local import EXTRA_PROPERTIES_ENV, TEST_BROKER_PROPERTIES
 from streams.settings import KafkaSettings
 from streams.topics import apply_topics
+
+# Every broker this session starts itself (the launcher below, the fault tests' own clusters)
+# keeps what tests write for the whole run: tests send Kafka timestamps from January 2026, older
+# than the topics' retention (infra/kafka_local/node_setup.py, TEST_BROKER_PROPERTIES).
+# run-tests.sh sets the same for the broker of make test; a value set outside wins.
+os.environ.setdefault(EXTRA_PROPERTIES_ENV, TEST_BROKER_PROPERTIES)
 
 
 def _free_port_pair() -> int:
@@ -85,7 +92,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
 
-        with KafkaContainer().with_kraft() as container:
+        # The same retention settings as TEST_BROKER_PROPERTIES (Confluent images map
+        # KAFKA_<PROPERTY> variables to broker properties).
+        container = KafkaContainer().with_kraft()
+        for item in TEST_BROKER_PROPERTIES.split(","):
+            key, _, value = item.partition("=")
+            container.with_env("KAFKA_" + key.upper().replace(".", "_"), value)
+        with container:
             bootstrap = container.get_bootstrap_server()
             asyncio.run(_wait_for_broker(bootstrap, 90))
             yield bootstrap

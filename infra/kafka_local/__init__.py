@@ -50,6 +50,10 @@ Environment
     XDG_CACHE_HOME        root of the jar cache (else ``~/.cache``)
     JAVA_HOME             Java 17+ to use (else ``java`` on ``PATH``)
     MAVEN_OPTS            passed through to ``mvn`` (e.g. ``-Dmaven.repo.local=...``)
+    RTX_KAFKA_SERVER_PROPERTIES
+                          extra broker properties, ``key=value`` separated by commas, added
+                          to every node's ``server.properties`` when it starts; ``make test``
+                          sets it (docs/kafka-local.md, "The test broker")
     ===================== ==================================================================
 
 Errors (every one is a :class:`KafkaLauncherError`)::
@@ -58,6 +62,7 @@ Errors (every one is a :class:`KafkaLauncherError`)::
     ├── PrerequisiteMissing   no java (17+) or, with a cold jar cache, no mvn
     ├── DownloadFailed        mvn failed (message ends with the tail of its output); retriable
     ├── PortInUse             a port of the scheme above is taken by another process
+    ├── BadExtraProperties    RTX_KAFKA_SERVER_PROPERTIES is malformed or sets an owned key
     ├── ConfigMismatch        the state dir holds a cluster of another shape
     ├── StorageFormatFailed   kafka.tools.StorageTool format failed
     └── StartupFailed         (message ends with the last lines of the node's log)
@@ -76,6 +81,7 @@ from infra.kafka_local.model import (
     HOST,
     NODE_PORT_STRIDE,
     STATE_FILE,
+    BadExtraProperties,
     BrokerExited,
     ClusterStatus,
     ConfigMismatch,
@@ -89,14 +95,17 @@ from infra.kafka_local.model import (
     StartupTimeout,
     StorageFormatFailed,
 )
+from infra.kafka_local.node_setup import EXTRA_PROPERTIES_ENV, TEST_BROKER_PROPERTIES
 from infra.kafka_local.state import default_state_dir
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
     "DEFAULT_PORT",
+    "EXTRA_PROPERTIES_ENV",
     "HOST",
     "NODE_PORT_STRIDE",
     "STATE_FILE",
+    "BadExtraProperties",
     "BrokerExited",
     "ClusterStatus",
     "ConfigMismatch",
@@ -109,6 +118,7 @@ __all__ = [
     "StartupFailed",
     "StartupTimeout",
     "StorageFormatFailed",
+    "TEST_BROKER_PROPERTIES",
     "default_state_dir",
     "kill_node",
     "libs_dir",

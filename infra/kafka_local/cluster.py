@@ -7,6 +7,7 @@ dir's lock while it changes anything, and prints what it does through ``out``.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import time
@@ -27,7 +28,9 @@ from infra.kafka_local.model import (
     Out,
 )
 from infra.kafka_local.node_setup import (
+    EXTRA_PROPERTIES_ENV,
     check_ports,
+    extra_properties,
     format_storage,
     formatted_cluster_id,
     new_cluster_id,
@@ -61,6 +64,12 @@ def describe(state: ClusterState, out: Out) -> None:
         out(f"    log  {n.log_file}")
 
 
+def _say_extra(extra: dict[str, str], out: Out) -> None:
+    if extra:
+        listed = ", ".join(f"{k}={v}" for k, v in extra.items())
+        out(f"Extra broker properties from {EXTRA_PROPERTIES_ENV}: {listed}")
+
+
 def _status_of(state_dir: Path, state: ClusterState) -> ClusterStatus:
     running = all(n.pid is not None for n in state.nodes)
     return ClusterStatus(running, state.bootstrap_servers, state.nodes, state_dir)
@@ -82,6 +91,7 @@ def start(
     """
     began = time.monotonic()
     _check_shape(nodes, port, heap)
+    extra = extra_properties(os.environ)  # a bad value stops start before anything runs
     sd = resolve_state_dir(state_dir)
     with locked(sd):
         state = load_state(sd)
@@ -94,6 +104,7 @@ def start(
                 return _status_of(sd, state)
             if state.kafka_version != kafka_version:
                 out(f"Note: this data was last run by Kafka {state.kafka_version}")
+        _say_extra(extra, out)
         java = find_java()
         nodes_now = state.nodes if state is not None else planned
         to_start = [n for n in nodes_now if n.pid is None]
@@ -109,7 +120,7 @@ def start(
         )
         for n in nodes_now:
             n.properties_file.parent.mkdir(parents=True, exist_ok=True)
-            n.properties_file.write_text(server_properties(n, nodes_now))
+            n.properties_file.write_text(server_properties(n, nodes_now, extra))
         unformatted = [n for n in to_start if formatted_cluster_id(n) is None]
         if unformatted:
             format_storage(java, libs, unformatted, cluster_id, nodes == 1, out)
@@ -253,6 +264,8 @@ def restart_node(
 ) -> None:
     """Stop one node if it runs (SIGTERM), start it again and wait until it is ready."""
     began = time.monotonic()
+    extra = extra_properties(os.environ)
+    _say_extra(extra, out)
     sd = resolve_state_dir(state_dir)
     with locked(sd):
         state = load_state(sd)
@@ -267,7 +280,7 @@ def restart_node(
         java = find_java()
         check_ports([node])
         libs = ensure_libs(state.kafka_version, out)
-        node.properties_file.write_text(server_properties(node, state.nodes))
+        node.properties_file.write_text(server_properties(node, state.nodes, extra))
         node = spawn(java, libs, node, state.heap, state.kafka_version)
         state = with_node(state, node)
         save_state(sd, state)

@@ -43,6 +43,10 @@ class PortInUse(KafkaLauncherError):
     """A port that a node needs is taken by another process."""
 
 
+class BadExtraProperties(KafkaLauncherError):
+    """``RTX_KAFKA_SERVER_PROPERTIES`` is malformed or sets a property the launcher owns."""
+
+
 class ConfigMismatch(KafkaLauncherError):
     """The state dir holds a cluster with another node count or ports."""
 

@@ -4,7 +4,8 @@ Each node's storage is formatted once with ``kafka.tools.StorageTool format`` (s
 ``meta.properties`` exists): a single node with ``--standalone`` (dynamic KRaft quorum,
 ``controller.quorum.bootstrap.servers``), a multi-node cluster without it, with a static
 ``controller.quorum.voters`` list and one cluster id shared by all nodes. ``server.properties``
-is rewritten on every start.
+is rewritten on every start, with the extra broker properties of ``RTX_KAFKA_SERVER_PROPERTIES``
+(:func:`extra_properties`) at its end.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import socket
 import subprocess
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from infra.kafka_local.jars import TOOL_JVM_OPTS, java_argv
@@ -22,6 +23,7 @@ from infra.kafka_local.model import (
     HOST,
     LOG_TAIL_LINES,
     NODE_PORT_STRIDE,
+    BadExtraProperties,
     KafkaNode,
     Out,
     PortInUse,
@@ -48,7 +50,62 @@ def formatted_cluster_id(node: KafkaNode) -> str | None:
     return found[1] if found else None
 
 
-def server_properties(node: KafkaNode, nodes: Sequence[KafkaNode]) -> str:
+EXTRA_PROPERTIES_ENV = "RTX_KAFKA_SERVER_PROPERTIES"
+# Keys server_properties writes itself: an extra property may not change them.
+_OWN_KEYS = frozenset(
+    {
+        "process.roles",
+        "node.id",
+        "controller.quorum.bootstrap.servers",
+        "controller.quorum.voters",
+        "listeners",
+        "advertised.listeners",
+        "inter.broker.listener.name",
+        "controller.listener.names",
+        "listener.security.protocol.map",
+        "log.dirs",
+    }
+)
+_KEY = re.compile(r"[a-z][a-z0-9._-]*")
+# What the test suite's brokers run with (run-tests.sh and tests/conftest.py put it in the
+# environment): no retention sweep for a day, the first one included (30 s after start by
+# default). Tests write worked examples with fixed event times from January 2026, which the SDK
+# and replay tests send as Kafka timestamps; the topics' 7-31-day retention would have the
+# broker's sweep (every 5 minutes by default) delete them while a test reads them back.
+# "log.initial.task.delay.ms" is Kafka's own for testing; it also defers the other log tasks
+# (flush, checkpoints, removing deleted topics' files), which a test broker does without.
+TEST_BROKER_PROPERTIES = (
+    "log.retention.check.interval.ms=86400000,log.initial.task.delay.ms=86400000"
+)
+
+
+def extra_properties(env: Mapping[str, str]) -> dict[str, str]:
+    """Extra broker properties from ``RTX_KAFKA_SERVER_PROPERTIES``: ``key=value`` items separated
+    by commas or whitespace, e.g. ``log.retention.check.interval.ms=86400000``. They go at the end
+    of every node's ``server.properties`` (a later line wins in Java properties), so they can
+    change a default written above (``num.partitions``, ``auto.create.topics.enable``), but not
+    the node's identity, listeners, quorum or data directory."""
+    text = env.get(EXTRA_PROPERTIES_ENV, "")
+    out: dict[str, str] = {}
+    for item in text.replace(",", " ").split():
+        key, eq, value = item.partition("=")
+        if not eq or not value or not _KEY.fullmatch(key):
+            raise BadExtraProperties(
+                f"{EXTRA_PROPERTIES_ENV}: {item!r} is not key=value (a lower-case property "
+                "name, '=', a value without spaces or commas)"
+            )
+        if key in _OWN_KEYS:
+            raise BadExtraProperties(
+                f"{EXTRA_PROPERTIES_ENV}: {key} is written by the launcher itself "
+                "(ports, node ids and data directories come from kafka start's options)"
+            )
+        out[key] = value
+    return out
+
+
+def server_properties(
+    node: KafkaNode, nodes: Sequence[KafkaNode], extra: Mapping[str, str] | None = None
+) -> str:
     def esc(path: Path) -> str:
         return str(path).replace("\\", "\\\\")
 
@@ -82,7 +139,11 @@ group.initial.rebalance.delay.ms=0
 # Topics come from the topic table (rtx-analytics topics apply); a typo in a topic name must
 # not silently create a topic with broker defaults.
 auto.create.topics.enable=false
-"""
+""" + (
+        f"# From {EXTRA_PROPERTIES_ENV}:\n" + "".join(f"{k}={v}\n" for k, v in extra.items())
+        if extra
+        else ""
+    )
 
 
 def format_storage(

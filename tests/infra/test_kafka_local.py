@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from infra import kafka_local as kl
 
@@ -339,3 +340,78 @@ async def test_three_node_cluster_keeps_acks_all_writes_through_one_node_loss(
     pids = [n.pid for n in kl.status(state_dir=state_dir).nodes]
     assert await asyncio.to_thread(kl.stop, state_dir=state_dir, out=lambda _line: None)
     assert not any(pid is not None and _pid_alive(pid) for pid in pids)
+
+
+async def _broker_config(bootstrap: str, name: str) -> str | None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1")])
+    finally:
+        await admin.close()
+    ((_err, _msg, _type, _name, entries),) = response.resources
+    return next((str(e[1]) for e in entries if e[0] == name), None)
+
+
+async def _log_start(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        return int((await consumer.beginning_offsets([tp]))[tp])
+    finally:
+        await consumer.stop()
+
+
+@needs_java
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_extra_properties_reach_every_start_and_the_sweep_they_defer_deletes_old_records(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RTX_KAFKA_SERVER_PROPERTIES goes into the node's properties at start and at restart.
+    With a retention sweep every 200 ms, a record whose Kafka timestamp (January 2026, as the
+    tests write) is older than its topic's retention is deleted at once while a recent one
+    stays: what made tests flaky on a broker with the default 5-minute sweep. Restarted with
+    TEST_BROKER_PROPERTIES (what make test uses), the broker runs without the sweep for a day."""
+    sweep = "log.retention.check.interval.ms=200,log.initial.task.delay.ms=0"
+    monkeypatch.setenv(kl.EXTRA_PROPERTIES_ENV, sweep)
+    lines: list[str] = []
+    st = await asyncio.to_thread(
+        kl.start, port=SINGLE_PORT, state_dir=state_dir, heap="512M", out=lines.append
+    )
+    assert (
+        f"Extra broker properties from {kl.EXTRA_PROPERTIES_ENV}: {sweep.replace(',', ', ')}"
+        in (lines)
+    )
+    bootstrap = st.bootstrap_servers
+    assert await _broker_config(bootstrap, "log.retention.check.interval.ms") == "200"
+    old, recent = (f"{kind}-{uuid.uuid4().hex[:8]}" for kind in ("old", "recent"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        day = {"retention.ms": str(24 * 3600 * 1000)}
+        await admin.create_topics([NewTopic(t, 1, 1, topic_configs=day) for t in (old, recent)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(old, b"2026-01-20", timestamp_ms=1_768_899_600_000)
+        await producer.send_and_wait(recent, b"now")
+    finally:
+        await producer.stop()
+    async with asyncio.timeout(30):
+        for _ in range(150):  # the sweep runs every 200 ms
+            if await _log_start(bootstrap, old) == 1:
+                break
+            await asyncio.sleep(0.2)
+    assert await _log_start(bootstrap, old) == 1, "the record older than retention is deleted"
+    assert await _log_start(bootstrap, recent) == 0
+    assert await _consume_all(bootstrap, recent, 1) == [b"now"]
+
+    monkeypatch.setenv(kl.EXTRA_PROPERTIES_ENV, kl.TEST_BROKER_PROPERTIES)
+    await asyncio.to_thread(kl.restart_node, 1, state_dir=state_dir, out=lambda _line: None)
+    assert await _broker_config(bootstrap, "log.retention.check.interval.ms") == "86400000"
+    assert await _broker_config(bootstrap, "log.initial.task.delay.ms") == "86400000"
