@@ -38,13 +38,14 @@ from ws_bridge.core.alertlog import AlertLog
 from ws_bridge.core.auth import TokenVerifier
 from ws_bridge.core.config import BridgeSettings
 from ws_bridge.core.protocol import MAX_REFRESH_FRAME_BYTES, WS_PATH
+from ws_bridge.core.refusal_log import RefusalLog
 from ws_bridge.core.routes import Allowed, Listener, Refused, Route, RoutePolicy, public_status
 from ws_bridge.core.session import ClientSession, SessionContext
 from ws_bridge.server import dashboard
 from ws_bridge.server.actions import ActionLog
 from ws_bridge.server.http import BridgeMetrics, refusal, respond, respond_json
 from ws_bridge.server.hub import Connection, Hub, close_code
-from ws_bridge.server.logs import log_line
+from ws_bridge.server.logs import flush_refusal_log, log_left_out, log_line
 from ws_bridge.server.memory import malloc_trim, trim_every
 
 HANDLED_REQUEST = Request(WS_PATH, Headers())  # stands in for each handled handshake's request
@@ -93,6 +94,8 @@ class BridgeServer:
         self._server: Server | None = None
         self._metrics_server: Server | None = None
         self._trimming: asyncio.Task[None] | None = None
+        self.refusal_log = RefusalLog()
+        self._refusal_flushing: asyncio.Task[None] | None = None
         self.running = False
 
     @property
@@ -144,6 +147,9 @@ class BridgeServer:
             self._trimming = asyncio.create_task(
                 trim_every(self.settings.malloc_trim_s, trim), name="bridge-malloc-trim"
             )
+        self._refusal_flushing = asyncio.create_task(
+            flush_refusal_log(self.refusal_log), name="bridge-refusal-log"
+        )
         self._server = await serve(
             self._handle,
             self.settings.host,
@@ -171,11 +177,13 @@ class BridgeServer:
             if server is not None:
                 server.close(close_connections=True)
                 await server.wait_closed()
-        if self._trimming is not None:
-            self._trimming.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._trimming
-            self._trimming = None
+        for task in (self._trimming, self._refusal_flushing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._trimming = self._refusal_flushing = None
+        log_left_out(*self.refusal_log.flush())
         await self.hub.stop()
         if self.actions is not None:
             await self.actions.stop()
@@ -316,7 +324,11 @@ class BridgeServer:
             message = f"Authentication failed from {peer}: {reason}{detail} on {route}"
         else:
             message = f"Refused {route} from {peer}: {reason}{detail}"
-        log_line(logging.WARNING, message, route=route, peer=peer, reason=reason)
+        logged, left = self.refusal_log.admit((route, reason), time.monotonic())
+        if logged:
+            log_line(logging.WARNING, message, route=route, peer=peer, reason=reason)
+        if left is not None:
+            log_left_out(left)
         self.metrics.refusal(refused)
         return refusal(conn, refused, body)
 

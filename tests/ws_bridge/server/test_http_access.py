@@ -27,6 +27,7 @@ from tests.helpers.bridge_routes import (
     upgrade_headers,
 )
 from tests.helpers.bridge_server import http_get, running, subscribe, token, until, ws_url
+from ws_bridge.core.refusal_log import RefusalLog
 from ws_bridge.core.routes import Route
 
 pytestmark = pytest.mark.timeout(30)
@@ -162,3 +163,33 @@ async def test_no_metric_label_names_a_user_an_account_or_an_address() -> None:
             value
         )
     assert {"/ws/analytics", "user-limit", "bad-signature"} <= values
+
+
+async def test_a_flood_of_refusals_is_counted_in_full_but_logged_in_a_burst_and_a_summary(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """60 requests from a refused origin: each answered 403 and counted; with a log limit of 5
+    lines (and a refill too slow to matter), 5 are logged and a summary (when the bridge stops)
+    counts the other 55, naming the route and the reason; the peer is not part of the key."""
+    flood, burst = 60, 5
+    line = "Refused /metrics from 127.0.0.1: origin-not-allowed"
+    with caplog.at_level(logging.INFO, logger="ws_bridge.server"):
+        async with running(allowed_origins=(GOOD_ORIGIN,)) as server:
+            server.refusal_log = RefusalLog(burst=burst, lines_per_s=1e-9)
+            for _ in range(flood):
+                status, _, _ = await raw_request(server.port, "/metrics", {"Origin": BAD_ORIGIN})
+                assert status == 403
+            _, text = await http_get(server, "/metrics")
+    refused = "rtx_bridge_requests_refused_total"
+    assert f'{refused}{{reason="origin-not-allowed",route="/metrics"}} {flood}.0' in text
+    messages = [r.getMessage() for r in caplog.records if r.name == "ws_bridge.server"]
+    assert messages.count(line) == burst
+    (summary,) = [r for r in caplog.records if "more refusal" in r.getMessage()]
+    assert summary.getMessage().startswith(
+        f"{flood - burst} more refusals of /metrics (origin-not-allowed) not logged over "
+    )
+    assert summary.rtx_fields == {
+        "route": "/metrics",
+        "reason": "origin-not-allowed",
+        "left_out": flood - burst,
+    }
