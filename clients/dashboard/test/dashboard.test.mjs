@@ -231,7 +231,7 @@ test('live: routing windows and decisions draw the A/B share; a new exposure and
   await waitFor(() => document.getElementById('decision-count').textContent.startsWith('25 decisions'));
   assert.match(await text('#decision-count'), /^25 decisions \(10 A \/ 15 B\)/);
 
-  const higher = exposure(4_615_000, { positions: 437 });
+  const higher = exposureOnBasis(exposure(4_615_000, { positions: 437 }));
   await producer.send('exposure', 'ExposureChange', higher);
   await waitFor((total) => document.getElementById('total-exposure').textContent === total, usd(higher.totalExposure));
   assert.equal(await text('#util-value'), '92.3%');
@@ -253,6 +253,11 @@ test('screenshot with realistic data', async () => {
   const path = join(OUTPUT, 'dashboard.png');
   await page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
   await page.screenshot({ path, fullPage: true });
+  const spilled = await page.$$eval('main .card', (cards) =>
+    cards
+      .filter((card) => !card.hidden && card.scrollWidth > card.clientWidth + 1)
+      .map((card) => `${card.querySelector('h2')?.textContent}: ${card.scrollWidth} > ${card.clientWidth}`));
+  assert.deepEqual(spilled, [], 'nothing spills out of its card at 1440 px');
   if (process.env.UPDATE_SCREENSHOT === '1') {
     copyFileSync(path, join(REPO, 'docs', 'dashboard.png'));
     console.log('# wrote docs/dashboard.png');
