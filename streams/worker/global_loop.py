@@ -47,6 +47,7 @@ class GlobalLoop:
         self._last_snapshot = 0.0
         self._tick_failure: BaseException | None = None
         self._starting = asyncio.Lock()  # one rebuild of the stage at a time
+        self._revocations = 0  # partitions revoked so far (on_revoked)
 
     async def run(self) -> None:
         """Read the internal topic until cancelled (:func:`streams.worker.kafka_io.consume`)."""
@@ -64,6 +65,7 @@ class GlobalLoop:
         """Apply one batch of internal messages; the futures resolve when its outputs are
         acknowledged. The first batch after an assignment rebuilds the stage first."""
         sender = await self.producers.sender("global")
+        revocations = self._revocations
         async with self._starting:  # not while the timer rebuilds it
             if self.stage is None:
                 await self._start(sender, min(records[0].offset for records in batch.values()))
@@ -82,10 +84,23 @@ class GlobalLoop:
         await self.writer.add(sender, stage.apply_encoded(values, time.monotonic()), self.alert_ids)
         # Every message below this offset is applied: a snapshot taken now covers them.
         stage.covered = max(records[-1].offset for records in batch.values()) + 1
-        return await sender.submit()
+        futures = await sender.submit()
+        if self._revocations != revocations and self.stage is stage:
+            # The partition was revoked while this batch was in hand (a rebuild awaits Kafka
+            # for seconds; the rebalance listener runs meanwhile, and found no stage to drop).
+            # The batch's outputs go out, as for any batch in flight at a revocation, but the
+            # stage is not kept: the new owner rebuilds it, and this member's timer must not
+            # run it beside the new owner's.
+            log.info("global stage released (revoked while it was being rebuilt)")
+            self.stage = None
+            self.alert_ids.clear()
+        return futures
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Drop the stage and its alert ids: whoever gets the partition rebuilds both."""
+        """Drop the stage and its alert ids: whoever gets the partition rebuilds both. A batch
+        in hand (its rebuild) drops what it built when it ends (:meth:`on_batch`)."""
+        if revoked:
+            self._revocations += 1
         if revoked and self.stage is not None:
             log.info("global stage released (rebalance)")
             self.stage = None

@@ -10,6 +10,9 @@
 3. A tick whose outputs failed only logged it: an alert raised by a time-based rule in that
    tick could be missing from the log for good. The next tick now rebuilds the global stage
    from Kafka (the last one needs a broker).
+
+And one found by reading the code: a rebalance while a batch rebuilt the global stage left the
+rebuilt stage on a member that no longer owned its partition.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from streams.worker.batch_sender import BatchSender
 from streams.worker.context import WorkerContext
 from streams.worker.global_loop import GlobalLoop
 from streams.worker.pipeline import GlobalStage, PipelineConfig
+from streams.worker.pipeline.records import SNAPSHOT_KEY
 from streams.worker.producers import Producers
 from streams.worker.settings import WorkerSettings
 from streams.worker.topic_names import worker_topics
@@ -147,6 +151,50 @@ async def test_a_failed_tick_rebuilds_the_global_stage_from_kafka(topics: KafkaS
         assert loop.stage is None and not len(loop.alert_ids)
     finally:
         await loop.producers.close()  # the senders' tasks must not outlive the test
+        await consumer.stop()
+        await producer.stop()
+
+
+@pytest.mark.kafka
+async def test_a_revocation_while_a_batch_rebuilds_the_stage_leaves_no_stage_behind(
+    topics: KafkaSettings,
+) -> None:
+    """The rebalance listener can run while a batch rebuilds the global stage (the rebuild
+    awaits Kafka: the alert log, the internal topic), and then finds no stage to drop. The
+    rebuild used to keep its stage on a member that no longer owned the partition, whose timer
+    then ran it beside the new owner's. Now the batch's outputs still go out (its offsets are
+    committed like any batch in flight) and the stage is dropped; the next batch rebuilds."""
+    names = worker_topics(topics)
+    loop = GlobalLoop(WorkerContext.create(topics, WorkerSettings(), PipelineConfig()))
+    producer = AIOKafkaProducer(bootstrap_servers=topics.bootstrap_servers)
+    await producer.start()
+    internal = TopicPartition(names["internal"], 0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=topics.bootstrap_servers)
+    await consumer.start()
+    try:
+        # A record the stage skips undecoded (a snapshot's key): the batch needs no content.
+        await producer.send_and_wait(names["internal"], b"{}", key=SNAPSHOT_KEY + b"-test")
+        consumer.assign([internal])
+        await consumer.seek_to_beginning(internal)
+        batch = await consumer.getmany(internal, timeout_ms=10_000)
+        assert [r.offset for r in batch[internal]] == [0]
+        rebuilding = asyncio.create_task(loop.on_batch(batch))
+        async with asyncio.timeout(30):
+            for _ in range(10_000_000):  # until the rebuild has begun
+                if loop._starting.locked():  # noqa: SLF001
+                    break
+                await asyncio.sleep(0)
+        assert loop._starting.locked() and loop.stage is None  # noqa: SLF001
+        # The rebuild cannot have ended in the turn that took the lock: it awaits Kafka first.
+        await loop.on_revoked({internal})
+        futures = await rebuilding
+        await asyncio.gather(*futures)
+        assert loop.stage is None, "a stage rebuilt across a revocation is not kept"
+        assert not len(loop.alert_ids)
+        await asyncio.gather(*await loop.on_batch(batch))  # assigned again: it rebuilds
+        assert loop.stage is not None
+    finally:
+        await loop.producers.close()
         await consumer.stop()
         await producer.stop()
 
