@@ -46,8 +46,11 @@ async def send(
 
 
 @asynccontextmanager
-async def bridge(kafka: KafkaSettings) -> AsyncIterator[BridgeServer]:
-    s = dataclasses.replace(settings(host="127.0.0.1", port=0), alert_history=100)
+async def bridge(kafka: KafkaSettings, **overrides: Any) -> AsyncIterator[BridgeServer]:
+    """A bridge on a free port reading ``kafka``; ``overrides``: BridgeSettings fields."""
+    s = dataclasses.replace(
+        settings(host="127.0.0.1", port=0), **{"alert_history": 100, **overrides}
+    )
     server = BridgeServer(s, KafkaSource(kafka, alert_history=s.alert_history))
     await server.start()
     try:

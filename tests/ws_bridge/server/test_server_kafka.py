@@ -93,7 +93,11 @@ async def test_status_polled_while_records_flow_reports_them_all_read(
     deadlock with a callback wanting the GIL), and ends with every record read: positions at
     the end, lag 0, every record delivered to a subscriber."""
     routing = topic_name("routing_metrics", topics)
-    async with producer(topics) as p, bridge(topics) as server:
+    # The subject is the status route under flow, not the client queue's limits (256 messages,
+    # 10 batches; test_outgoing.py): on a loaded machine the test's one event loop, shared with
+    # the bridge and the poller, could let 300 records outrun them.
+    roomy = {"queue_max_messages": 1000, "queue_max_batches": 1000}
+    async with producer(topics) as p, bridge(topics, **roomy) as server:
         await until(lambda: server.source.ready, wait_s=20)
         async with connect(url(server)) as ws:
             await ws.send(json.dumps({"action": "subscribe", "channels": ["routing-metrics"]}))
@@ -107,7 +111,14 @@ async def test_status_polled_while_records_flow_reports_them_all_read(
                     polls += 1
                     await asyncio.sleep(0.001)
 
-            poller = asyncio.create_task(poll())
+            got: list[Any] = []
+
+            async def read() -> None:
+                # Read while the records are produced, as a dashboard does.
+                while len(got) < 300:
+                    got.extend(json.loads(await ws.recv()))
+
+            poller, reader = asyncio.create_task(poll()), asyncio.create_task(read())
             sends = [
                 await p.send(
                     routing,
@@ -117,10 +128,8 @@ async def test_status_polled_while_records_flow_reports_them_all_read(
                 for n in range(300)
             ]
             await asyncio.gather(*sends)
-            got: list[Any] = []
             async with asyncio.timeout(30):
-                while len(got) < 300:
-                    got.extend(json.loads(await ws.recv()))
+                await reader
             poller.cancel()
             assert sorted(m["data"]["volume"] for m in got) == [float(n + 1) for n in range(300)]
             assert polls > 0
