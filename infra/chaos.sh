@@ -28,7 +28,7 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     "$RTX" kafka stop --state-dir "$STATE" || true
   }
   trap stop_broker EXIT
-  # As make test's broker: no retention sweep (docs/kafka-local.md, "The test broker").
+  # As make test's broker: no deletion by retention (docs/kafka-local.md, "The test broker").
   export RTX_KAFKA_SERVER_PROPERTIES="${RTX_KAFKA_SERVER_PROPERTIES-$("$VENV/bin/python" -c \
     'from infra.kafka_local import TEST_BROKER_PROPERTIES as p; print(p)')}"
   "$RTX" kafka start --port "$PORT" --state-dir "$STATE" --heap 512M

@@ -25,8 +25,8 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     "$RTX" kafka stop --state-dir "$STATE" || true
   }
   trap stop_broker EXIT
-  # No retention sweep while the tests run: they write Kafka timestamps from January 2026, older
-  # than the topics' retention (TEST_BROKER_PROPERTIES in infra/kafka_local/node_setup.py).
+  # No deletion by retention while the tests run: they write Kafka timestamps from January 2026,
+  # older than the topics' retention (TEST_BROKER_PROPERTIES in infra/kafka_local/node_setup.py).
   export RTX_KAFKA_SERVER_PROPERTIES="${RTX_KAFKA_SERVER_PROPERTIES-$("$VENV/bin/python" -c \
     'from infra.kafka_local import TEST_BROKER_PROPERTIES as p; print(p)')}"
   "$RTX" kafka start --port "$PORT" --state-dir "$STATE"
@@ -34,7 +34,7 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
 else
   echo "==> using the Kafka broker at KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS"
   echo "    (tests write Kafka timestamps from January 2026: give that broker the properties of"
-  echo "    docs/kafka-local.md, \"The test broker\", or its retention sweep can delete them)"
+  echo "    docs/kafka-local.md, \"The test broker\", or its retention can delete them)"
 fi
 
 VENV_ABS=$(cd "$VENV" && pwd)

@@ -92,7 +92,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
 
-        # The same retention settings as TEST_BROKER_PROPERTIES (Confluent images map
+        # The same settings as TEST_BROKER_PROPERTIES (Confluent images map
         # KAFKA_<PROPERTY> variables to broker properties).
         container = KafkaContainer().with_kraft()
         for item in TEST_BROKER_PROPERTIES.split(","):

@@ -68,14 +68,18 @@ _OWN_KEYS = frozenset(
 )
 _KEY = re.compile(r"[a-z][a-z0-9._-]*")
 # What the test suite's brokers run with (run-tests.sh and tests/conftest.py put it in the
-# environment): no retention sweep for a day, the first one included (30 s after start by
-# default). Tests write worked examples with fixed event times from January 2026, which the SDK
-# and replay tests send as Kafka timestamps; the topics' 7-31-day retention would have the
-# broker's sweep (every 5 minutes by default) delete them while a test reads them back.
-# "log.initial.task.delay.ms" is Kafka's own for testing; it also defers the other log tasks
-# (flush, checkpoints, removing deleted topics' files), which a test broker does without.
+# environment): no deletion by retention for a day. Tests write worked examples with fixed event
+# times from January 2026, which the SDK and replay tests send as Kafka timestamps, older than
+# the topics' 7-31-day retention. Kafka deletes such segments in two places: the retention
+# sweep (30 s after start, then every log.retention.check.interval.ms, 5 minutes) for every
+# topic, and the log cleaner, which for cleanup.policy=compact,delete topics deletes them each
+# time it wakes (log.cleaner.backoff.ms, 15 s, when it has nothing to compact). Either could
+# delete what a test had just written before it read it back. "log.initial.task.delay.ms" is
+# Kafka's own for testing; it also defers the other log tasks (flush, checkpoints, removing
+# deleted topics' files), which a test broker does without. The cleaner still compacts.
 TEST_BROKER_PROPERTIES = (
-    "log.retention.check.interval.ms=86400000,log.initial.task.delay.ms=86400000"
+    "log.retention.check.interval.ms=86400000,log.initial.task.delay.ms=86400000,"
+    "log.cleaner.backoff.ms=86400000"
 )
 
 

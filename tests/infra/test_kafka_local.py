@@ -415,3 +415,4 @@ async def test_extra_properties_reach_every_start_and_the_sweep_they_defer_delet
     await asyncio.to_thread(kl.restart_node, 1, state_dir=state_dir, out=lambda _line: None)
     assert await _broker_config(bootstrap, "log.retention.check.interval.ms") == "86400000"
     assert await _broker_config(bootstrap, "log.initial.task.delay.ms") == "86400000"
+    assert await _broker_config(bootstrap, "log.cleaner.backoff.ms") == "86400000"

@@ -67,12 +67,13 @@ def test_extra_properties_go_last_so_they_override_a_written_default(tmp_path: P
     assert f"# From {kl.EXTRA_PROPERTIES_ENV}:" in text
 
 
-def test_the_test_brokers_properties_parse_and_defer_the_retention_sweep_a_day() -> None:
+def test_the_test_brokers_properties_parse_and_defer_deletion_by_retention_a_day() -> None:
     parsed = extra_properties(env(kl.TEST_BROKER_PROPERTIES))
     day_ms = str(24 * 3600 * 1000)
     assert parsed == {
         "log.retention.check.interval.ms": day_ms,
         "log.initial.task.delay.ms": day_ms,
+        "log.cleaner.backoff.ms": day_ms,
     }
 
 
